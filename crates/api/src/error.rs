@@ -1,0 +1,139 @@
+//! Errors in OpenAI's format: `{"error":{"message","type","param","code"}}`.
+
+use http::StatusCode;
+use serde::Serialize;
+
+/// The `type` of an OpenAI error, which clients use to classify it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The request was malformed or asked for something impossible.
+    InvalidRequestError,
+    /// The caller could not be identified.
+    AuthenticationError,
+    /// The caller is known but may not do this.
+    PermissionError,
+    /// The named resource (a model, a route) does not exist.
+    NotFoundError,
+    /// Too many requests: retry later.
+    RateLimitError,
+    /// Rampart or an upstream failed.
+    ServerError,
+}
+
+/// An error returned to API clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status of the response.
+    pub status: StatusCode,
+    /// Human-readable explanation; never echoes prompt or completion text.
+    pub message: String,
+    /// Classification for clients.
+    pub kind: ErrorKind,
+    /// The request parameter at fault, as a path (e.g. `messages[0].role`).
+    pub param: Option<String>,
+    /// A stable machine-readable code (e.g. `model_not_found`).
+    pub code: Option<&'static str>,
+    /// Seconds after which a retry may succeed (sent as `Retry-After`).
+    pub retry_after: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: Body<'a>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: ErrorKind,
+    param: Option<&'a str>,
+    code: Option<&'a str>,
+}
+
+impl ApiError {
+    /// A new error with the given status, kind, code and message.
+    pub fn new(status: StatusCode, kind: ErrorKind, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, message: message.into(), kind, param: None, code: Some(code), retry_after: None }
+    }
+
+    /// 400: a malformed body or a bad parameter.
+    pub fn invalid_request(message: impl Into<String>, param: Option<&str>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+            kind: ErrorKind::InvalidRequestError,
+            param: param.map(str::to_owned),
+            code: Some(if param.is_some() { "invalid_parameter" } else { "invalid_request" }),
+            retry_after: None,
+        }
+    }
+
+    /// 400 for a parameter with an impossible value.
+    pub fn bad_parameter(param: &str, message: impl Into<String>) -> Self {
+        Self::invalid_request(format!("invalid value for '{param}': {}", message.into()), Some(param))
+    }
+
+    /// 404 for a model this site does not serve.
+    pub fn model_not_found(model: &str) -> Self {
+        let mut err = Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorKind::NotFoundError,
+            "model_not_found",
+            format!("the model '{model}' does not exist on this site; GET /v1/models lists the models you can use"),
+        );
+        err.param = Some("model".to_owned());
+        err
+    }
+
+    /// Sets the `Retry-After` hint.
+    #[must_use]
+    pub fn with_retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// The JSON body of this error.
+    pub fn to_json(&self) -> Vec<u8> {
+        let envelope = Envelope {
+            error: Body {
+                message: &self.message,
+                kind: self.kind,
+                param: self.param.as_deref(),
+                code: self.code,
+            },
+        };
+        serde_json::to_vec(&envelope).unwrap_or_else(|_| br#"{"error":{"message":"internal error","type":"server_error","param":null,"code":null}}"#.to_vec())
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.status)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_in_openai_shape() {
+        let err = ApiError::bad_parameter("temperature", "must be between 0 and 2");
+        let json: serde_json::Value = serde_json::from_slice(&err.to_json()).unwrap();
+        assert_eq!(json["error"]["type"], "invalid_request_error");
+        assert_eq!(json["error"]["param"], "temperature");
+        assert_eq!(json["error"]["code"], "invalid_parameter");
+        assert!(json["error"]["message"].as_str().unwrap().contains("between 0 and 2"));
+    }
+
+    #[test]
+    fn model_not_found_is_404() {
+        let err = ApiError::model_not_found("nope");
+        assert_eq!(err.status, StatusCode::NOT_FOUND);
+        assert_eq!(err.code, Some("model_not_found"));
+    }
+}

@@ -1,0 +1,338 @@
+//! Rampart's configuration: the TOML schema, its documented defaults, and
+//! validation that stops start-up with a message naming the key, its line and
+//! what is allowed.
+//!
+//! Every table rejects unknown keys, so a misspelt key is an error rather than
+//! a silently ignored setting. Relative paths are resolved against the
+//! directory of the configuration file.
+
+mod error;
+mod locate;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use error::ConfigError;
+
+/// The whole configuration of one Rampart process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The listening server.
+    pub server: ServerConfig,
+    /// Log output.
+    #[serde(default)]
+    pub logging: LoggingConfig,
+    /// Behaviour towards upstream backends.
+    #[serde(default)]
+    pub proxy: ProxyConfig,
+    /// OpenAI-compatible upstream servers.
+    #[serde(default)]
+    pub backends: Vec<BackendConfig>,
+    /// Models served by the embedded engine, or declared for remote backends.
+    #[serde(default)]
+    pub models: Vec<ModelConfig>,
+}
+
+/// `[server]`: where and how Rampart listens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Serve plain HTTP; allowed only on a loopback address.
+    #[serde(default)]
+    pub insecure_dev: bool,
+    /// HTTPS certificate and key; required unless `insecure_dev` is set.
+    #[serde(default)]
+    pub tls: Option<ServerTls>,
+    /// Request-serving threads; 0 means one per CPU core.
+    #[serde(default)]
+    pub workers: usize,
+    /// Largest accepted request body, in bytes.
+    #[serde(default = "defaults::max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
+    #[serde(default = "defaults::shutdown_grace_secs")]
+    pub shutdown_grace_secs: u64,
+}
+
+/// `[server.tls]`: the server's certificate chain and private key (PEM).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTls {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// `[logging]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingConfig {
+    /// `human` or `json`.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `rampart_gateway=debug`; `RUST_LOG` overrides it.
+    #[serde(default = "defaults::log_level")]
+    pub level: String,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::default(), level: defaults::log_level() }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event.
+    #[default]
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[proxy]`: retries and health checks for upstream backends.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// Further backends tried when one fails before its first byte.
+    #[serde(default = "defaults::retries")]
+    pub retries: u32,
+    /// Milliseconds between health probes of each backend.
+    #[serde(default = "defaults::health_interval_ms")]
+    pub health_interval_ms: u64,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self { retries: defaults::retries(), health_interval_ms: defaults::health_interval_ms() }
+    }
+}
+
+/// `[[backends]]`: one OpenAI-compatible upstream server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    /// Unique name, used in logs and metrics.
+    pub name: String,
+    /// Base URL of the OpenAI API, e.g. `http://127.0.0.1:8000/v1`.
+    pub url: String,
+    /// Model ids this backend serves.
+    pub models: Vec<String>,
+    /// Milliseconds to establish a connection.
+    #[serde(default = "defaults::connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Milliseconds to wait for the response headers (queueing and prompt time included).
+    #[serde(default = "defaults::first_byte_timeout_ms")]
+    pub first_byte_timeout_ms: u64,
+    /// Requests in flight at once; further requests try another backend or get 503.
+    #[serde(default = "defaults::max_concurrent")]
+    pub max_concurrent: usize,
+    /// File holding a bearer token sent to the backend.
+    #[serde(default)]
+    pub api_key_file: Option<PathBuf>,
+    /// TLS settings for an `https://` backend.
+    #[serde(default)]
+    pub tls: Option<BackendTls>,
+}
+
+/// `[backends.tls]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendTls {
+    /// CA bundle (PEM) that the backend's certificate must chain to; default: none trusted.
+    pub ca: PathBuf,
+    /// Client certificate chain (PEM) for mutual TLS.
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    /// Client private key (PEM) for mutual TLS.
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
+}
+
+/// Which engine serves a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// In-process llama.cpp.
+    Embedded,
+    /// The `[[backends]]` that list the model.
+    Remote,
+}
+
+/// `[[models]]`: a model this site serves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The model id clients ask for.
+    pub name: String,
+    /// `embedded` or `remote`.
+    pub engine: EngineKind,
+    /// GGUF file of an embedded model.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Context length per sequence, in tokens.
+    #[serde(default = "defaults::context")]
+    pub context: u32,
+    /// CPU threads for decoding; 0 means one per core.
+    #[serde(default)]
+    pub threads: usize,
+    /// Sequences decoded together in one batch.
+    #[serde(default = "defaults::parallel")]
+    pub parallel: u32,
+    /// Requests that may wait for a free sequence; beyond it, 429.
+    #[serde(default = "defaults::queue")]
+    pub queue: usize,
+    /// Most tokens submitted to llama.cpp in one decode step.
+    #[serde(default = "defaults::batch")]
+    pub batch: u32,
+    /// Default `max_tokens` when a request sets none (bounded by the context).
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+}
+
+/// Documented defaults, one function per key so serde and docs agree.
+pub mod defaults {
+    /// `server.max_body_bytes`: 8 MiB.
+    pub fn max_body_bytes() -> usize {
+        8 * 1024 * 1024
+    }
+    /// `server.shutdown_grace_secs`.
+    pub fn shutdown_grace_secs() -> u64 {
+        30
+    }
+    /// `logging.level`.
+    pub fn log_level() -> String {
+        "info".to_owned()
+    }
+    /// `proxy.retries`.
+    pub fn retries() -> u32 {
+        2
+    }
+    /// `proxy.health_interval_ms`.
+    pub fn health_interval_ms() -> u64 {
+        5_000
+    }
+    /// `backends.connect_timeout_ms`.
+    pub fn connect_timeout_ms() -> u64 {
+        2_000
+    }
+    /// `backends.first_byte_timeout_ms`: 5 minutes.
+    pub fn first_byte_timeout_ms() -> u64 {
+        300_000
+    }
+    /// `backends.max_concurrent`.
+    pub fn max_concurrent() -> usize {
+        256
+    }
+    /// `models.context`.
+    pub fn context() -> u32 {
+        4_096
+    }
+    /// `models.parallel`.
+    pub fn parallel() -> u32 {
+        4
+    }
+    /// `models.queue`.
+    pub fn queue() -> usize {
+        64
+    }
+    /// `models.batch`.
+    pub fn batch() -> u32 {
+        512
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|err| ConfigError::io(path, &err))?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::parse(&text, &base).map_err(|err| err.in_file(path))
+    }
+
+    /// Parses and validates configuration text; relative paths are taken from `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Self, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|err| ConfigError::from_toml(text, &err))?;
+        let document = toml_edit::Document::parse(text.to_owned()).map_err(|err| ConfigError::plain(err.to_string()))?;
+        config.validate().map_err(|err| err.locate(&document, text))?;
+        config.resolve_paths(base);
+        Ok(config)
+    }
+
+    /// Checks that the files the configuration names exist and are readable.
+    pub fn check_files(&self) -> Result<(), ConfigError> {
+        for (key, path) in self.files() {
+            std::fs::File::open(&path).map_err(|err| ConfigError::at(key, format!("cannot read '{}': {err}", path.display())))?;
+        }
+        Ok(())
+    }
+
+    /// The embedded model entries.
+    pub fn embedded_models(&self) -> impl Iterator<Item = &ModelConfig> {
+        self.models.iter().filter(|m| m.engine == EngineKind::Embedded)
+    }
+
+    fn files(&self) -> Vec<(validate::KeyPath, PathBuf)> {
+        use validate::KeyPath;
+        let mut files = Vec::new();
+        if let Some(tls) = &self.server.tls {
+            files.push((KeyPath::key("server").then("tls").then("cert"), tls.cert.clone()));
+            files.push((KeyPath::key("server").then("tls").then("key"), tls.key.clone()));
+        }
+        for (i, backend) in self.backends.iter().enumerate() {
+            let at = || KeyPath::key("backends").index(i);
+            if let Some(f) = &backend.api_key_file {
+                files.push((at().then("api_key_file"), f.clone()));
+            }
+            if let Some(tls) = &backend.tls {
+                files.push((at().then("tls").then("ca"), tls.ca.clone()));
+                for (name, f) in [("client_cert", &tls.client_cert), ("client_key", &tls.client_key)] {
+                    if let Some(f) = f {
+                        files.push((at().then("tls").then(name), f.clone()));
+                    }
+                }
+            }
+        }
+        for (i, model) in self.models.iter().enumerate() {
+            if let Some(p) = &model.path {
+                files.push((KeyPath::key("models").index(i).then("path"), p.clone()));
+            }
+        }
+        files
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(tls) = &mut self.server.tls {
+            fix(&mut tls.cert);
+            fix(&mut tls.key);
+        }
+        for backend in &mut self.backends {
+            if let Some(f) = &mut backend.api_key_file {
+                fix(f);
+            }
+            if let Some(tls) = &mut backend.tls {
+                fix(&mut tls.ca);
+                tls.client_cert.iter_mut().chain(tls.client_key.iter_mut()).for_each(fix);
+            }
+        }
+        for model in &mut self.models {
+            if let Some(p) = &mut model.path {
+                fix(p);
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Semantic checks that types alone cannot express.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use crate::{Config, ConfigError, EngineKind};
+
+/// One step of a key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// A path to a key, e.g. `backends[1].url`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct KeyPath(Vec<Segment>);
+
+impl KeyPath {
+    pub(crate) fn key(name: &str) -> Self {
+        Self(vec![Segment::Key(name.to_owned())])
+    }
+    pub(crate) fn then(mut self, name: &str) -> Self {
+        self.0.push(Segment::Key(name.to_owned()));
+        self
+    }
+    pub(crate) fn index(mut self, i: usize) -> Self {
+        self.0.push(Segment::Index(i));
+        self
+    }
+    pub(crate) fn segments(&self) -> &[Segment] {
+        &self.0
+    }
+}
+
+impl fmt::Display for KeyPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (n, segment) in self.0.iter().enumerate() {
+            match segment {
+                Segment::Key(k) if n == 0 => write!(f, "{k}")?,
+                Segment::Key(k) => write!(f, ".{k}")?,
+                Segment::Index(i) => write!(f, "[{i}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn fail(path: KeyPath, message: impl Into<String>) -> Result<(), ConfigError> {
+    Err(ConfigError::at(path, message.into()))
+}
+
+impl Config {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_server()?;
+        self.validate_backends()?;
+        self.validate_models()
+    }
+
+    fn validate_server(&self) -> Result<(), ConfigError> {
+        let server = &self.server;
+        let at = |k: &str| KeyPath::key("server").then(k);
+        if server.tls.is_none() {
+            if !server.insecure_dev {
+                return fail(
+                    at("listen"),
+                    "HTTPS needs [server.tls] with cert and key; plain HTTP is allowed only with insecure_dev = true on a loopback address",
+                );
+            }
+            if !server.listen.ip().is_loopback() {
+                return fail(
+                    at("insecure_dev"),
+                    format!(
+                        "plain HTTP is allowed only on a loopback address (127.0.0.1 or ::1), not {}; configure [server.tls] to listen there",
+                        server.listen.ip()
+                    ),
+                );
+            }
+        }
+        if server.max_body_bytes < 1024 {
+            return fail(at("max_body_bytes"), "must be at least 1024 bytes");
+        }
+        if server.workers > 256 {
+            return fail(at("workers"), "must be 0 (one per core) to 256");
+        }
+        if self.logging.level.trim().is_empty() {
+            return fail(KeyPath::key("logging").then("level"), "must be a filter such as \"info\" or \"rampart_gateway=debug\"");
+        }
+        Ok(())
+    }
+
+    fn validate_backends(&self) -> Result<(), ConfigError> {
+        let mut names = HashSet::new();
+        for (i, backend) in self.backends.iter().enumerate() {
+            let at = |k: &str| KeyPath::key("backends").index(i).then(k);
+            if backend.name.trim().is_empty() {
+                return fail(at("name"), "must not be empty");
+            }
+            if !names.insert(backend.name.as_str()) {
+                return fail(at("name"), format!("'{}' names two backends; names must be unique", backend.name));
+            }
+            let uri: http::Uri = backend
+                .url
+                .parse()
+                .map_err(|err| ConfigError::at(at("url"), format!("'{}' is not a URL: {err}", backend.url)))?;
+            match uri.scheme_str() {
+                Some("http") if backend.tls.is_some() => {
+                    return fail(at("tls"), "TLS settings need an https:// url");
+                }
+                Some("http" | "https") => {}
+                _ => return fail(at("url"), format!("'{}' must start with http:// or https://", backend.url)),
+            }
+            if uri.host().is_none() {
+                return fail(at("url"), format!("'{}' has no host", backend.url));
+            }
+            if backend.models.is_empty() {
+                return fail(at("models"), "list at least one model id this backend serves");
+            }
+            if let Some(j) = backend.models.iter().position(|m| m.trim().is_empty()) {
+                return fail(at("models").index(j), "model ids must not be empty");
+            }
+            for (key, value) in [("connect_timeout_ms", backend.connect_timeout_ms), ("first_byte_timeout_ms", backend.first_byte_timeout_ms)] {
+                if value == 0 {
+                    return fail(at(key), "must be at least 1 millisecond");
+                }
+            }
+            if backend.max_concurrent == 0 {
+                return fail(at("max_concurrent"), "must be at least 1");
+            }
+            if let Some(tls) = &backend.tls
+                && tls.client_cert.is_some() != tls.client_key.is_some()
+            {
+                return fail(at("tls"), "client_cert and client_key go together: set both or neither");
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_models(&self) -> Result<(), ConfigError> {
+        let served: HashMap<&str, &str> = self
+            .backends
+            .iter()
+            .flat_map(|b| b.models.iter().map(move |m| (m.as_str(), b.name.as_str())))
+            .collect();
+        let mut names = HashSet::new();
+        for (i, model) in self.models.iter().enumerate() {
+            let at = |k: &str| KeyPath::key("models").index(i).then(k);
+            if model.name.trim().is_empty() {
+                return fail(at("name"), "must not be empty");
+            }
+            if !names.insert(model.name.as_str()) {
+                return fail(at("name"), format!("'{}' names two models; names must be unique", model.name));
+            }
+            match model.engine {
+                EngineKind::Remote => {
+                    if !served.contains_key(model.name.as_str()) {
+                        return fail(at("name"), format!("remote model '{}' is listed by no [[backends]] entry", model.name));
+                    }
+                    if model.path.is_some() {
+                        return fail(at("path"), "only embedded models have a path");
+                    }
+                }
+                EngineKind::Embedded => {
+                    if let Some(backend) = served.get(model.name.as_str()) {
+                        return fail(at("name"), format!("'{}' is embedded and also served by backend '{backend}'; rename one", model.name));
+                    }
+                    if model.path.is_none() {
+                        return fail(at("path"), "an embedded model needs the path of its GGUF file");
+                    }
+                    self.validate_engine_sizes(i)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_engine_sizes(&self, i: usize) -> Result<(), ConfigError> {
+        let model = &self.models[i];
+        let at = |k: &str| KeyPath::key("models").index(i).then(k);
+        if !(1..=256).contains(&model.parallel) {
+            return fail(at("parallel"), format!("{} is out of range; allowed is 1 to 256", model.parallel));
+        }
+        if !(128..=1_048_576).contains(&model.context) {
+            return fail(at("context"), format!("{} is out of range; allowed is 128 to 1048576 tokens", model.context));
+        }
+        if model.threads > 1024 {
+            return fail(at("threads"), "must be 0 (one per core) to 1024");
+        }
+        if !(32..=65_536).contains(&model.batch) {
+            return fail(at("batch"), format!("{} is out of range; allowed is 32 to 65536", model.batch));
+        }
+        if model.queue == 0 {
+            return fail(at("queue"), "must be at least 1");
+        }
+        if let Some(max) = model.max_tokens
+            && (max == 0 || max > model.context)
+        {
+            return fail(at("max_tokens"), format!("must be 1 to the context length ({})", model.context));
+        }
+        Ok(())
+    }
+}

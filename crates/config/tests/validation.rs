@@ -1,0 +1,128 @@
+//! Every class of configuration error names its key and line.
+
+use std::path::Path;
+
+use rampart_config::{Config, ConfigError, EngineKind};
+
+const BASE: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+insecure_dev = true
+
+[[backends]]
+name = "vllm-a"
+url = "http://127.0.0.1:8000/v1"
+models = ["mistral-small"]
+"#;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("/etc/rampart"))
+}
+
+fn error(text: &str) -> ConfigError {
+    parse(text).expect_err("configuration should be refused")
+}
+
+#[test]
+fn contract_example_parses_with_defaults() {
+    let config = parse(BASE).unwrap();
+    assert!(config.server.insecure_dev);
+    assert_eq!(config.backends[0].models, ["mistral-small"]);
+    assert_eq!(config.backends[0].max_concurrent, 256);
+    assert_eq!(config.proxy.retries, 2);
+    assert_eq!(config.server.max_body_bytes, 8 * 1024 * 1024);
+}
+
+#[test]
+fn unknown_key_names_key_and_line() {
+    let err = error(&format!("{BASE}colour = \"blue\"\n"));
+    assert_eq!(err.line, Some(10), "{err}");
+    assert!(err.to_string().contains("colour"), "{err}");
+    assert!(err.message.contains("unknown field"), "{err}");
+}
+
+#[test]
+fn wrong_type_names_key_and_line() {
+    let err = error(&BASE.replace("models = [\"mistral-small\"]", "models = \"mistral-small\""));
+    assert_eq!(err.line, Some(9), "{err}");
+    assert_eq!(err.key.as_deref(), Some("models"), "{err}");
+}
+
+#[test]
+fn plain_http_off_loopback_is_refused() {
+    let err = error(&BASE.replace("127.0.0.1:8080", "0.0.0.0:8080"));
+    assert_eq!(err.key.as_deref(), Some("server.insecure_dev"));
+    assert_eq!(err.line, Some(4), "{err}");
+    assert!(err.message.contains("loopback"), "{err}");
+}
+
+#[test]
+fn plain_http_without_insecure_dev_is_refused() {
+    let err = error(&BASE.replace("insecure_dev = true", ""));
+    assert_eq!(err.key.as_deref(), Some("server.listen"));
+    assert!(err.message.contains("[server.tls]"), "{err}");
+}
+
+#[test]
+fn impossible_values_name_their_key_and_line() {
+    let cases = [
+        ("url = \"http://127.0.0.1:8000/v1\"", "url = \"ftp://x\"", "backends[0].url", 8),
+        ("models = [\"mistral-small\"]", "models = []", "backends[0].models", 9),
+        ("models = [\"mistral-small\"]", "models = [\"m\"]\nmax_concurrent = 0", "backends[0].max_concurrent", 10),
+        ("models = [\"mistral-small\"]", "models = [\"m\"]\nconnect_timeout_ms = 0", "backends[0].connect_timeout_ms", 10),
+    ];
+    for (from, to, key, line) in cases {
+        let err = error(&BASE.replace(from, to));
+        assert_eq!(err.key.as_deref(), Some(key), "{err}");
+        assert_eq!(err.line, Some(line), "{err}");
+    }
+}
+
+#[test]
+fn duplicate_backend_names_are_refused() {
+    let text = format!("{BASE}\n[[backends]]\nname = \"vllm-a\"\nurl = \"http://127.0.0.1:8001/v1\"\nmodels = [\"x\"]\n");
+    let err = error(&text);
+    assert_eq!(err.key.as_deref(), Some("backends[1].name"));
+    assert_eq!(err.line, Some(12), "{err}");
+}
+
+#[test]
+fn embedded_models_are_checked() {
+    let embedded = "\n[[models]]\nname = \"smollm2\"\nengine = \"embedded\"\npath = \"models/x.gguf\"\n";
+    let config = parse(&format!("{BASE}{embedded}")).unwrap();
+    let model = config.embedded_models().next().unwrap();
+    assert_eq!(model.engine, EngineKind::Embedded);
+    assert_eq!(model.path.as_deref(), Some(Path::new("/etc/rampart/models/x.gguf")), "relative paths resolve against the file");
+    assert_eq!((model.parallel, model.context, model.queue), (4, 4096, 64));
+
+    let err = error(&format!("{BASE}{embedded}parallel = 0\n"));
+    assert_eq!(err.key.as_deref(), Some("models[0].parallel"));
+    assert_eq!(err.line, Some(15), "{err}");
+
+    let err = error(&format!("{BASE}\n[[models]]\nname = \"smollm2\"\nengine = \"embedded\"\n"));
+    assert_eq!(err.key.as_deref(), Some("models[0].path"));
+
+    let err = error(&format!("{BASE}\n[[models]]\nname = \"mistral-small\"\nengine = \"embedded\"\npath = \"x.gguf\"\n"));
+    assert!(err.message.contains("also served by backend"), "{err}");
+
+    let err = error(&format!("{BASE}\n[[models]]\nname = \"gpt\"\nengine = \"remote\"\n"));
+    assert!(err.message.contains("listed by no"), "{err}");
+
+    let err = error(&format!("{BASE}\n[[models]]\nname = \"x\"\nengine = \"quantum\"\npath = \"x\"\n"));
+    assert!(err.message.contains("embedded"), "says what is allowed: {err}");
+}
+
+#[test]
+fn load_names_the_file_and_missing_files_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rampart.toml");
+    std::fs::write(&path, format!("{BASE}oops = 1\n")).unwrap();
+    let err = Config::load(&path).unwrap_err();
+    assert!(err.to_string().starts_with(&format!("{}:10:", path.display())), "{err}");
+
+    std::fs::write(&path, format!("{BASE}\n[[models]]\nname = \"s\"\nengine = \"embedded\"\npath = \"missing.gguf\"\n")).unwrap();
+    let config = Config::load(&path).unwrap();
+    let err = config.check_files().unwrap_err();
+    assert!(err.to_string().contains("missing.gguf"), "{err}");
+    assert_eq!(err.key.as_deref(), Some("models[0].path"));
+}

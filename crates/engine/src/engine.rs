@@ -1,0 +1,289 @@
+//! The engine's public face: load a model, submit requests, receive events.
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::token::LlamaToken;
+use rampart_api::{FinishReason, Usage};
+use tokio::sync::mpsc;
+
+use crate::template::{ChatTemplate, TemplateMessage};
+
+/// How to load and run one model.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The model id clients ask for.
+    pub name: String,
+    /// GGUF file.
+    pub path: PathBuf,
+    /// Context length per sequence, in tokens.
+    pub context: u32,
+    /// CPU threads for decoding.
+    pub threads: usize,
+    /// Sequences decoded together.
+    pub parallel: u32,
+    /// Requests that may wait for a free sequence.
+    pub queue: usize,
+    /// Most tokens per decode step.
+    pub batch: u32,
+    /// `max_tokens` when a request sets none; default: the rest of the context.
+    pub default_max_tokens: Option<u32>,
+}
+
+/// What to generate from.
+#[derive(Debug, Clone)]
+pub enum PromptInput {
+    /// A conversation, rendered with the model's chat template.
+    Chat(Vec<(String, String)>),
+    /// Raw text to continue.
+    Text(String),
+}
+
+/// Sampling parameters, resolved to concrete values.
+#[derive(Debug, Clone)]
+pub struct Sampling {
+    /// 0 is greedy.
+    pub temperature: f32,
+    /// Nucleus mass; 1 disables.
+    pub top_p: f32,
+    /// 0 disables.
+    pub top_k: i32,
+    /// 0 disables.
+    pub min_p: f32,
+    /// Seed of the random draw.
+    pub seed: u32,
+    /// Most tokens to generate; `None` for the engine's default.
+    pub max_tokens: Option<u32>,
+    /// Stop sequences.
+    pub stop: Vec<String>,
+    /// Presence penalty, -2 to 2.
+    pub presence_penalty: f32,
+    /// Frequency penalty, -2 to 2.
+    pub frequency_penalty: f32,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Self {
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 0,
+            min_p: 0.0,
+            seed: 0,
+            max_tokens: None,
+            stop: Vec::new(),
+            presence_penalty: 0.0,
+            frequency_penalty: 0.0,
+        }
+    }
+}
+
+/// One generation request.
+#[derive(Debug, Clone)]
+pub struct GenerateRequest {
+    /// The prompt.
+    pub prompt: PromptInput,
+    /// How to sample.
+    pub sampling: Sampling,
+}
+
+/// What a running generation reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// New text (complete UTF-8, stop sequences withheld).
+    Text(String),
+    /// Generation ended.
+    Done {
+        /// Why.
+        finish_reason: FinishReason,
+        /// Exact token counts.
+        usage: Usage,
+    },
+    /// Generation failed after it started.
+    Failed(String),
+}
+
+/// A generation accepted by the engine.
+pub struct Generation {
+    /// Tokens in the prompt as the model sees it.
+    pub prompt_tokens: u32,
+    /// Events until `Done` or `Failed`; dropping it cancels the generation.
+    pub events: mpsc::UnboundedReceiver<Event>,
+}
+
+/// Why the engine refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The model file could not be loaded.
+    #[error("cannot load model '{path}': {reason}")]
+    Load {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The model has no chat template, so it cannot chat.
+    #[error("model '{0}' has no chat template; use /v1/completions with it")]
+    NoChatTemplate(String),
+    /// The template rejected the conversation.
+    #[error("{0}")]
+    Template(String),
+    /// The prompt does not fit in a sequence's context.
+    #[error("the prompt is {prompt_tokens} tokens but this model's context holds {context} (including at least one generated token)")]
+    PromptTooLong {
+        /// Tokens in the prompt.
+        prompt_tokens: u32,
+        /// Context per sequence.
+        context: u32,
+    },
+    /// The queue of waiting requests is full.
+    #[error("model '{0}' is busy: all sequences are in use and the queue is full")]
+    QueueFull(String),
+    /// The decode thread has stopped.
+    #[error("the engine for model '{0}' has stopped")]
+    Stopped(String),
+}
+
+/// A job for the decode thread.
+pub(crate) struct Job {
+    pub(crate) tokens: Vec<LlamaToken>,
+    pub(crate) sampling: Sampling,
+    pub(crate) max_tokens: u32,
+    pub(crate) events: mpsc::UnboundedSender<Event>,
+}
+
+/// State shared by the submitting side and the decode thread.
+pub(crate) struct Shared {
+    pub(crate) config: EngineConfig,
+    pub(crate) model: LlamaModel,
+    template: Option<ChatTemplate>,
+}
+
+/// A loaded model with its decode thread. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+    jobs: mpsc::Sender<Job>,
+}
+
+/// llama.cpp's process-wide backend, initialised once.
+pub(crate) fn backend() -> &'static LlamaBackend {
+    static BACKEND: OnceLock<LlamaBackend> = OnceLock::new();
+    BACKEND.get_or_init(|| {
+        llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+        LlamaBackend::init().expect("llama.cpp backend initialises once per process")
+    })
+}
+
+fn check_gguf(path: &Path) -> Result<(), String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut magic = [0u8; 4];
+    file.read_exact(&mut magic).map_err(|_| "the file is too short to be a GGUF model".to_owned())?;
+    if &magic != b"GGUF" {
+        return Err("not a GGUF file (bad magic bytes)".to_owned());
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Loads the model and starts its decode thread. Fails with the path and
+    /// the reason when the file is missing, not GGUF, or not loadable.
+    pub fn start(config: EngineConfig) -> Result<Self, EngineError> {
+        let load_error = |reason: String| EngineError::Load { path: config.path.clone(), reason };
+        check_gguf(&config.path).map_err(load_error)?;
+        let model = LlamaModel::load_from_file(backend(), &config.path, &LlamaModelParams::default())
+            .map_err(|e| load_error(format!("llama.cpp could not load it (corrupt or unsupported GGUF): {e}")))?;
+        let template = match model.meta_val_str("tokenizer.chat_template") {
+            Ok(source) => {
+                let vocab = model.vocab();
+                let text = |t: LlamaToken| String::from_utf8_lossy(&vocab.token_to_piece(t, true, None)).into_owned();
+                Some(ChatTemplate::new(&source, text(vocab.bos()), text(vocab.eos())).map_err(load_error)?)
+            }
+            Err(_) => None,
+        };
+        let shared = Arc::new(Shared { config, model, template });
+        let (jobs, queue) = mpsc::channel(shared.config.queue);
+        crate::decode_loop::spawn(Arc::clone(&shared), queue)?;
+        Ok(Self { shared, jobs })
+    }
+
+    /// The model id.
+    pub fn name(&self) -> &str {
+        &self.shared.config.name
+    }
+
+    /// Whether the model can chat (it has a chat template).
+    pub fn can_chat(&self) -> bool {
+        self.shared.template.is_some()
+    }
+
+    /// Tokens a prompt takes, after templating; runs on the calling thread.
+    pub fn count_prompt_tokens(&self, prompt: &PromptInput) -> Result<u32, EngineError> {
+        Ok(tokenize(&self.shared, prompt)?.len() as u32)
+    }
+
+    /// Queues a request. Templating and tokenization run on the blocking pool;
+    /// an over-long prompt or a full queue is refused before anything runs.
+    pub async fn submit(&self, request: GenerateRequest) -> Result<Generation, EngineError> {
+        let shared = Arc::clone(&self.shared);
+        let prompt = request.prompt;
+        let tokens = tokio::task::spawn_blocking(move || tokenize(&shared, &prompt))
+            .await
+            .map_err(|_| EngineError::Stopped(self.name().to_owned()))??;
+        let context = self.shared.config.context;
+        let prompt_tokens = tokens.len() as u32;
+        if prompt_tokens >= context {
+            return Err(EngineError::PromptTooLong { prompt_tokens, context });
+        }
+        let room = context - prompt_tokens;
+        let wanted = request.sampling.max_tokens.or(self.shared.config.default_max_tokens).unwrap_or(room);
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let job = Job { tokens, max_tokens: wanted.min(room), sampling: request.sampling, events: events_tx };
+        self.jobs.try_send(job).map_err(|err| match err {
+            mpsc::error::TrySendError::Full(_) => EngineError::QueueFull(self.name().to_owned()),
+            mpsc::error::TrySendError::Closed(_) => EngineError::Stopped(self.name().to_owned()),
+        })?;
+        Ok(Generation { prompt_tokens, events })
+    }
+}
+
+fn tokenize(shared: &Shared, prompt: &PromptInput) -> Result<Vec<LlamaToken>, EngineError> {
+    let text = match prompt {
+        PromptInput::Text(text) => text.clone(),
+        PromptInput::Chat(messages) => {
+            let template = shared.template.as_ref().ok_or_else(|| EngineError::NoChatTemplate(shared.config.name.clone()))?;
+            let messages: Vec<TemplateMessage> =
+                messages.iter().map(|(role, content)| TemplateMessage { role: role.clone(), content: content.clone() }).collect();
+            template.render(&messages).map_err(EngineError::Template)?
+        }
+    };
+    let vocab = shared.model.vocab();
+    let mut tokens = vocab.tokenize(text.as_bytes(), true, true);
+    // A template that writes the BOS text itself plus llama.cpp's own BOS gives two.
+    if tokens.len() >= 2 && tokens[0] == vocab.bos() && tokens[1] == vocab.bos() {
+        tokens.remove(0);
+    }
+    Ok(tokens)
+}
+
+impl Shared {
+    pub(crate) fn context_params(&self) -> llama_cpp_2::context::params::LlamaContextParams {
+        let c = &self.config;
+        let total = c.context.saturating_mul(c.parallel);
+        let threads = i32::try_from(c.threads.max(1)).unwrap_or(i32::MAX);
+        llama_cpp_2::context::params::LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(total))
+            .with_n_seq_max(c.parallel)
+            .with_n_batch(c.batch)
+            .with_n_ubatch(c.batch)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads)
+            // A unified KV cache changes greedy output with the batch shape.
+            .with_kv_unified(false)
+    }
+}
