@@ -19,18 +19,13 @@ pub(crate) fn span_of(document: &Document<String>, path: &KeyPath) -> Option<Ran
                 item = value;
             }
             Segment::Index(i) => {
-                item = match item {
+                return match item {
                     Item::ArrayOfTables(tables) => {
                         let table = tables.get(*i)?;
-                        best = table.span().or(best);
-                        return descend_table(table, path, best);
+                        descend_table(table, path, table.span().or(best))
                     }
-                    Item::Value(toml_edit::Value::Array(array)) => {
-                        let value = array.get(*i)?;
-                        best = value.span().or(best);
-                        return best;
-                    }
-                    _ => return best,
+                    Item::Value(toml_edit::Value::Array(array)) => array.get(*i)?.span().or(best),
+                    _ => best,
                 };
             }
         }

@@ -1,1 +1,89 @@
-//! stub
+//! Rampart's gateway: the OpenAI-compatible HTTP API in front of the embedded
+//! engine and of upstream OpenAI-compatible servers.
+//!
+//! Request processing is a small stack: request-id middleware, then a route
+//! handler that checks the content type and body size, parses and validates
+//! the request, finds the model, and either runs it on the embedded engine or
+//! forwards it to a backend with bounded retries. Metrics split each
+//! request's time into upstream time and Rampart's own overhead. Logs and
+//! metrics never carry prompt or completion text.
+
+mod backend;
+mod embedded;
+mod error;
+mod health;
+mod metrics;
+mod proxy;
+pub mod request_id;
+mod routes;
+mod server;
+mod state;
+mod tls;
+mod upstream_stream;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use rampart_config::{Config, ModelConfig};
+use rampart_engine::{Engine, EngineConfig};
+use tokio::sync::watch;
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// The engine settings of an embedded model entry.
+pub fn engine_config(model: &ModelConfig) -> EngineConfig {
+    EngineConfig {
+        name: model.name.clone(),
+        path: model.path.clone().unwrap_or_default(),
+        context: model.context,
+        threads: if model.threads == 0 { cores() } else { model.threads },
+        parallel: model.parallel,
+        queue: model.queue,
+        batch: model.batch,
+        default_max_tokens: model.max_tokens,
+    }
+}
+
+/// Serves `config` until SIGTERM or SIGINT.
+pub fn serve(config: Config) -> anyhow::Result<()> {
+    let engines = config
+        .embedded_models()
+        .map(|model| {
+            let started = std::time::Instant::now();
+            let engine = Engine::start(engine_config(model))?;
+            tracing::info!(model = %model.name, seconds = started.elapsed().as_secs_f32(), "embedded model loaded");
+            Ok(engine)
+        })
+        .collect::<Result<Vec<_>, rampart_engine::EngineError>>()?;
+    let tls = config.server.tls.as_ref().map(tls::server_config).transpose().context("server TLS")?;
+    let workers = if config.server.workers == 0 { cores() } else { config.server.workers };
+    let listeners = server::bind_all(config.server.listen, workers)?;
+    let address = listeners[0].local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let shared = Arc::new(state::Shared::new(config, engines)?);
+    health::spawn(Arc::clone(&shared))?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut threads = Vec::new();
+    for (n, listener) in listeners.into_iter().enumerate() {
+        let (shared, shutdown) = (Arc::clone(&shared), shutdown_rx.clone());
+        let acceptor = tls.clone().map(tokio_rustls::TlsAcceptor::from);
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("worker-{n}"))
+                .spawn(move || server::run_worker(listener, shared, acceptor, shutdown))?,
+        );
+    }
+    tracing::info!(%address, workers, models = ?shared.model_ids, "rampart listening on {scheme}://{address}");
+    server::wait_for_signal()?;
+    tracing::info!("shutting down: no new connections; finishing in-flight requests");
+    let _ = shutdown_tx.send(true);
+    for thread in threads {
+        match thread.join() {
+            Ok(result) => result?,
+            Err(_) => anyhow::bail!("a worker thread panicked"),
+        }
+    }
+    Ok(())
+}

@@ -1,1 +1,168 @@
-//! stub
+//! A small OpenAI-compatible server for tests, whose behaviour is chosen by
+//! the requested model id:
+//!
+//! - any model: a chat completion whose text names the server, with usage;
+//!   `stream: true` gives `stream_chunks` chunks then `[DONE]` (plus a usage
+//!   chunk when `stream_options.include_usage` is set);
+//! - `slow-stream`: 200 chunks, 50 ms apart (for disconnect tests);
+//! - `slow-headers`: waits 30 s before answering (for timeouts and disconnects);
+//! - `fail-503`: answers 503 with an OpenAI error;
+//! - `html-500`: answers 500 with an HTML page.
+//!
+//! [`Stats`] counts requests, completed streams and streams the client
+//! abandoned (detected when the response body is dropped unfinished).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+/// What the server has seen.
+#[derive(Default, Debug)]
+pub struct Stats {
+    /// Requests received on the API routes.
+    pub requests: AtomicUsize,
+    /// Streams sent to the end.
+    pub streams_completed: AtomicUsize,
+    /// Streams (or slow answers) abandoned by the client.
+    pub cancelled: AtomicUsize,
+    /// The last `x-request-id` header received, as its length (0 when none).
+    pub last_request_id_len: AtomicUsize,
+}
+
+#[derive(Clone)]
+struct Mock {
+    name: Arc<str>,
+    stats: Arc<Stats>,
+}
+
+/// Counts a cancellation when dropped before `finish` is called.
+struct CancelGuard {
+    stats: Arc<Stats>,
+    finished: bool,
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        if self.finished {
+            self.stats.streams_completed.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.stats.cancelled.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Chunks in a normal stream.
+pub const STREAM_CHUNKS: usize = 5;
+
+/// Serves on `listener` until the process ends; returns the shared stats.
+pub fn spawn(listener: tokio::net::TcpListener, name: &str) -> Arc<Stats> {
+    let stats = Arc::new(Stats::default());
+    let mock = Mock { name: name.into(), stats: Arc::clone(&stats) };
+    let app = Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/completions", post(chat))
+        .route("/v1/embeddings", post(embeddings))
+        .route("/v1/models", get(models))
+        .with_state(mock);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    stats
+}
+
+async fn models(State(mock): State<Mock>) -> Response {
+    axum::Json(json!({"object":"list","data":[{"id": "mock","object":"model","owned_by": &*mock.name}]})).into_response()
+}
+
+async fn embeddings(State(mock): State<Mock>) -> Response {
+    mock.stats.requests.fetch_add(1, Ordering::SeqCst);
+    axum::Json(json!({"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.25,-0.5,1.0]}],"model":"embed","usage":{"prompt_tokens":3,"total_tokens":3}})).into_response()
+}
+
+fn sse(value: &Value) -> Bytes {
+    Bytes::from(format!("data: {value}\n\n"))
+}
+
+async fn chat(State(mock): State<Mock>, headers: HeaderMap, body: Bytes) -> Response {
+    mock.stats.requests.fetch_add(1, Ordering::SeqCst);
+    let id_len = headers.get("x-request-id").map_or(0, |v| v.len());
+    mock.stats.last_request_id_len.store(id_len, Ordering::SeqCst);
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let model = request["model"].as_str().unwrap_or("").to_owned();
+    let streaming = request["stream"].as_bool().unwrap_or(false);
+    let include_usage = request["stream_options"]["include_usage"].as_bool().unwrap_or(false);
+    match model.as_str() {
+        "fail-503" => {
+            return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"error":{"message":"overloaded","type":"server_error","param":null,"code":"overloaded"}})))
+                .into_response();
+        }
+        "html-500" => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/html")], "<html>oops</html>").into_response();
+        }
+        "slow-headers" => {
+            let mut guard = CancelGuard { stats: Arc::clone(&mock.stats), finished: false };
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            guard.finished = true;
+        }
+        _ => {}
+    }
+    let text = format!("Hello from {}", mock.name);
+    let usage = json!({"prompt_tokens": 11, "completion_tokens": STREAM_CHUNKS, "total_tokens": 11 + STREAM_CHUNKS});
+    if !streaming {
+        return axum::Json(json!({
+            "id": "chatcmpl-mock", "object": "chat.completion", "created": 0, "model": model,
+            "system_fingerprint": &*mock.name,
+            "choices": [{"index":0,"message":{"role":"assistant","content":text},"finish_reason":"stop","logprobs":null}],
+            "usage": usage,
+        }))
+        .into_response();
+    }
+    let (chunks, delay) = if model == "slow-stream" { (200, Duration::from_millis(50)) } else { (STREAM_CHUNKS, Duration::ZERO) };
+    let name = Arc::clone(&mock.name);
+    let guard = CancelGuard { stats: Arc::clone(&mock.stats), finished: false };
+    let stream = async_stream(chunks, delay, model, name, include_usage.then_some(usage), guard);
+    Response::builder().header(header::CONTENT_TYPE, "text/event-stream").body(Body::from_stream(stream)).unwrap()
+}
+
+fn async_stream(
+    chunks: usize,
+    delay: Duration,
+    model: String,
+    name: Arc<str>,
+    usage: Option<Value>,
+    guard: CancelGuard,
+) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> {
+    futures_util::stream::unfold((0usize, guard), move |(i, mut guard)| {
+        let (model, name, usage) = (model.clone(), Arc::clone(&name), usage.clone());
+        async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let chunk = |delta: Value, finish: Value| {
+                json!({"id":"chatcmpl-mock","object":"chat.completion.chunk","created":0,"model":model,"system_fingerprint":&*name,
+                       "choices":[{"index":0,"delta":delta,"finish_reason":finish}]})
+            };
+            let usage_frames = usize::from(usage.is_some());
+            let frame = if i < chunks {
+                sse(&chunk(json!({"content": format!("t{i} ")}), Value::Null))
+            } else if i == chunks {
+                sse(&chunk(json!({}), json!("stop")))
+            } else if i == chunks + usage_frames {
+                sse(&json!({"id":"chatcmpl-mock","object":"chat.completion.chunk","created":0,"model":model,"choices":[],"usage":usage}))
+            } else if i == chunks + usage_frames + 1 {
+                guard.finished = true;
+                Bytes::from_static(b"data: [DONE]\n\n")
+            } else {
+                return None;
+            };
+            Some((Ok(frame), (i + 1, guard)))
+        }
+    })
+}

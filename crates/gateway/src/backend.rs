@@ -1,0 +1,120 @@
+//! Upstream backends: their addresses, limits, health and HTTP clients.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use bytes::Bytes;
+use http::{HeaderValue, Uri};
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rampart_config::BackendConfig;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::routes::Route;
+
+/// The HTTP client used for one backend.
+pub type UpstreamClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// One upstream server and its live state.
+pub struct Backend {
+    /// Configured name.
+    pub name: String,
+    /// Its settings.
+    pub config: BackendConfig,
+    /// `Authorization` header value, when an API key file is configured.
+    pub authorization: Option<HeaderValue>,
+    /// Full URIs of each forwarded route.
+    uris: [Uri; Route::FORWARDED.len()],
+    healthy: AtomicBool,
+    slots: Arc<Semaphore>,
+    tls: rustls::ClientConfig,
+}
+
+impl Backend {
+    /// Prepares a backend from its configuration (reads key and TLS files).
+    pub fn new(config: BackendConfig) -> anyhow::Result<Self> {
+        let base = config.url.trim_end_matches('/');
+        let uris = Route::FORWARDED.map(|route| format!("{base}{}", route.upstream_path()).parse::<Uri>());
+        let uris = match uris {
+            [Ok(a), Ok(b), Ok(c), Ok(d)] => [a, b, c, d],
+            _ => anyhow::bail!("backend '{}': url '{}' cannot be extended with API paths", config.name, config.url),
+        };
+        let authorization = match &config.api_key_file {
+            Some(path) => {
+                let key = std::fs::read_to_string(path)
+                    .with_context(|| format!("backend '{}': cannot read api_key_file '{}'", config.name, path.display()))?;
+                let value = HeaderValue::from_str(&format!("Bearer {}", key.trim()))
+                    .with_context(|| format!("backend '{}': api_key_file holds characters not allowed in a header", config.name))?;
+                Some(value)
+            }
+            None => None,
+        };
+        let tls = crate::tls::upstream_client_config(&config)?;
+        Ok(Self {
+            name: config.name.clone(),
+            slots: Arc::new(Semaphore::new(config.max_concurrent)),
+            healthy: AtomicBool::new(false),
+            authorization,
+            uris,
+            tls,
+            config,
+        })
+    }
+
+    /// The URI a route is forwarded to.
+    pub fn uri(&self, route: Route) -> &Uri {
+        &self.uris[route.forwarded_index()]
+    }
+
+    /// A client for this backend, to be created once per worker runtime.
+    pub fn client(&self) -> UpstreamClient {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_millis(self.config.connect_timeout_ms)));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(self.tls.clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(1024)
+            .build(https)
+    }
+
+    /// Takes one of the backend's concurrency slots, if one is free.
+    pub fn try_acquire(&self) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.slots).try_acquire_owned().ok()
+    }
+
+    /// Requests in flight on this backend.
+    pub fn in_flight(&self) -> usize {
+        self.config.max_concurrent - self.slots.available_permits()
+    }
+
+    /// Whether the last probe or request reached it.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Records whether the backend was reachable; logs changes.
+    pub fn set_healthy(&self, healthy: bool, why: &str) {
+        if self.healthy.swap(healthy, Ordering::Relaxed) != healthy {
+            if healthy {
+                tracing::info!(backend = %self.name, "backend reachable");
+            } else {
+                tracing::warn!(backend = %self.name, reason = why, "backend unreachable");
+            }
+        }
+    }
+
+    /// The first-byte timeout.
+    pub fn first_byte_timeout(&self) -> Duration {
+        Duration::from_millis(self.config.first_byte_timeout_ms)
+    }
+}

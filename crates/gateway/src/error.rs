@@ -1,0 +1,47 @@
+//! Turning [`ApiError`]s into HTTP responses in OpenAI's error format.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, header};
+use rampart_api::ApiError;
+
+/// An [`ApiError`] that axum can return.
+pub struct ErrorResponse(pub ApiError);
+
+impl From<ApiError> for ErrorResponse {
+    fn from(err: ApiError) -> Self {
+        Self(err)
+    }
+}
+
+impl IntoResponse for ErrorResponse {
+    fn into_response(self) -> Response {
+        let err = self.0;
+        let mut response = (err.status, err.to_json()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(seconds) = err.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// The response for a route that does not exist.
+pub async fn no_such_route(uri: http::Uri) -> ErrorResponse {
+    ErrorResponse(ApiError::new(
+        http::StatusCode::NOT_FOUND,
+        rampart_api::ErrorKind::NotFoundError,
+        "unknown_route",
+        format!("no route {}; the API is under /v1", uri.path()),
+    ))
+}
+
+/// The response for a known route called with the wrong method.
+pub async fn wrong_method() -> ErrorResponse {
+    ErrorResponse(ApiError::new(
+        http::StatusCode::METHOD_NOT_ALLOWED,
+        rampart_api::ErrorKind::InvalidRequestError,
+        "method_not_allowed",
+        "this route does not accept that HTTP method",
+    ))
+}

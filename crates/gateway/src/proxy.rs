@@ -1,0 +1,201 @@
+//! Forwarding to upstream backends: pick a backend, retry on another when one
+//! fails before its first byte (bounded), and pass the answer through —
+//! streams chunk by chunk, never buffered whole.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use rampart_api::{ApiError, ErrorKind, Usage};
+use serde::Deserialize;
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::backend::Backend;
+use crate::metrics::InFlight;
+use crate::request_id::{self, RequestId};
+use crate::routes::Route;
+use crate::state::Worker;
+use crate::upstream_stream::MeteredStream;
+
+/// Largest non-streamed upstream answer Rampart accepts.
+const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
+
+/// One request to forward.
+pub struct Call<'a> {
+    /// The API route.
+    pub route: Route,
+    /// The requested (configured) model id.
+    pub model: &'a str,
+    /// The client's body, forwarded unchanged.
+    pub body: Bytes,
+    /// Whether the client asked for a stream.
+    pub streaming: bool,
+    /// The request id, passed on to the backend.
+    pub id: &'a RequestId,
+    /// When Rampart received the request.
+    pub started: Instant,
+}
+
+/// Why an attempt failed before the first byte.
+enum Failure {
+    Saturated,
+    Unreachable,
+    Timeout(Duration),
+    Status(StatusCode),
+}
+
+impl Failure {
+    fn into_error(self, model: &str, attempts: usize) -> ApiError {
+        let tried = if attempts == 1 { "1 backend".to_owned() } else { format!("{attempts} backends") };
+        match self {
+            Failure::Saturated => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorKind::ServerError,
+                "upstream_saturated",
+                format!("every backend serving '{model}' is at its concurrency limit; retry shortly"),
+            )
+            .with_retry_after(1),
+            Failure::Unreachable => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                ErrorKind::ServerError,
+                "upstream_unreachable",
+                format!("no backend serving '{model}' could be reached ({tried} tried)"),
+            ),
+            Failure::Timeout(limit) => ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                ErrorKind::ServerError,
+                "upstream_timeout",
+                format!("no backend serving '{model}' answered within {} ms ({tried} tried)", limit.as_millis()),
+            ),
+            Failure::Status(status) => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                ErrorKind::ServerError,
+                "upstream_error",
+                format!("the backends serving '{model}' failed with status {} ({tried} tried)", status.as_u16()),
+            ),
+        }
+    }
+}
+
+/// Order in which to try backends: reachable ones first, least loaded first.
+fn attempt_order(worker: &Worker, candidates: &[usize]) -> Vec<usize> {
+    let backends = &worker.shared.backends;
+    let mut order = candidates.to_vec();
+    order.sort_by_key(|&i| (!backends[i].is_healthy(), backends[i].in_flight()));
+    order.truncate(1 + worker.shared.config.proxy.retries as usize);
+    order
+}
+
+fn upstream_request(backend: &Backend, call: &Call<'_>) -> Request<Full<Bytes>> {
+    let mut request = Request::new(Full::new(call.body.clone()));
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = backend.uri(call.route).clone();
+    let headers = request.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(request_id::HEADER, call.id.0.clone());
+    if call.streaming {
+        headers.insert(header::ACCEPT, HeaderValue::from_static("text/event-stream"));
+    }
+    if let Some(auth) = &backend.authorization {
+        headers.insert(header::AUTHORIZATION, auth.clone());
+    }
+    request
+}
+
+/// Forwards a call to the first backend that answers.
+pub async fn forward(worker: &Worker, call: Call<'_>, candidates: &[usize], in_flight: InFlight) -> Result<Response, ApiError> {
+    let order = attempt_order(worker, candidates);
+    let attempts = order.len();
+    let mut failure = Failure::Unreachable;
+    for (n, &index) in order.iter().enumerate() {
+        let backend = &worker.shared.backends[index];
+        let Some(permit) = backend.try_acquire() else {
+            failure = Failure::Saturated;
+            continue;
+        };
+        let sent = Instant::now();
+        let limit = backend.first_byte_timeout();
+        match tokio::time::timeout(limit, worker.clients[index].request(upstream_request(backend, &call))).await {
+            Err(_) => {
+                tracing::warn!(request_id = call.id.as_str(), backend = %backend.name, "backend did not answer in time");
+                failure = Failure::Timeout(limit);
+            }
+            Ok(Err(err)) => {
+                backend.set_healthy(false, &err.to_string());
+                failure = Failure::Unreachable;
+            }
+            Ok(Ok(response)) => {
+                backend.set_healthy(true, "");
+                let status = response.status();
+                let retryable = matches!(status.as_u16(), 502..=504);
+                if retryable && n + 1 < attempts {
+                    tracing::warn!(request_id = call.id.as_str(), backend = %backend.name, status = status.as_u16(), "backend failed; trying another");
+                    failure = Failure::Status(status);
+                    continue;
+                }
+                let upstream = sent.elapsed();
+                worker.shared.metrics.latency(call.route.metric_name(), upstream, call.started.elapsed().saturating_sub(upstream));
+                return relay(worker, &call, response, permit, in_flight).await;
+            }
+        }
+    }
+    Err(failure.into_error(call.model, attempts))
+}
+
+/// Passes a backend's answer to the client.
+async fn relay(
+    worker: &Worker,
+    call: &Call<'_>,
+    response: hyper::Response<Incoming>,
+    permit: OwnedSemaphorePermit,
+    in_flight: InFlight,
+) -> Result<Response, ApiError> {
+    let (parts, body) = response.into_parts();
+    let content_type = parts.headers.get(header::CONTENT_TYPE).cloned();
+    let is_stream = content_type.as_ref().and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/event-stream"));
+    let mut builder = Response::builder().status(parts.status);
+    if let Some(value) = parts.headers.get(header::RETRY_AFTER) {
+        builder = builder.header(header::RETRY_AFTER, value);
+    }
+    if is_stream {
+        let stream = MeteredStream::new(body, worker.shared.clone(), call.model.to_owned(), permit, in_flight);
+        return Ok(builder
+            .header(header::CONTENT_TYPE, "text/event-stream")
+            .header(header::CACHE_CONTROL, "no-cache")
+            .body(Body::new(stream))
+            .unwrap_or_default());
+    }
+    let bytes = http_body_util::Limited::new(body, MAX_UPSTREAM_BODY)
+        .collect()
+        .await
+        .map_err(|err| {
+            ApiError::new(StatusCode::BAD_GATEWAY, ErrorKind::ServerError, "upstream_error", format!("the backend's answer could not be read: {err}"))
+        })?
+        .to_bytes();
+    drop(permit);
+    let is_json = content_type.as_ref().and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
+    if !parts.status.is_success() && !is_json {
+        // Not an OpenAI error body (an HTML page from a proxy, say): say so in our format.
+        let status = if parts.status.is_client_error() { parts.status } else { StatusCode::BAD_GATEWAY };
+        return Err(ApiError::new(
+            status,
+            ErrorKind::ServerError,
+            "upstream_error",
+            format!("the backend answered with status {} and a body that is not JSON", parts.status.as_u16()),
+        ));
+    }
+    if parts.status.is_success() {
+        #[derive(Deserialize)]
+        struct WithUsage {
+            usage: Option<Usage>,
+        }
+        if let Ok(WithUsage { usage: Some(usage) }) = serde_json::from_slice::<WithUsage>(&bytes) {
+            worker.shared.metrics.tokens(call.model, usage.prompt_tokens.into(), usage.completion_tokens.into());
+        }
+    }
+    Ok(builder.header(header::CONTENT_TYPE, content_type.unwrap_or(HeaderValue::from_static("application/json"))).body(Body::from(bytes)).unwrap_or_default())
+}

@@ -1,0 +1,261 @@
+//! The HTTP routes and the shared path of every inference request: content
+//! type, body limit, parsing, model lookup, then the engine or a backend.
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json};
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode, header};
+use http_body_util::BodyExt;
+use rampart_api::{ApiError, ChatCompletionRequest, CompletionRequest, ErrorKind, parse_json};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::{ErrorResponse, no_such_route, wrong_method};
+use crate::request_id::RequestId;
+use crate::state::{ModelEntry, Worker};
+use crate::{embedded, proxy};
+
+/// The API routes Rampart serves or forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `POST /v1/chat/completions`
+    ChatCompletions,
+    /// `POST /v1/completions`
+    Completions,
+    /// `POST /v1/embeddings`
+    Embeddings,
+    /// `GET /v1/models` (forwarded only as a health probe)
+    Models,
+}
+
+impl Route {
+    /// Routes that have an upstream path.
+    pub const FORWARDED: [Route; 4] = [Route::ChatCompletions, Route::Completions, Route::Embeddings, Route::Models];
+
+    /// Path appended to a backend's base URL.
+    pub fn upstream_path(self) -> &'static str {
+        match self {
+            Route::ChatCompletions => "/chat/completions",
+            Route::Completions => "/completions",
+            Route::Embeddings => "/embeddings",
+            Route::Models => "/models",
+        }
+    }
+
+    /// Index into [`Route::FORWARDED`].
+    pub fn forwarded_index(self) -> usize {
+        self as usize
+    }
+
+    /// Label used in metrics.
+    pub fn metric_name(self) -> &'static str {
+        match self {
+            Route::ChatCompletions => "chat_completions",
+            Route::Completions => "completions",
+            Route::Embeddings => "embeddings",
+            Route::Models => "models",
+        }
+    }
+}
+
+/// A parsed inference request.
+pub enum Parsed {
+    /// Chat completion.
+    Chat(ChatCompletionRequest),
+    /// Text completion.
+    Completion(CompletionRequest),
+    /// Embeddings.
+    Embeddings(EmbeddingsRequest),
+}
+
+/// The fields of an embeddings request Rampart checks.
+#[derive(Debug, Deserialize)]
+pub struct EmbeddingsRequest {
+    /// The model id.
+    pub model: String,
+    /// Text or tokens to embed.
+    pub input: serde_json::Value,
+}
+
+impl Parsed {
+    fn parse(route: Route, body: &[u8]) -> Result<Self, ApiError> {
+        Ok(match route {
+            Route::ChatCompletions => {
+                let request: ChatCompletionRequest = parse_json(body)?;
+                request.validate()?;
+                Parsed::Chat(request)
+            }
+            Route::Completions => {
+                let request: CompletionRequest = parse_json(body)?;
+                request.validate()?;
+                Parsed::Completion(request)
+            }
+            Route::Embeddings | Route::Models => {
+                let request: EmbeddingsRequest = parse_json(body)?;
+                if request.input.is_null() || request.input.as_array().is_some_and(Vec::is_empty) || request.input == "" {
+                    return Err(ApiError::bad_parameter("input", "must not be empty"));
+                }
+                Parsed::Embeddings(request)
+            }
+        })
+    }
+
+    fn model(&self) -> &str {
+        match self {
+            Parsed::Chat(r) => &r.model,
+            Parsed::Completion(r) => &r.model,
+            Parsed::Embeddings(r) => &r.model,
+        }
+    }
+
+    fn streaming(&self) -> bool {
+        match self {
+            Parsed::Chat(r) => r.sampling.streaming(),
+            Parsed::Completion(r) => r.sampling.streaming(),
+            Parsed::Embeddings(_) => false,
+        }
+    }
+}
+
+/// The complete router for one worker.
+pub fn router(worker: Worker) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat_completions).fallback(wrong_method))
+        .route("/v1/completions", post(completions).fallback(wrong_method))
+        .route("/v1/embeddings", post(embeddings).fallback(wrong_method))
+        .route("/v1/models", get(list_models).fallback(wrong_method))
+        .route("/v1/models/{id}", get(get_model).fallback(wrong_method))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(no_such_route)
+        .layer(axum::middleware::from_fn(crate::request_id::assign))
+        .with_state(worker)
+}
+
+async fn chat_completions(State(w): State<Worker>, Extension(id): Extension<RequestId>, headers: HeaderMap, body: Body) -> Response {
+    inference(w, Route::ChatCompletions, id, headers, body).await
+}
+
+async fn completions(State(w): State<Worker>, Extension(id): Extension<RequestId>, headers: HeaderMap, body: Body) -> Response {
+    inference(w, Route::Completions, id, headers, body).await
+}
+
+async fn embeddings(State(w): State<Worker>, Extension(id): Extension<RequestId>, headers: HeaderMap, body: Body) -> Response {
+    inference(w, Route::Embeddings, id, headers, body).await
+}
+
+/// Serves one inference request and records its metrics.
+async fn inference(w: Worker, route: Route, id: RequestId, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let in_flight = w.shared.metrics.in_flight();
+    let mut model = String::new();
+    let result = async {
+        check_content_type(&headers)?;
+        let bytes = read_body(body, &headers, w.shared.config.server.max_body_bytes).await?;
+        let parsed = Parsed::parse(route, &bytes)?;
+        model = parsed.model().to_owned();
+        let entry = w.shared.models.get(&model).ok_or_else(|| ApiError::model_not_found(&model))?;
+        match entry {
+            ModelEntry::Remote(backends) => {
+                let call = proxy::Call { route, model: &model, body: bytes, streaming: parsed.streaming(), id: &id, started };
+                proxy::forward(&w, call, backends, in_flight).await
+            }
+            ModelEntry::Embedded(engine) => embedded::serve(&w, engine, route, parsed, &id, started, in_flight).await,
+        }
+    }
+    .await;
+    let response = result.unwrap_or_else(|err| {
+        if err.status.is_server_error() {
+            tracing::warn!(request_id = id.as_str(), route = route.metric_name(), status = err.status.as_u16(), error = %err.message, "request failed");
+        }
+        ErrorResponse(err).into_response()
+    });
+    let metric_model = w.shared.metric_model(&model);
+    w.shared.metrics.request(route.metric_name(), metric_model, response.status().as_u16());
+    response
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        return Ok(());
+    }
+    let shown = if content_type.is_empty() { "none".to_owned() } else { format!("'{essence}'") };
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorKind::InvalidRequestError,
+        "unsupported_media_type",
+        format!("the body must be JSON sent with 'Content-Type: application/json' (got {shown})"),
+    ))
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::InvalidRequestError,
+        "request_too_large",
+        format!("the request body is larger than this site's limit of {limit} bytes (server.max_body_bytes)"),
+    )
+}
+
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, ApiError> {
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large(limit));
+    }
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
+        Err(err) => Err(ApiError::invalid_request(format!("the request body could not be read: {err}"), None)),
+    }
+}
+
+fn model_object(id: &str, owner: &str) -> serde_json::Value {
+    json!({ "id": id, "object": "model", "created": 0, "owned_by": owner })
+}
+
+fn owner_of(w: &Worker, id: &str) -> &'static str {
+    match w.shared.models.get(id) {
+        Some(ModelEntry::Embedded(_)) => "rampart-embedded",
+        _ => "rampart-upstream",
+    }
+}
+
+async fn list_models(State(w): State<Worker>) -> Response {
+    let data: Vec<_> = w.shared.model_ids.iter().map(|id| model_object(id, owner_of(&w, id))).collect();
+    w.shared.metrics.request(Route::Models.metric_name(), "all", 200);
+    Json(json!({ "object": "list", "data": data })).into_response()
+}
+
+async fn get_model(State(w): State<Worker>, Path(id): Path<String>) -> Response {
+    if w.shared.models.contains_key(&id) {
+        Json(model_object(&id, owner_of(&w, &id))).into_response()
+    } else {
+        ErrorResponse(ApiError::model_not_found(&id)).into_response()
+    }
+}
+
+async fn healthz() -> Response {
+    Json(json!({ "status": "alive" })).into_response()
+}
+
+async fn readyz(State(w): State<Worker>) -> Response {
+    let problems = w.shared.readiness_problems();
+    if problems.is_empty() {
+        Json(json!({ "status": "ready" })).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not_ready", "problems": problems }))).into_response()
+    }
+}
+
+async fn metrics(State(w): State<Worker>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], w.shared.metrics.encode()).into_response()
+}

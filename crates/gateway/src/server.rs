@@ -1,0 +1,105 @@
+//! Listening and serving: one single-threaded tokio runtime per worker, each
+//! with its own `SO_REUSEPORT` listener and upstream connection pools, so
+//! requests never hop between cores. On SIGTERM or SIGINT, workers stop
+//! accepting and give in-flight requests `shutdown_grace_secs` to finish.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::state::{Shared, Worker};
+
+fn bind(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_tcp_nodelay(true)?;
+    socket.bind(&addr.into()).with_context(|| format!("cannot listen on {addr}"))?;
+    socket.listen(4096)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+/// Binds `count` listeners on one address (the first fixes the port when 0 is asked).
+pub fn bind_all(addr: SocketAddr, count: usize) -> anyhow::Result<Vec<std::net::TcpListener>> {
+    let first = bind(addr)?;
+    let actual = first.local_addr()?;
+    let mut listeners = vec![first];
+    for _ in 1..count {
+        listeners.push(bind(actual)?);
+    }
+    Ok(listeners)
+}
+
+/// Runs one worker until `shutdown` turns true, then drains its connections.
+pub fn run_worker(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<TlsAcceptor>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let grace = Duration::from_secs(shared.config.server.shutdown_grace_secs);
+    runtime.block_on(async move {
+        let listener = TcpListener::from_std(listener)?;
+        let router = crate::routes::router(Worker::new(shared));
+        let graceful = GracefulShutdown::new();
+        let builder = auto::Builder::new(TokioExecutor::new());
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((stream, _peer)) = accepted else { continue };
+                    let _ = stream.set_nodelay(true);
+                    let service = TowerToHyperService::new(router.clone());
+                    let builder = builder.clone();
+                    let watcher = graceful.watcher();
+                    match tls.clone() {
+                        None => {
+                            tokio::spawn(watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned()));
+                        }
+                        Some(acceptor) => {
+                            tokio::spawn(async move {
+                                match acceptor.accept(stream).await {
+                                    Ok(tls_stream) => {
+                                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service).into_owned();
+                                        let _ = watcher.watch(conn).await;
+                                    }
+                                    Err(err) => tracing::debug!(error = %err, "TLS handshake failed"),
+                                }
+                            });
+                        }
+                    }
+                }
+                _ = shutdown.changed() => break,
+            }
+        }
+        drop(listener);
+        if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+            tracing::warn!("in-flight requests did not finish within the shutdown grace period");
+        }
+        Ok(())
+    })
+}
+
+/// Waits for SIGTERM or SIGINT.
+pub fn wait_for_signal() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,94 @@
+//! What every request handler can see: the models, backends and metrics
+//! shared by all workers, plus the per-worker upstream clients.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rampart_config::Config;
+use rampart_engine::Engine;
+
+use crate::backend::{Backend, UpstreamClient};
+use crate::metrics::Metrics;
+
+/// How a model is served.
+pub enum ModelEntry {
+    /// By the in-process engine.
+    Embedded(Engine),
+    /// By these backends (indices into [`Shared::backends`]).
+    Remote(Vec<usize>),
+}
+
+/// State shared by all workers.
+pub struct Shared {
+    /// The configuration in force.
+    pub config: Config,
+    /// Models by id, in configuration order.
+    pub models: HashMap<String, ModelEntry>,
+    /// Model ids in a stable order for listing.
+    pub model_ids: Vec<String>,
+    /// Upstream backends.
+    pub backends: Vec<Backend>,
+    /// Metrics.
+    pub metrics: Metrics,
+}
+
+impl Shared {
+    /// Builds the shared state: starts embedded engines, prepares backends.
+    pub fn new(config: Config, engines: Vec<Engine>) -> anyhow::Result<Self> {
+        let backends = config.backends.iter().cloned().map(Backend::new).collect::<anyhow::Result<Vec<_>>>()?;
+        let mut models = HashMap::new();
+        let mut model_ids = Vec::new();
+        for engine in engines {
+            model_ids.push(engine.name().to_owned());
+            models.insert(engine.name().to_owned(), ModelEntry::Embedded(engine));
+        }
+        for (index, backend) in backends.iter().enumerate() {
+            for model in &backend.config.models {
+                match models.entry(model.clone()).or_insert_with(|| {
+                    model_ids.push(model.clone());
+                    ModelEntry::Remote(Vec::new())
+                }) {
+                    ModelEntry::Remote(list) => list.push(index),
+                    ModelEntry::Embedded(_) => anyhow::bail!("model '{model}' is both embedded and remote"),
+                }
+            }
+        }
+        Ok(Self { config, models, model_ids, backends, metrics: Metrics::default() })
+    }
+
+    /// The configured name of a model, for metric labels (`unknown` otherwise).
+    pub fn metric_model<'a>(&'a self, requested: &'a str) -> &'a str {
+        if self.models.contains_key(requested) { requested } else { "unknown" }
+    }
+
+    /// Reasons the site cannot serve every model; empty when ready.
+    pub fn readiness_problems(&self) -> Vec<String> {
+        self.model_ids
+            .iter()
+            .filter_map(|id| match &self.models[id] {
+                ModelEntry::Embedded(_) => None,
+                ModelEntry::Remote(list) => (!list.iter().any(|&i| self.backends[i].is_healthy())).then(|| {
+                    let names: Vec<&str> = list.iter().map(|&i| self.backends[i].name.as_str()).collect();
+                    format!("model '{id}': no reachable backend ({})", names.join(", "))
+                }),
+            })
+            .collect()
+    }
+}
+
+/// One worker's view: the shared state and its own upstream clients.
+#[derive(Clone)]
+pub struct Worker {
+    /// Shared state.
+    pub shared: Arc<Shared>,
+    /// One client per backend, in [`Shared::backends`] order.
+    pub clients: Arc<Vec<UpstreamClient>>,
+}
+
+impl Worker {
+    /// A worker's state; call on the worker's own runtime thread.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        let clients = Arc::new(shared.backends.iter().map(Backend::client).collect());
+        Self { shared, clients }
+    }
+}

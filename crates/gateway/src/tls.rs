@@ -1,0 +1,54 @@
+//! TLS settings: the server's certificate, and trust for HTTPS backends.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use rampart_config::{BackendConfig, ServerTls};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+fn certificates(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .with_context(|| format!("cannot read certificates from '{}'", path.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("'{}' holds a malformed PEM certificate", path.display()))?;
+    anyhow::ensure!(!certs.is_empty(), "'{}' holds no PEM certificate", path.display());
+    Ok(certs)
+}
+
+fn private_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
+    PrivateKeyDer::from_pem_file(path).with_context(|| format!("cannot read a PEM private key from '{}'", path.display()))
+}
+
+/// The server's rustls configuration (HTTP/2 and HTTP/1.1 by ALPN).
+pub fn server_config(tls: &ServerTls) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certificates(&tls.cert)?, private_key(&tls.key)?)
+        .context("the server certificate and key do not match")?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Client TLS for a backend: its CA bundle (no system roots: an air-gapped
+/// site trusts only what it configures) and an optional client certificate.
+pub fn upstream_client_config(backend: &BackendConfig) -> anyhow::Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(tls) = &backend.tls {
+        for cert in certificates(&tls.ca)? {
+            roots.add(cert).with_context(|| format!("backend '{}': a CA certificate in '{}' is invalid", backend.name, tls.ca.display()))?;
+        }
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots);
+    let client_auth = backend.tls.as_ref().and_then(|t| t.client_cert.as_ref().zip(t.client_key.as_ref()));
+    Ok(match client_auth {
+        Some((cert, key)) => builder
+            .with_client_auth_cert(certificates(cert)?, private_key(key)?)
+            .with_context(|| format!("backend '{}': client certificate and key do not match", backend.name))?,
+        None => builder.with_no_client_auth(),
+    })
+}

@@ -1,0 +1,134 @@
+//! A streamed upstream answer on its way to the client: frames pass through
+//! as they arrive; the usage chunk, if any, is noticed for metrics; the
+//! backend's concurrency slot is held until the stream ends or the client
+//! leaves (dropping this drops the upstream body, which cancels the request).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::metrics::InFlight;
+use crate::state::Shared;
+
+/// Bytes of the previous frame kept, so a key split across frames is found.
+const CARRY: usize = 48;
+
+/// Finds the last `prompt_tokens`/`completion_tokens` values in SSE data.
+#[derive(Default)]
+pub(crate) struct UsageScan {
+    carry: Vec<u8>,
+    prompt: Option<u64>,
+    completion: Option<u64>,
+}
+
+fn last_number_after(haystack: &[u8], key: &[u8]) -> Option<u64> {
+    let at = memchr::memmem::rfind(haystack, key)? + key.len();
+    let rest = &haystack[at..];
+    let rest = &rest[rest.iter().take_while(|b| b.is_ascii_whitespace() || **b == b':').count()..];
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits == rest.len() {
+        return None; // no number, or one that may continue in the next frame
+    }
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+}
+
+impl UsageScan {
+    pub(crate) fn feed(&mut self, data: &[u8]) {
+        if memchr::memmem::find(data, b"tokens").is_some() || !self.carry.is_empty() {
+            let mut window = std::mem::take(&mut self.carry);
+            window.extend_from_slice(data);
+            if let Some(n) = last_number_after(&window, b"\"prompt_tokens\"") {
+                self.prompt = Some(n);
+            }
+            if let Some(n) = last_number_after(&window, b"\"completion_tokens\"") {
+                self.completion = Some(n);
+            }
+            self.carry = window;
+        } else {
+            self.carry.extend_from_slice(data);
+        }
+        let keep = self.carry.len().saturating_sub(CARRY);
+        self.carry.drain(..keep);
+    }
+
+    pub(crate) fn usage(&self) -> (u64, u64) {
+        (self.prompt.unwrap_or(0), self.completion.unwrap_or(0))
+    }
+}
+
+/// The streamed body of an upstream answer.
+pub struct MeteredStream {
+    inner: Incoming,
+    scan: UsageScan,
+    shared: Arc<Shared>,
+    model: String,
+    _permit: OwnedSemaphorePermit,
+    _in_flight: InFlight,
+}
+
+impl MeteredStream {
+    /// Wraps an upstream body.
+    pub fn new(inner: Incoming, shared: Arc<Shared>, model: String, permit: OwnedSemaphorePermit, in_flight: InFlight) -> Self {
+        Self { inner, scan: UsageScan::default(), shared, model, _permit: permit, _in_flight: in_flight }
+    }
+}
+
+impl Body for MeteredStream {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        if let Some(Ok(frame)) = &frame
+            && let Some(data) = frame.data_ref()
+        {
+            self.scan.feed(data);
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for MeteredStream {
+    fn drop(&mut self) {
+        let (prompt, completion) = self.scan.usage();
+        self.shared.metrics.tokens(&self.model, prompt, completion);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_usage_even_when_split_across_frames() {
+        let chunk = br#"data: {"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":345,"total_tokens":357}}"#;
+        for split in 1..chunk.len() {
+            let mut scan = UsageScan::default();
+            scan.feed(b"data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n");
+            scan.feed(&chunk[..split]);
+            scan.feed(&chunk[split..]);
+            scan.feed(b"\n\ndata: [DONE]\n\n");
+            assert_eq!(scan.usage(), (12, 345), "split at {split}");
+        }
+    }
+
+    #[test]
+    fn no_usage_counts_nothing() {
+        let mut scan = UsageScan::default();
+        scan.feed(b"data: {\"choices\":[{\"delta\":{\"content\":\"tokens\"}}]}\n\n");
+        assert_eq!(scan.usage(), (0, 0));
+    }
+}
