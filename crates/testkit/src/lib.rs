@@ -7,7 +7,8 @@
 //! - `slow-stream`: 200 chunks, 50 ms apart (for disconnect tests);
 //! - `slow-headers`: waits 30 s before answering (for timeouts and disconnects);
 //! - `fail-503`: answers 503 with an OpenAI error;
-//! - `html-500`: answers 500 with an HTML page.
+//! - `html-500`: answers 500 with an HTML page;
+//! - any model on a server whose name starts with `broken`: 503.
 //!
 //! [`Stats`] counts requests, completed streams and streams the client
 //! abandoned (detected when the response body is dropped unfinished).
@@ -63,8 +64,27 @@ impl Drop for CancelGuard {
 /// Chunks in a normal stream.
 pub const STREAM_CHUNKS: usize = 5;
 
-/// Serves on `listener` until the process ends; returns the shared stats.
-pub fn spawn(listener: tokio::net::TcpListener, name: &str) -> Arc<Stats> {
+/// A running mock server.
+pub struct MockServer {
+    /// What it has seen.
+    pub stats: Arc<Stats>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MockServer {
+    /// Stops accepting, closes idle connections and waits until it is down:
+    /// afterwards connections to its port are refused.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Serves on `listener` in the current runtime.
+pub fn spawn(listener: tokio::net::TcpListener, name: &str) -> MockServer {
     let stats = Arc::new(Stats::default());
     let mock = Mock { name: name.into(), stats: Arc::clone(&stats) };
     let app = Router::new()
@@ -73,8 +93,15 @@ pub fn spawn(listener: tokio::net::TcpListener, name: &str) -> Arc<Stats> {
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/models", get(models))
         .with_state(mock);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    stats
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    MockServer { stats, stop: Some(stop), task }
 }
 
 async fn models(State(mock): State<Mock>) -> Response {
@@ -99,6 +126,10 @@ async fn chat(State(mock): State<Mock>, headers: HeaderMap, body: Bytes) -> Resp
     let streaming = request["stream"].as_bool().unwrap_or(false);
     let include_usage = request["stream_options"]["include_usage"].as_bool().unwrap_or(false);
     match model.as_str() {
+        _ if mock.name.starts_with("broken") => {
+            return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"error":{"message":"broken backend","type":"server_error","param":null,"code":null}})))
+                .into_response();
+        }
         "fail-503" => {
             return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"error":{"message":"overloaded","type":"server_error","param":null,"code":"overloaded"}})))
                 .into_response();

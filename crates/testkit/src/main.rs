@@ -18,7 +18,7 @@ fn main() {
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
         eprintln!("mock-upstream '{name}' on http://{}/v1", listener.local_addr().expect("address"));
-        rampart_testkit::spawn(listener, &name);
+        let _server = rampart_testkit::spawn(listener, &name);
         std::future::pending::<()>().await;
     });
 }
