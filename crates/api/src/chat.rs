@@ -108,7 +108,8 @@ mod tests {
     fn wrong_type_names_the_parameter_path() {
         let err = parse_json::<ChatCompletionRequest>(br#"{"model":"m","messages":[{"role":5}]}"#).unwrap_err();
         assert_eq!(err.param.as_deref(), Some("messages[0].role"));
-        let err = parse_json::<ChatCompletionRequest>(br#"{"model":"m","messages":[],"temperature":"hot"}"#).unwrap_err();
+        let err =
+            parse_json::<ChatCompletionRequest>(br#"{"model":"m","messages":[],"temperature":"hot"}"#).unwrap_err();
         assert_eq!(err.param.as_deref(), Some("temperature"));
     }
 
@@ -127,7 +128,8 @@ mod tests {
 
     #[test]
     fn unknown_role_is_rejected_with_its_path() {
-        let req: ChatCompletionRequest = parse_json(br#"{"model":"m","messages":[{"role":"wizard","content":"x"}]}"#).unwrap();
+        let req: ChatCompletionRequest =
+            parse_json(br#"{"model":"m","messages":[{"role":"wizard","content":"x"}]}"#).unwrap();
         assert_eq!(req.validate().unwrap_err().param.as_deref(), Some("messages[0].role"));
     }
 }

@@ -97,14 +97,11 @@ impl ApiError {
     /// The JSON body of this error.
     pub fn to_json(&self) -> Vec<u8> {
         let envelope = Envelope {
-            error: Body {
-                message: &self.message,
-                kind: self.kind,
-                param: self.param.as_deref(),
-                code: self.code,
-            },
+            error: Body { message: &self.message, kind: self.kind, param: self.param.as_deref(), code: self.code },
         };
-        serde_json::to_vec(&envelope).unwrap_or_else(|_| br#"{"error":{"message":"internal error","type":"server_error","param":null,"code":null}}"#.to_vec())
+        serde_json::to_vec(&envelope).unwrap_or_else(|_| {
+            br#"{"error":{"message":"internal error","type":"server_error","param":null,"code":null}}"#.to_vec()
+        })
     }
 }
 

@@ -53,8 +53,5 @@ fn flattened_param(body: &[u8]) -> Option<String> {
 
 /// Seconds since the Unix epoch, as OpenAI's `created` fields carry.
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }

@@ -81,10 +81,9 @@ pub struct SamplingParams {
 
 fn check_range(param: &str, value: Option<f32>, low: f32, high: f32) -> Result<(), ApiError> {
     match value {
-        Some(v) if !(low..=high).contains(&v) || v.is_nan() => Err(ApiError::bad_parameter(
-            param,
-            format!("{v} is out of range; allowed is {low} to {high}"),
-        )),
+        Some(v) if !(low..=high).contains(&v) || v.is_nan() => {
+            Err(ApiError::bad_parameter(param, format!("{v} is out of range; allowed is {low} to {high}")))
+        }
         _ => Ok(()),
     }
 }
@@ -137,7 +136,10 @@ impl SamplingParams {
         if let Some(stop) = &self.stop {
             let stops = stop.to_vec();
             if stops.len() > MAX_STOP_SEQUENCES {
-                return Err(ApiError::bad_parameter("stop", format!("at most {MAX_STOP_SEQUENCES} stop sequences are allowed")));
+                return Err(ApiError::bad_parameter(
+                    "stop",
+                    format!("at most {MAX_STOP_SEQUENCES} stop sequences are allowed"),
+                ));
             }
             if stops.iter().any(String::is_empty) {
                 return Err(ApiError::bad_parameter("stop", "stop sequences must not be empty"));

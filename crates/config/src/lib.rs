@@ -262,7 +262,8 @@ impl Config {
     /// Parses and validates configuration text; relative paths are taken from `base`.
     pub fn parse(text: &str, base: &Path) -> Result<Self, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|err| ConfigError::from_toml(text, &err))?;
-        let document = toml_edit::Document::parse(text.to_owned()).map_err(|err| ConfigError::plain(err.to_string()))?;
+        let document =
+            toml_edit::Document::parse(text.to_owned()).map_err(|err| ConfigError::plain(err.to_string()))?;
         config.validate().map_err(|err| err.locate(&document, text))?;
         config.resolve_paths(base);
         Ok(config)
@@ -271,7 +272,8 @@ impl Config {
     /// Checks that the files the configuration names exist and are readable.
     pub fn check_files(&self) -> Result<(), ConfigError> {
         for (key, path) in self.files() {
-            std::fs::File::open(&path).map_err(|err| ConfigError::at(key, format!("cannot read '{}': {err}", path.display())))?;
+            std::fs::File::open(&path)
+                .map_err(|err| ConfigError::at(key, format!("cannot read '{}': {err}", path.display())))?;
         }
         Ok(())
     }

@@ -84,7 +84,10 @@ impl Config {
             return fail(at("workers"), "must be 0 (one per core) to 256");
         }
         if self.logging.level.trim().is_empty() {
-            return fail(KeyPath::key("logging").then("level"), "must be a filter such as \"info\" or \"rampart_gateway=debug\"");
+            return fail(
+                KeyPath::key("logging").then("level"),
+                "must be a filter such as \"info\" or \"rampart_gateway=debug\"",
+            );
         }
         Ok(())
     }
@@ -119,7 +122,10 @@ impl Config {
             if let Some(j) = backend.models.iter().position(|m| m.trim().is_empty()) {
                 return fail(at("models").index(j), "model ids must not be empty");
             }
-            for (key, value) in [("connect_timeout_ms", backend.connect_timeout_ms), ("first_byte_timeout_ms", backend.first_byte_timeout_ms)] {
+            for (key, value) in [
+                ("connect_timeout_ms", backend.connect_timeout_ms),
+                ("first_byte_timeout_ms", backend.first_byte_timeout_ms),
+            ] {
                 if value == 0 {
                     return fail(at(key), "must be at least 1 millisecond");
                 }
@@ -137,11 +143,8 @@ impl Config {
     }
 
     fn validate_models(&self) -> Result<(), ConfigError> {
-        let served: HashMap<&str, &str> = self
-            .backends
-            .iter()
-            .flat_map(|b| b.models.iter().map(move |m| (m.as_str(), b.name.as_str())))
-            .collect();
+        let served: HashMap<&str, &str> =
+            self.backends.iter().flat_map(|b| b.models.iter().map(move |m| (m.as_str(), b.name.as_str()))).collect();
         let mut names = HashSet::new();
         for (i, model) in self.models.iter().enumerate() {
             let at = |k: &str| KeyPath::key("models").index(i).then(k);
@@ -154,7 +157,10 @@ impl Config {
             match model.engine {
                 EngineKind::Remote => {
                     if !served.contains_key(model.name.as_str()) {
-                        return fail(at("name"), format!("remote model '{}' is listed by no [[backends]] entry", model.name));
+                        return fail(
+                            at("name"),
+                            format!("remote model '{}' is listed by no [[backends]] entry", model.name),
+                        );
                     }
                     if model.path.is_some() {
                         return fail(at("path"), "only embedded models have a path");
@@ -162,7 +168,10 @@ impl Config {
                 }
                 EngineKind::Embedded => {
                     if let Some(backend) = served.get(model.name.as_str()) {
-                        return fail(at("name"), format!("'{}' is embedded and also served by backend '{backend}'; rename one", model.name));
+                        return fail(
+                            at("name"),
+                            format!("'{}' is embedded and also served by backend '{backend}'; rename one", model.name),
+                        );
                     }
                     if model.path.is_none() {
                         return fail(at("path"), "an embedded model needs the path of its GGUF file");

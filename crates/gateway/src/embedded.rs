@@ -10,7 +10,9 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures_util::stream;
 use http::{StatusCode, header};
-use rampart_api::response::{AssistantMessage, ChatChoice, ChatChunk, ChatCompletion, ChunkChoice, ChunkDelta, TextChoice, TextCompletion};
+use rampart_api::response::{
+    AssistantMessage, ChatChoice, ChatChunk, ChatCompletion, ChunkChoice, ChunkDelta, TextChoice, TextCompletion,
+};
 use rampart_api::{ApiError, ErrorKind, FinishReason, SamplingParams, Usage, unix_now};
 use rampart_engine::{Engine, EngineError, Event, GenerateRequest, PromptInput, Sampling};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -28,12 +30,18 @@ fn engine_error(err: EngineError, prompt_param: &str) -> ApiError {
         }
         EngineError::Template(_) => ApiError::bad_parameter("messages", message),
         EngineError::PromptTooLong { .. } => {
-            let mut e = ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::InvalidRequestError, "context_length_exceeded", message);
+            let mut e = ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorKind::InvalidRequestError,
+                "context_length_exceeded",
+                message,
+            );
             e.param = Some(prompt_param.to_owned());
             e
         }
         EngineError::QueueFull(_) => {
-            ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorKind::RateLimitError, "engine_busy", message).with_retry_after(1)
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorKind::RateLimitError, "engine_busy", message)
+                .with_retry_after(1)
         }
         EngineError::Stopped(_) | EngineError::Load { .. } => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorKind::ServerError, "engine_unavailable", message)
@@ -82,15 +90,23 @@ pub async fn serve(
             for (i, message) in request.messages.iter().enumerate() {
                 let content = message.content.as_ref();
                 if content.is_some_and(|c| c.has_non_text_parts()) {
-                    return Err(ApiError::bad_parameter(&format!("messages[{i}].content"), "this model accepts text content only"));
+                    return Err(ApiError::bad_parameter(
+                        &format!("messages[{i}].content"),
+                        "this model accepts text content only",
+                    ));
                 }
                 messages.push((message.role.clone(), content.map(|c| c.text()).unwrap_or_default()));
             }
             (PromptInput::Chat(messages), request.sampling, Shape::Chat, "messages")
         }
-        Parsed::Completion(request) => (PromptInput::Text(request.single_prompt()?.to_owned()), request.sampling, Shape::Text, "prompt"),
+        Parsed::Completion(request) => {
+            (PromptInput::Text(request.single_prompt()?.to_owned()), request.sampling, Shape::Text, "prompt")
+        }
         Parsed::Embeddings(request) => {
-            return Err(ApiError::bad_parameter("model", format!("model '{}' generates text and does not serve embeddings", request.model)));
+            return Err(ApiError::bad_parameter(
+                "model",
+                format!("model '{}' generates text and does not serve embeddings", request.model),
+            ));
         }
     };
     let request = GenerateRequest { prompt, sampling: sampling(&params)? };
@@ -146,7 +162,12 @@ impl Answer {
                 object: "chat.completion",
                 created: self.created,
                 model: self.model,
-                choices: vec![ChatChoice { index: 0, message: AssistantMessage { role: "assistant", content: text }, finish_reason, logprobs: None }],
+                choices: vec![ChatChoice {
+                    index: 0,
+                    message: AssistantMessage { role: "assistant", content: text },
+                    finish_reason,
+                    logprobs: None,
+                }],
                 usage,
             }),
             Shape::Text => serde_json::to_vec(&TextCompletion {
@@ -159,17 +180,28 @@ impl Answer {
             }),
         }
         .map_err(|e| failed(e.to_string()))?;
-        Ok(Response::builder().header(header::CONTENT_TYPE, "application/json").body(Body::from(body)).unwrap_or_default())
+        Ok(Response::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .unwrap_or_default())
     }
 
     fn sse(json: Result<Vec<u8>, serde_json::Error>) -> Bytes {
         let mut out = b"data: ".to_vec();
-        out.extend(json.unwrap_or_else(|_| br#"{"error":{"message":"serialization failed","type":"server_error"}}"#.to_vec()));
+        out.extend(
+            json.unwrap_or_else(|_| br#"{"error":{"message":"serialization failed","type":"server_error"}}"#.to_vec()),
+        );
         out.extend_from_slice(b"\n\n");
         Bytes::from(out)
     }
 
-    fn chunk(&self, content: Option<&str>, role: bool, finish_reason: Option<FinishReason>, usage: Option<Usage>) -> Bytes {
+    fn chunk(
+        &self,
+        content: Option<&str>,
+        role: bool,
+        finish_reason: Option<FinishReason>,
+        usage: Option<Usage>,
+    ) -> Bytes {
         let with_choice = usage.is_none();
         Self::sse(match self.shape {
             Shape::Chat => serde_json::to_vec(&ChatChunk {
@@ -178,7 +210,12 @@ impl Answer {
                 created: self.created,
                 model: &self.model,
                 choices: if with_choice {
-                    vec![ChunkChoice { index: 0, delta: ChunkDelta { role: role.then_some("assistant"), content }, finish_reason, logprobs: None }]
+                    vec![ChunkChoice {
+                        index: 0,
+                        delta: ChunkDelta { role: role.then_some("assistant"), content },
+                        finish_reason,
+                        logprobs: None,
+                    }]
                 } else {
                     Vec::new()
                 },
@@ -189,7 +226,11 @@ impl Answer {
                 object: "text_completion",
                 created: self.created,
                 model: &self.model,
-                choices: if with_choice { vec![TextChoice { index: 0, text: content.unwrap_or(""), finish_reason, logprobs: None }] } else { Vec::new() },
+                choices: if with_choice {
+                    vec![TextChoice { index: 0, text: content.unwrap_or(""), finish_reason, logprobs: None }]
+                } else {
+                    Vec::new()
+                },
                 usage,
             }),
         })
@@ -208,12 +249,25 @@ impl Answer {
                 frames.push(Bytes::from_static(b"data: [DONE]\n\n"));
                 (frames, true)
             }
-            Some(Event::Failed(message)) => (vec![Bytes::from([&b"data: "[..], &failed(message).to_json(), b"\n\n"].concat())], true),
-            None => (vec![Bytes::from([&b"data: "[..], &failed("the engine stopped before finishing".into()).to_json(), b"\n\n"].concat())], true),
+            Some(Event::Failed(message)) => {
+                (vec![Bytes::from([&b"data: "[..], &failed(message).to_json(), b"\n\n"].concat())], true)
+            }
+            None => (
+                vec![Bytes::from(
+                    [&b"data: "[..], &failed("the engine stopped before finishing".into()).to_json(), b"\n\n"].concat(),
+                )],
+                true,
+            ),
         }
     }
 
-    fn stream(self, first: Option<Event>, events: UnboundedReceiver<Event>, include_usage: bool, in_flight: InFlight) -> Response {
+    fn stream(
+        self,
+        first: Option<Event>,
+        events: UnboundedReceiver<Event>,
+        include_usage: bool,
+        in_flight: InFlight,
+    ) -> Response {
         let opening = match self.shape {
             Shape::Chat => vec![self.chunk(Some(""), true, None, None)],
             Shape::Text => Vec::new(),
@@ -224,7 +278,10 @@ impl Answer {
         let body = stream::unfold(state, move |(answer, mut events, mut pending, mut done, in_flight)| async move {
             loop {
                 if let Some(frame) = pending.next() {
-                    return Some((Ok::<_, std::convert::Infallible>(frame), (answer, events, pending, done, in_flight)));
+                    return Some((
+                        Ok::<_, std::convert::Infallible>(frame),
+                        (answer, events, pending, done, in_flight),
+                    ));
                 }
                 if done {
                     return None;

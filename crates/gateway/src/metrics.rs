@@ -71,7 +71,11 @@ impl Default for Metrics {
             "Time Rampart itself spent on a request before its response started, upstream time excluded",
             overhead_seconds.clone(),
         );
-        registry.register("tokens", "Tokens processed, by model and direction (in = prompt, out = completion)", tokens.clone());
+        registry.register(
+            "tokens",
+            "Tokens processed, by model and direction (in = prompt, out = completion)",
+            tokens.clone(),
+        );
         registry.register("in_flight_requests", "Requests being served now", in_flight.clone());
         Self { registry, requests, upstream_seconds, overhead_seconds, tokens, in_flight }
     }

@@ -107,7 +107,12 @@ fn upstream_request(backend: &Backend, call: &Call<'_>) -> Request<Full<Bytes>> 
 }
 
 /// Forwards a call to the first backend that answers.
-pub async fn forward(worker: &Worker, call: Call<'_>, candidates: &[usize], in_flight: InFlight) -> Result<Response, ApiError> {
+pub async fn forward(
+    worker: &Worker,
+    call: Call<'_>,
+    candidates: &[usize],
+    in_flight: InFlight,
+) -> Result<Response, ApiError> {
     let order = attempt_order(worker, candidates);
     let attempts = order.len();
     let mut failure = Failure::Unreachable;
@@ -138,7 +143,11 @@ pub async fn forward(worker: &Worker, call: Call<'_>, candidates: &[usize], in_f
                     continue;
                 }
                 let upstream = sent.elapsed();
-                worker.shared.metrics.latency(call.route.metric_name(), upstream, call.started.elapsed().saturating_sub(upstream));
+                worker.shared.metrics.latency(
+                    call.route.metric_name(),
+                    upstream,
+                    call.started.elapsed().saturating_sub(upstream),
+                );
                 return relay(worker, &call, response, permit, in_flight).await;
             }
         }
@@ -156,7 +165,8 @@ async fn relay(
 ) -> Result<Response, ApiError> {
     let (parts, body) = response.into_parts();
     let content_type = parts.headers.get(header::CONTENT_TYPE).cloned();
-    let is_stream = content_type.as_ref().and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/event-stream"));
+    let is_stream =
+        content_type.as_ref().and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/event-stream"));
     let mut builder = Response::builder().status(parts.status);
     if let Some(value) = parts.headers.get(header::RETRY_AFTER) {
         builder = builder.header(header::RETRY_AFTER, value);
@@ -173,11 +183,17 @@ async fn relay(
         .collect()
         .await
         .map_err(|err| {
-            ApiError::new(StatusCode::BAD_GATEWAY, ErrorKind::ServerError, "upstream_error", format!("the backend's answer could not be read: {err}"))
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                ErrorKind::ServerError,
+                "upstream_error",
+                format!("the backend's answer could not be read: {err}"),
+            )
         })?
         .to_bytes();
     drop(permit);
-    let is_json = content_type.as_ref().and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
+    let is_json =
+        content_type.as_ref().and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
     if !parts.status.is_success() && !is_json {
         // Not an OpenAI error body (an HTML page from a proxy, say): say so in our format.
         let status = if parts.status.is_client_error() { parts.status } else { StatusCode::BAD_GATEWAY };
@@ -197,5 +213,8 @@ async fn relay(
             worker.shared.metrics.tokens(call.model, usage.prompt_tokens.into(), usage.completion_tokens.into());
         }
     }
-    Ok(builder.header(header::CONTENT_TYPE, content_type.unwrap_or(HeaderValue::from_static("application/json"))).body(Body::from(bytes)).unwrap_or_default())
+    Ok(builder
+        .header(header::CONTENT_TYPE, content_type.unwrap_or(HeaderValue::from_static("application/json")))
+        .body(Body::from(bytes))
+        .unwrap_or_default())
 }

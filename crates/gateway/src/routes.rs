@@ -98,7 +98,8 @@ impl Parsed {
             }
             Route::Embeddings | Route::Models => {
                 let request: EmbeddingsRequest = parse_json(body)?;
-                if request.input.is_null() || request.input.as_array().is_some_and(Vec::is_empty) || request.input == "" {
+                if request.input.is_null() || request.input.as_array().is_some_and(Vec::is_empty) || request.input == ""
+                {
                     return Err(ApiError::bad_parameter("input", "must not be empty"));
                 }
                 Parsed::Embeddings(request)
@@ -139,15 +140,30 @@ pub fn router(worker: Worker) -> Router {
         .with_state(worker)
 }
 
-async fn chat_completions(State(w): State<Worker>, Extension(id): Extension<RequestId>, headers: HeaderMap, body: Body) -> Response {
+async fn chat_completions(
+    State(w): State<Worker>,
+    Extension(id): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     inference(w, Route::ChatCompletions, id, headers, body).await
 }
 
-async fn completions(State(w): State<Worker>, Extension(id): Extension<RequestId>, headers: HeaderMap, body: Body) -> Response {
+async fn completions(
+    State(w): State<Worker>,
+    Extension(id): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     inference(w, Route::Completions, id, headers, body).await
 }
 
-async fn embeddings(State(w): State<Worker>, Extension(id): Extension<RequestId>, headers: HeaderMap, body: Body) -> Response {
+async fn embeddings(
+    State(w): State<Worker>,
+    Extension(id): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     inference(w, Route::Embeddings, id, headers, body).await
 }
 
@@ -164,7 +180,8 @@ async fn inference(w: Worker, route: Route, id: RequestId, headers: HeaderMap, b
         let entry = w.shared.models.get(&model).ok_or_else(|| ApiError::model_not_found(&model))?;
         match entry {
             ModelEntry::Remote(backends) => {
-                let call = proxy::Call { route, model: &model, body: bytes, streaming: parsed.streaming(), id: &id, started };
+                let call =
+                    proxy::Call { route, model: &model, body: bytes, streaming: parsed.streaming(), id: &id, started };
                 proxy::forward(&w, call, backends, in_flight).await
             }
             ModelEntry::Embedded(engine) => embedded::serve(&w, engine, route, parsed, &id, started, in_flight).await,
@@ -207,7 +224,8 @@ fn too_large(limit: usize) -> ApiError {
 }
 
 async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, ApiError> {
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large(limit));
     }

@@ -18,16 +18,18 @@ fn certificates(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
 }
 
 fn private_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
-    PrivateKeyDer::from_pem_file(path).with_context(|| format!("cannot read a PEM private key from '{}'", path.display()))
+    PrivateKeyDer::from_pem_file(path)
+        .with_context(|| format!("cannot read a PEM private key from '{}'", path.display()))
 }
 
 /// The server's rustls configuration (HTTP/2 and HTTP/1.1 by ALPN).
 pub fn server_config(tls: &ServerTls) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certificates(&tls.cert)?, private_key(&tls.key)?)
-        .context("the server certificate and key do not match")?;
+    let mut config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(certificates(&tls.cert)?, private_key(&tls.key)?)
+            .context("the server certificate and key do not match")?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -38,7 +40,9 @@ pub fn upstream_client_config(backend: &BackendConfig) -> anyhow::Result<rustls:
     let mut roots = rustls::RootCertStore::empty();
     if let Some(tls) = &backend.tls {
         for cert in certificates(&tls.ca)? {
-            roots.add(cert).with_context(|| format!("backend '{}': a CA certificate in '{}' is invalid", backend.name, tls.ca.display()))?;
+            roots.add(cert).with_context(|| {
+                format!("backend '{}': a CA certificate in '{}' is invalid", backend.name, tls.ca.display())
+            })?;
         }
     }
     let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))

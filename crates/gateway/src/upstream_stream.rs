@@ -73,7 +73,13 @@ pub struct MeteredStream {
 
 impl MeteredStream {
     /// Wraps an upstream body.
-    pub fn new(inner: Incoming, shared: Arc<Shared>, model: String, permit: OwnedSemaphorePermit, in_flight: InFlight) -> Self {
+    pub fn new(
+        inner: Incoming,
+        shared: Arc<Shared>,
+        model: String,
+        permit: OwnedSemaphorePermit,
+        in_flight: InFlight,
+    ) -> Self {
         Self { inner, scan: UsageScan::default(), shared, model, _permit: permit, _in_flight: in_flight }
     }
 }

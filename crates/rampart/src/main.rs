@@ -65,8 +65,8 @@ enum ModelCommand {
 
 fn init_logging(format: LogFormat, level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("llama-cpp-2=warn,{level}")));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("llama-cpp-2=warn,{level}")));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
@@ -124,12 +124,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config { command: ConfigCommand::Check { file } } => {
             let config = Config::load(&file)?;
             config.check_files()?;
-            println!(
-                "{}: valid ({} backends, {} models)",
-                file.display(),
-                config.backends.len(),
-                config.models.len()
-            );
+            println!("{}: valid ({} backends, {} models)", file.display(), config.backends.len(), config.models.len());
             Ok(())
         }
         Command::Model { command: ModelCommand::FetchDefault { dir } } => {

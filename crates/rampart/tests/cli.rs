@@ -8,7 +8,11 @@ use common::*;
 
 fn run(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(binary()).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -47,7 +51,14 @@ fn plain_http_off_loopback_refuses_to_start() {
 fn a_missing_model_file_refuses_to_start_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.toml");
-    std::fs::write(&path, format!("{}\n[[models]]\nname = \"m\"\nengine = \"embedded\"\npath = \"gone.gguf\"\n", server_section("").replace("{port}", "0"))).unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "{}\n[[models]]\nname = \"m\"\nengine = \"embedded\"\npath = \"gone.gguf\"\n",
+            server_section("").replace("{port}", "0")
+        ),
+    )
+    .unwrap();
     let (ok, _, stderr) = run(&["serve", "--config", path.to_str().unwrap()]);
     assert!(!ok);
     assert!(stderr.contains("gone.gguf") && stderr.contains("models[0].path"), "{stderr}");

@@ -61,7 +61,10 @@ async fn serves_the_default_model() {
     assert_eq!(finish, "stop");
     assert_eq!(usage, answer["usage"]);
     let u = &answer["usage"];
-    assert_eq!(u["total_tokens"].as_u64(), Some(u["prompt_tokens"].as_u64().unwrap() + u["completion_tokens"].as_u64().unwrap()));
+    assert_eq!(
+        u["total_tokens"].as_u64(),
+        Some(u["prompt_tokens"].as_u64().unwrap() + u["completion_tokens"].as_u64().unwrap())
+    );
 
     // max_tokens ends with "length" after exactly that many tokens.
     let short = complete(&r, &ask("Tell me a long story about a dragon.", json!({"max_tokens": 5}))).await;
@@ -102,16 +105,27 @@ async fn serves_the_default_model() {
     }
 
     // Bad input is refused clearly.
-    let err = reqwest::Client::new().post(r.url("/v1/chat/completions")).json(&ask(question, json!({"n": 2}))).send().await.unwrap();
+    let err = reqwest::Client::new()
+        .post(r.url("/v1/chat/completions"))
+        .json(&ask(question, json!({"n": 2})))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(err.status(), 400);
     assert_eq!(err.json::<Value>().await.unwrap()["error"]["param"], "n");
     let long = "word ".repeat(3000);
-    let err = reqwest::Client::new().post(r.url("/v1/chat/completions")).json(&ask(&long, json!({}))).send().await.unwrap();
+    let err =
+        reqwest::Client::new().post(r.url("/v1/chat/completions")).json(&ask(&long, json!({}))).send().await.unwrap();
     assert_eq!(err.status(), 400);
     let err: Value = err.json().await.unwrap();
     assert_eq!(err["error"]["code"], "context_length_exceeded");
     assert!(err["error"]["message"].as_str().unwrap().contains("context holds 1024"), "{err}");
-    let err = reqwest::Client::new().post(r.url("/v1/embeddings")).json(&json!({"model": "smollm2", "input": "x"})).send().await.unwrap();
+    let err = reqwest::Client::new()
+        .post(r.url("/v1/embeddings"))
+        .json(&json!({"model": "smollm2", "input": "x"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(err.status(), 400);
 
     let metrics = reqwest::get(r.url("/metrics")).await.unwrap().text().await.unwrap();

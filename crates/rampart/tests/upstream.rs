@@ -37,15 +37,32 @@ async fn chat_streaming_models_and_request_ids() {
 
     // A well-formed client id is kept; a malformed one replaced.
     let client = reqwest::Client::new();
-    let kept = client.post(r.url("/v1/chat/completions")).header("x-request-id", "trace-42").json(&chat_body("echo", json!({}))).send().await.unwrap();
+    let kept = client
+        .post(r.url("/v1/chat/completions"))
+        .header("x-request-id", "trace-42")
+        .json(&chat_body("echo", json!({})))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(kept.headers()["x-request-id"], "trace-42");
-    let replaced = client.post(r.url("/v1/chat/completions")).header("x-request-id", "bad id!").json(&chat_body("echo", json!({}))).send().await.unwrap();
+    let replaced = client
+        .post(r.url("/v1/chat/completions"))
+        .header("x-request-id", "bad id!")
+        .json(&chat_body("echo", json!({})))
+        .send()
+        .await
+        .unwrap();
     assert_ne!(replaced.headers()["x-request-id"], "bad id!");
     let on_error = client.get(r.url("/nope")).header("x-request-id", "err-1").send().await.unwrap();
     assert_eq!(on_error.headers()["x-request-id"], "err-1", "errors carry the id too");
 
     // Streaming: chunks in order, finish, usage, then [DONE] last.
-    let response = post(&r, "/v1/chat/completions", &chat_body("echo", json!({"stream": true, "stream_options": {"include_usage": true}}))).await;
+    let response = post(
+        &r,
+        "/v1/chat/completions",
+        &chat_body("echo", json!({"stream": true, "stream_options": {"include_usage": true}})),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
     let events = sse_events(&response.text().await.unwrap());
@@ -71,7 +88,10 @@ async fn chat_streaming_models_and_request_ids() {
     // Readiness and metrics.
     r.wait_ready().await;
     let metrics = reqwest::get(r.url("/metrics")).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"rampart_requests_total{route="chat_completions",model="echo",status="200"} 4"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"rampart_requests_total{route="chat_completions",model="echo",status="200"} 4"#),
+        "{metrics}"
+    );
     assert!(metrics.contains(r#"rampart_tokens_total{model="echo",direction="out"} 20"#), "{metrics}");
     assert!(metrics.contains("rampart_gateway_overhead_seconds_bucket"), "{metrics}");
     assert!(metrics.contains("rampart_upstream_seconds_count{route=\"chat_completions\"} 4"), "{metrics}");
@@ -90,14 +110,22 @@ async fn every_error_status() {
     let r = Rampart::start(&config).await;
     let client = reqwest::Client::new();
 
-    let malformed = client.post(r.url("/v1/chat/completions")).header("content-type", "application/json").body("{\"model\":").send().await.unwrap();
+    let malformed = client
+        .post(r.url("/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .body("{\"model\":")
+        .send()
+        .await
+        .unwrap();
     let (status, err) = error_of(malformed).await;
     assert_eq!(status, 400);
     assert!(err["message"].as_str().unwrap().contains("not valid JSON"));
 
-    let (status, err) = error_of(post(&r, "/v1/chat/completions", &chat_body("echo", json!({"temperature": 5}))).await).await;
+    let (status, err) =
+        error_of(post(&r, "/v1/chat/completions", &chat_body("echo", json!({"temperature": 5}))).await).await;
     assert_eq!((status, err["param"].as_str()), (400, Some("temperature")));
-    let (status, err) = error_of(post(&r, "/v1/chat/completions", &json!({"model": "echo", "messages": [{"role": 7}]})).await).await;
+    let (status, err) =
+        error_of(post(&r, "/v1/chat/completions", &json!({"model": "echo", "messages": [{"role": 7}]})).await).await;
     assert_eq!((status, err["param"].as_str()), (400, Some("messages[0].role")));
 
     let (status, err) = error_of(post(&r, "/v1/chat/completions", &chat_body("gpt-9", json!({}))).await).await;
@@ -107,7 +135,13 @@ async fn every_error_status() {
     let (status, err) = error_of(post(&r, "/v1/chat/completions", &huge).await).await;
     assert_eq!((status, err["code"].as_str()), (413, Some("request_too_large")));
 
-    let form = client.post(r.url("/v1/chat/completions")).header("content-type", "text/plain").body("{}").send().await.unwrap();
+    let form = client
+        .post(r.url("/v1/chat/completions"))
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_of(form).await.0, 415);
 
     let (status, err) = error_of(post(&r, "/v1/chat/completions", &chat_body("nobody", json!({}))).await).await;
@@ -153,7 +187,10 @@ async fn client_disconnect_cancels_the_upstream_request() {
     let first = body.next().await.unwrap().unwrap();
     assert!(first.starts_with(b"data: "));
     drop(body);
-    assert!(eventually(5, || upstream.stats.cancelled.load(Ordering::SeqCst) == 1).await, "stream not cancelled upstream");
+    assert!(
+        eventually(5, || upstream.stats.cancelled.load(Ordering::SeqCst) == 1).await,
+        "stream not cancelled upstream"
+    );
     assert_eq!(upstream.stats.streams_completed.load(Ordering::SeqCst), 0);
 
     // A non-streaming request abandoned while waiting for the backend.
@@ -163,7 +200,10 @@ async fn client_disconnect_cancels_the_upstream_request() {
     });
     assert!(eventually(5, || upstream.stats.requests.load(Ordering::SeqCst) == 2).await);
     pending.abort();
-    assert!(eventually(5, || upstream.stats.cancelled.load(Ordering::SeqCst) == 2).await, "waiting request not cancelled upstream");
+    assert!(
+        eventually(5, || upstream.stats.cancelled.load(Ordering::SeqCst) == 2).await,
+        "waiting request not cancelled upstream"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

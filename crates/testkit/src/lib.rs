@@ -105,7 +105,8 @@ pub fn spawn(listener: tokio::net::TcpListener, name: &str) -> MockServer {
 }
 
 async fn models(State(mock): State<Mock>) -> Response {
-    axum::Json(json!({"object":"list","data":[{"id": "mock","object":"model","owned_by": &*mock.name}]})).into_response()
+    axum::Json(json!({"object":"list","data":[{"id": "mock","object":"model","owned_by": &*mock.name}]}))
+        .into_response()
 }
 
 async fn embeddings(State(mock): State<Mock>) -> Response {
@@ -127,15 +128,26 @@ async fn chat(State(mock): State<Mock>, headers: HeaderMap, body: Bytes) -> Resp
     let include_usage = request["stream_options"]["include_usage"].as_bool().unwrap_or(false);
     match model.as_str() {
         _ if mock.name.starts_with("broken") => {
-            return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"error":{"message":"broken backend","type":"server_error","param":null,"code":null}})))
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(
+                    json!({"error":{"message":"broken backend","type":"server_error","param":null,"code":null}}),
+                ),
+            )
                 .into_response();
         }
         "fail-503" => {
-            return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"error":{"message":"overloaded","type":"server_error","param":null,"code":"overloaded"}})))
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(
+                    json!({"error":{"message":"overloaded","type":"server_error","param":null,"code":"overloaded"}}),
+                ),
+            )
                 .into_response();
         }
         "html-500" => {
-            return (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/html")], "<html>oops</html>").into_response();
+            return (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/html")], "<html>oops</html>")
+                .into_response();
         }
         "slow-headers" => {
             let mut guard = CancelGuard { stats: Arc::clone(&mock.stats), finished: false };
@@ -155,7 +167,8 @@ async fn chat(State(mock): State<Mock>, headers: HeaderMap, body: Bytes) -> Resp
         }))
         .into_response();
     }
-    let (chunks, delay) = if model == "slow-stream" { (200, Duration::from_millis(50)) } else { (STREAM_CHUNKS, Duration::ZERO) };
+    let (chunks, delay) =
+        if model == "slow-stream" { (200, Duration::from_millis(50)) } else { (STREAM_CHUNKS, Duration::ZERO) };
     let name = Arc::clone(&mock.name);
     let guard = CancelGuard { stats: Arc::clone(&mock.stats), finished: false };
     let stream = async_stream(chunks, delay, model, name, include_usage.then_some(usage), guard);
@@ -186,7 +199,9 @@ fn async_stream(
             } else if i == chunks {
                 sse(&chunk(json!({}), json!("stop")))
             } else if i == chunks + usage_frames {
-                sse(&json!({"id":"chatcmpl-mock","object":"chat.completion.chunk","created":0,"model":model,"choices":[],"usage":usage}))
+                sse(
+                    &json!({"id":"chatcmpl-mock","object":"chat.completion.chunk","created":0,"model":model,"choices":[],"usage":usage}),
+                )
             } else if i == chunks + usage_frames + 1 {
                 guard.finished = true;
                 Bytes::from_static(b"data: [DONE]\n\n")

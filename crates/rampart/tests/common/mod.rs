@@ -32,7 +32,11 @@ pub fn default_model() -> PathBuf {
     let path = std::env::var_os("RAMPART_TEST_MODEL")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf"));
-    assert!(path.exists(), "{} is missing: run `rampart model fetch-default --dir models` (scripts/test does)", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `rampart model fetch-default --dir models` (scripts/test does)",
+        path.display()
+    );
     path
 }
 
@@ -46,7 +50,10 @@ impl Rampart {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let path = dir.path().join("rampart.toml");
-        std::fs::File::create(&path).unwrap().write_all(config.replace("{port}", &port.to_string()).as_bytes()).unwrap();
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(config.replace("{port}", &port.to_string()).as_bytes())
+            .unwrap();
         let stderr = dir.path().join("stderr.log");
         let child = Command::new(binary())
             .args(["serve", "--config"])
@@ -120,7 +127,10 @@ pub fn server_section(extra: &str) -> String {
 /// A `[[backends]]` entry.
 pub fn backend(name: &str, addr: SocketAddr, models: &[&str], extra: &str) -> String {
     let models: Vec<String> = models.iter().map(|m| format!("\"{m}\"")).collect();
-    format!("\n[[backends]]\nname = \"{name}\"\nurl = \"http://{addr}/v1\"\nmodels = [{}]\n{extra}\n", models.join(", "))
+    format!(
+        "\n[[backends]]\nname = \"{name}\"\nurl = \"http://{addr}/v1\"\nmodels = [{}]\n{extra}\n",
+        models.join(", ")
+    )
 }
 
 /// Polls `check` until it holds or `seconds` pass.
