@@ -170,20 +170,32 @@ impl Answer {
                 }],
                 usage,
             }),
-            Shape::Text => serde_json::to_vec(&TextCompletion {
-                id: &self.id,
-                object: "text_completion",
-                created: self.created,
-                model: &self.model,
-                choices: vec![TextChoice { index: 0, text: &text, finish_reason: Some(finish_reason), logprobs: None }],
-                usage: Some(usage),
-            }),
+            Shape::Text => self.text_completion(Some((&text, Some(finish_reason))), Some(usage)),
         }
         .map_err(|e| failed(e.to_string()))?;
         Ok(Response::builder()
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(body))
             .unwrap_or_default())
+    }
+
+    /// A `text_completion` body: a whole answer, or one streamed chunk.
+    fn text_completion(
+        &self,
+        choice: Option<(&str, Option<FinishReason>)>,
+        usage: Option<Usage>,
+    ) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(&TextCompletion {
+            id: &self.id,
+            object: "text_completion",
+            created: self.created,
+            model: &self.model,
+            choices: choice
+                .map(|(text, finish_reason)| TextChoice { index: 0, text, finish_reason, logprobs: None })
+                .into_iter()
+                .collect(),
+            usage,
+        })
     }
 
     fn sse(json: Result<Vec<u8>, serde_json::Error>) -> Bytes {
@@ -221,18 +233,7 @@ impl Answer {
                 },
                 usage,
             }),
-            Shape::Text => serde_json::to_vec(&TextCompletion {
-                id: &self.id,
-                object: "text_completion",
-                created: self.created,
-                model: &self.model,
-                choices: if with_choice {
-                    vec![TextChoice { index: 0, text: content.unwrap_or(""), finish_reason, logprobs: None }]
-                } else {
-                    Vec::new()
-                },
-                usage,
-            }),
+            Shape::Text => self.text_completion(with_choice.then_some((content.unwrap_or(""), finish_reason)), usage),
         })
     }
 

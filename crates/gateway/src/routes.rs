@@ -7,7 +7,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use axum::{Extension, Json};
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode, header};
@@ -127,9 +127,9 @@ impl Parsed {
 /// The complete router for one worker.
 pub fn router(worker: Worker) -> Router {
     Router::new()
-        .route("/v1/chat/completions", post(chat_completions).fallback(wrong_method))
-        .route("/v1/completions", post(completions).fallback(wrong_method))
-        .route("/v1/embeddings", post(embeddings).fallback(wrong_method))
+        .route("/v1/chat/completions", inference_route(Route::ChatCompletions))
+        .route("/v1/completions", inference_route(Route::Completions))
+        .route("/v1/embeddings", inference_route(Route::Embeddings))
         .route("/v1/models", get(list_models).fallback(wrong_method))
         .route("/v1/models/{id}", get(get_model).fallback(wrong_method))
         .route("/healthz", get(healthz))
@@ -140,31 +140,12 @@ pub fn router(worker: Worker) -> Router {
         .with_state(worker)
 }
 
-async fn chat_completions(
-    State(w): State<Worker>,
-    Extension(id): Extension<RequestId>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    inference(w, Route::ChatCompletions, id, headers, body).await
-}
-
-async fn completions(
-    State(w): State<Worker>,
-    Extension(id): Extension<RequestId>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    inference(w, Route::Completions, id, headers, body).await
-}
-
-async fn embeddings(
-    State(w): State<Worker>,
-    Extension(id): Extension<RequestId>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    inference(w, Route::Embeddings, id, headers, body).await
+/// The route for one inference endpoint.
+fn inference_route(route: Route) -> MethodRouter<Worker> {
+    post(move |State(w): State<Worker>, Extension(id): Extension<RequestId>, headers: HeaderMap, body: Body| {
+        inference(w, route, id, headers, body)
+    })
+    .fallback(wrong_method)
 }
 
 /// Serves one inference request and records its metrics.

@@ -90,3 +90,13 @@ async fn serves_https_with_a_real_handshake() {
     // Plain HTTP on the TLS port gets no answer.
     assert!(reqwest::get(format!("http://127.0.0.1:{}/healthz", r.port)).await.is_err());
 }
+
+#[test]
+fn fetch_default_prints_the_model_path_last() {
+    let model = default_model();
+    let dir = model.parent().unwrap();
+    let (ok, stdout, stderr) = run(&["model", "fetch-default", "--dir", dir.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.lines().last(), Some(model.to_str().unwrap()));
+    assert!(stderr.contains("SHA-256"), "says it verified the file: {stderr}");
+}

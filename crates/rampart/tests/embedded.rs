@@ -92,6 +92,17 @@ async fn serves_the_default_model() {
     assert_eq!(body["object"], "text_completion");
     assert!(body["choices"][0]["text"].as_str().unwrap().contains('5'), "{body}");
 
+    // Multi-byte characters split across tokens arrive whole and identical when streamed.
+    let unicode = ask(
+        "Écris une phrase en français avec des accents, puis traduis « thé » en chinois et en japonais.",
+        json!({"max_tokens": 60}),
+    );
+    let whole = complete(&r, &unicode).await;
+    let whole_text = whole["choices"][0]["message"]["content"].as_str().unwrap().to_owned();
+    let (streamed_text, _, _) = stream(&r, &unicode).await;
+    assert_eq!(streamed_text, whole_text);
+    assert!(whole_text.chars().any(|c| c.len_utf8() > 1), "expected non-ASCII output: {whole_text:?}");
+
     // Four concurrent streams each give the text they give alone.
     let questions = ["Name three colours.", "What is 2 plus 2?", "Say hello in French.", "What is the largest planet?"];
     let mut alone = Vec::new();

@@ -83,16 +83,39 @@ impl MockServer {
     }
 }
 
-/// Serves on `listener` in the current runtime.
-pub fn spawn(listener: tokio::net::TcpListener, name: &str) -> MockServer {
-    let stats = Arc::new(Stats::default());
-    let mock = Mock { name: name.into(), stats: Arc::clone(&stats) };
-    let app = Router::new()
+fn app(name: &str, stats: &Arc<Stats>) -> Router {
+    let mock = Mock { name: name.into(), stats: Arc::clone(stats) };
+    Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(chat))
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/models", get(models))
-        .with_state(mock);
+        .with_state(mock)
+}
+
+/// Serves HTTPS on `listener` with `tls` (which may require client certificates).
+pub fn spawn_tls(listener: tokio::net::TcpListener, name: &str, tls: Arc<rustls::ServerConfig>) -> Arc<Stats> {
+    let stats = Arc::new(Stats::default());
+    let app = app(name, &stats);
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (acceptor, app) = (acceptor.clone(), app.clone());
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(stream).await else { return };
+                let service = hyper_util::service::TowerToHyperService::new(app);
+                let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+                let _ = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    stats
+}
+
+/// Serves on `listener` in the current runtime.
+pub fn spawn(listener: tokio::net::TcpListener, name: &str) -> MockServer {
+    let stats = Arc::new(Stats::default());
+    let app = app(name, &stats);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app)
