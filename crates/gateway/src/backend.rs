@@ -28,7 +28,7 @@ pub struct Backend {
     /// `Authorization` header value, when an API key file is configured.
     pub authorization: Option<HeaderValue>,
     /// Full URIs of each forwarded route.
-    uris: [Uri; Route::FORWARDED.len()],
+    uris: Vec<Uri>,
     healthy: AtomicBool,
     slots: Arc<Semaphore>,
     tls: rustls::ClientConfig,
@@ -38,11 +38,13 @@ impl Backend {
     /// Prepares a backend from its configuration (reads key and TLS files).
     pub fn new(config: BackendConfig) -> anyhow::Result<Self> {
         let base = config.url.trim_end_matches('/');
-        let uris = Route::FORWARDED.map(|route| format!("{base}{}", route.upstream_path()).parse::<Uri>());
-        let uris = match uris {
-            [Ok(a), Ok(b), Ok(c), Ok(d)] => [a, b, c, d],
-            _ => anyhow::bail!("backend '{}': url '{}' cannot be extended with API paths", config.name, config.url),
-        };
+        let uris = Route::FORWARDED
+            .iter()
+            .map(|route| format!("{base}{}", route.upstream_path()).parse::<Uri>())
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| {
+                format!("backend '{}': url '{}' cannot be extended with API paths", config.name, config.url)
+            })?;
         let authorization = match &config.api_key_file {
             Some(path) => {
                 let key = std::fs::read_to_string(path).with_context(|| {

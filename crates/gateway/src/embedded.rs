@@ -138,6 +138,9 @@ struct Answer {
     shared: Arc<Shared>,
 }
 
+/// Said when the engine's event channel closes before `Done`.
+const ENGINE_STOPPED: &str = "the engine stopped before finishing";
+
 fn failed(message: String) -> ApiError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::ServerError, "engine_failed", message)
 }
@@ -151,7 +154,7 @@ impl Answer {
                 Some(Event::Text(t)) => text.push_str(&t),
                 Some(Event::Done { finish_reason, usage }) => break (finish_reason, usage),
                 Some(Event::Failed(message)) => return Err(failed(message)),
-                None => return Err(failed("the engine stopped before finishing".to_owned())),
+                None => return Err(failed(ENGINE_STOPPED.to_owned())),
             }
             next = events.recv().await;
         };
@@ -250,15 +253,8 @@ impl Answer {
                 frames.push(Bytes::from_static(b"data: [DONE]\n\n"));
                 (frames, true)
             }
-            Some(Event::Failed(message)) => {
-                (vec![Bytes::from([&b"data: "[..], &failed(message).to_json(), b"\n\n"].concat())], true)
-            }
-            None => (
-                vec![Bytes::from(
-                    [&b"data: "[..], &failed("the engine stopped before finishing".into()).to_json(), b"\n\n"].concat(),
-                )],
-                true,
-            ),
+            Some(Event::Failed(message)) => (vec![Self::sse(Ok(failed(message).to_json()))], true),
+            None => (vec![Self::sse(Ok(failed(ENGINE_STOPPED.to_owned()).to_json()))], true),
         }
     }
 

@@ -33,7 +33,7 @@ fn cores() -> usize {
 }
 
 /// The engine settings of an embedded model entry.
-pub fn engine_config(model: &ModelConfig) -> EngineConfig {
+fn engine_config(model: &ModelConfig) -> EngineConfig {
     EngineConfig {
         name: model.name.clone(),
         path: model.path.clone().unwrap_or_default(),

@@ -38,22 +38,20 @@ fn last_number_after(haystack: &[u8], key: &[u8]) -> Option<u64> {
 }
 
 impl UsageScan {
+    /// Searches the previous frame's tail plus this frame, so a key or number
+    /// split across frames is still found; keeps the last `CARRY` bytes.
     pub(crate) fn feed(&mut self, data: &[u8]) {
-        if memchr::memmem::find(data, b"tokens").is_some() || !self.carry.is_empty() {
-            let mut window = std::mem::take(&mut self.carry);
-            window.extend_from_slice(data);
-            if let Some(n) = last_number_after(&window, b"\"prompt_tokens\"") {
-                self.prompt = Some(n);
-            }
-            if let Some(n) = last_number_after(&window, b"\"completion_tokens\"") {
-                self.completion = Some(n);
-            }
-            self.carry = window;
-        } else {
-            self.carry.extend_from_slice(data);
+        let mut window = std::mem::take(&mut self.carry);
+        window.extend_from_slice(data);
+        if let Some(n) = last_number_after(&window, b"\"prompt_tokens\"") {
+            self.prompt = Some(n);
         }
-        let keep = self.carry.len().saturating_sub(CARRY);
-        self.carry.drain(..keep);
+        if let Some(n) = last_number_after(&window, b"\"completion_tokens\"") {
+            self.completion = Some(n);
+        }
+        let keep = window.len().saturating_sub(CARRY);
+        window.drain(..keep);
+        self.carry = window;
     }
 
     pub(crate) fn usage(&self) -> (u64, u64) {
