@@ -1,0 +1,288 @@
+//! Display markings generated from a SPIF's marking data, parsed back, and
+//! found in free text.
+//!
+//! A banner is: the values of permissive tags that have no marking qualifier
+//! (NATO's `Context`), the classification's banner phrase, then every other
+//! tag with values, in SPIF order, as `prefix value<separator>value suffix`.
+//! The NATO policy gives `NATO SECRET`, `COSMIC TOP SECRET` when the `NATO`
+//! context is marked with its second phrase, `NATO SECRET ATOMAL` and
+//! `NATO SECRET Releasable To United Kingdom, United States of America`.
+//! A portion marking carries the classification only: `(NS)`.
+//!
+//! Parsing accepts every phrase of the SPIF (all languages) and, for category
+//! values, their names too (`GBR` as well as `United Kingdom`), ignoring case.
+//! Text detection is stricter to avoid false alarms: a classification phrase
+//! counts only as the SPIF writes it (so `SECRET`, not `secret`), as a whole
+//! word, and a portion marking only in parentheses.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::{CategoryTag, Label, LabelError, SecurityPolicy};
+
+impl Label {
+    /// The banner (page top and bottom) marking.
+    pub fn banner(&self) -> String {
+        let policy = self.policy();
+        let mut before = Vec::new();
+        let mut after = Vec::new();
+        for tag in &policy.tags {
+            let Some(values) = self.categories().get(&tag.name) else { continue };
+            let phrases: Vec<&str> = tag
+                .values
+                .iter()
+                .filter(|v| values.contains(&v.name))
+                .map(|v| v.phrases.first().map_or(v.name.as_str(), String::as_str))
+                .collect();
+            if tag.marks_before_classification() {
+                before.push(phrases.join(&tag.separator));
+                continue;
+            }
+            let mut part = String::new();
+            if let Some(prefix) = &tag.prefix {
+                part.push_str(prefix);
+                part.push(' ');
+            }
+            part.push_str(&phrases.join(&tag.separator));
+            if let Some(suffix) = &tag.suffix {
+                part.push(' ');
+                part.push_str(suffix);
+            }
+            after.push(part);
+        }
+        let class = &policy.classifications[self.level()];
+        let class_phrase = class.banner.first().unwrap_or(&class.name).clone();
+        before.into_iter().chain(std::iter::once(class_phrase)).chain(after).collect::<Vec<_>>().join(" ")
+    }
+
+    /// The portion marking, e.g. `(NS)`: the classification only.
+    pub fn portion(&self) -> String {
+        let class = &self.policy().classifications[self.level()];
+        let phrase = class.portion.as_ref().or(class.banner.first()).unwrap_or(&class.name);
+        format!("({phrase})")
+    }
+}
+
+/// Where a phrase matches at `pos`, the end of the match: whole words only.
+fn match_at(text: &str, pos: usize, phrase: &str, exact_case: bool) -> Option<usize> {
+    let end = pos + phrase.len();
+    if phrase.is_empty() || end > text.len() || !text.is_char_boundary(end) {
+        return None;
+    }
+    let candidate = &text[pos..end];
+    let same = if exact_case { candidate == phrase } else { candidate.eq_ignore_ascii_case(phrase) };
+    let boundary = text[end..].chars().next().is_none_or(|c| !c.is_alphanumeric());
+    (same && boundary).then_some(end)
+}
+
+fn skip_separators(text: &str, mut pos: usize) -> usize {
+    while let Some(c) = text[pos..].chars().next() {
+        if c.is_whitespace() || c == ',' || c == '/' || c == ';' {
+            pos += c.len_utf8();
+        } else {
+            break;
+        }
+    }
+    pos
+}
+
+/// The longest value of `tag` (by phrase or by name) at `pos`.
+fn match_value<'t>(text: &str, pos: usize, tag: &'t CategoryTag) -> Option<(usize, &'t str)> {
+    let mut best: Option<(usize, &str)> = None;
+    for value in &tag.values {
+        for phrase in value.phrases.iter().map(String::as_str).chain(std::iter::once(value.name.as_str())) {
+            if let Some(end) = match_at(text, pos, phrase, false)
+                && best.is_none_or(|(e, _)| end > e)
+            {
+                best = Some((end, value.name.as_str()));
+            }
+        }
+    }
+    best
+}
+
+/// The next value of a list of `tag`'s values that ended at `end`: after the
+/// first value, only when the tag's separator (e.g. `, `) comes first, so that
+/// `Releasable To Germany Germany Only` ends the list after one value.
+fn next_value<'t>(text: &str, end: usize, tag: &'t CategoryTag, after_first: bool) -> Option<(usize, &'t str)> {
+    let separator = tag.separator.trim();
+    if after_first && !separator.is_empty() && !text[end..].trim_start().starts_with(separator) {
+        return None;
+    }
+    match_value(text, skip_separators(text, end), tag)
+}
+
+/// Parses a banner starting at `pos`. `strict` demands that the whole text is
+/// a marking; otherwise parsing stops at the first unknown word.
+fn parse_banner(
+    policy: &Arc<SecurityPolicy>,
+    text: &str,
+    mut pos: usize,
+    strict: bool,
+) -> Result<(Label, usize), LabelError> {
+    let mut categories: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    // Context-like tags before the classification.
+    pos = skip_separators(text, pos);
+    'before: loop {
+        for tag in policy.tags.iter().filter(|t| t.marks_before_classification()) {
+            if let Some((end, value)) = match_value(text, pos, tag) {
+                categories.entry(tag.name.clone()).or_default().insert(value.to_owned());
+                pos = skip_separators(text, end);
+                continue 'before;
+            }
+        }
+        break;
+    }
+    let mut class: Option<(usize, usize)> = None;
+    for (index, classification) in policy.classifications.iter().enumerate() {
+        for phrase in &classification.banner {
+            if let Some(end) = match_at(text, pos, phrase, false)
+                && class.is_none_or(|(_, e)| end > e)
+            {
+                class = Some((index, end));
+            }
+        }
+    }
+    let Some((level, mut end)) = class else {
+        let rest: String = text[pos..].chars().take(40).collect();
+        return Err(LabelError::invalid(format!("marking: expected a classification at '{rest}'")));
+    };
+    pos = end;
+    loop {
+        let next = skip_separators(text, pos);
+        if next == text.len() {
+            end = pos;
+            break;
+        }
+        let Some(found) = parse_category(policy, text, next, &mut categories)? else {
+            if strict {
+                let rest: String = text[next..].chars().take(40).collect();
+                return Err(LabelError::invalid(format!("marking: unrecognised text at '{rest}'")));
+            }
+            end = pos;
+            break;
+        };
+        pos = found;
+    }
+    Ok((Label::normal(Arc::clone(policy), level, categories), end))
+}
+
+/// One category group after the classification: a prefixed list, or values
+/// of an unprefixed tag (with its suffix, if any). Returns where it ended.
+fn parse_category(
+    policy: &SecurityPolicy,
+    text: &str,
+    pos: usize,
+    categories: &mut BTreeMap<String, BTreeSet<String>>,
+) -> Result<Option<usize>, LabelError> {
+    for tag in policy.tags.iter().filter(|t| !t.marks_before_classification()) {
+        let Some(prefix) = &tag.prefix else { continue };
+        let Some(mut end) = match_at(text, pos, prefix, false) else { continue };
+        let mut any = false;
+        while let Some((value_end, value)) = next_value(text, end, tag, any) {
+            categories.entry(tag.name.clone()).or_default().insert(value.to_owned());
+            end = value_end;
+            any = true;
+        }
+        if !any {
+            return Err(LabelError::invalid(format!("marking: '{prefix}' is not followed by a value")));
+        }
+        return Ok(Some(end));
+    }
+    let unprefixed: Vec<&CategoryTag> =
+        policy.tags.iter().filter(|t| t.prefix.is_none() && !t.marks_before_classification()).collect();
+    let matches: Vec<(&CategoryTag, usize, &str)> =
+        unprefixed.iter().filter_map(|tag| match_value(text, pos, tag).map(|(e, v)| (*tag, e, v))).collect();
+    let Some(&(tag, mut end, value)) = matches.iter().max_by_key(|(_, e, _)| *e) else { return Ok(None) };
+    if matches.iter().filter(|(_, e, _)| *e == end).count() > 1 {
+        return Err(LabelError::invalid(format!("marking: '{}' is ambiguous in policy {}", &text[pos..end], policy.name)));
+    }
+    categories.entry(tag.name.clone()).or_default().insert(value.to_owned());
+    // Further values of the same tag, then its suffix.
+    while let Some((value_end, value)) = next_value(text, end, tag, true) {
+        categories.entry(tag.name.clone()).or_default().insert(value.to_owned());
+        end = value_end;
+    }
+    if let Some(suffix) = &tag.suffix
+        && let Some(suffix_end) = match_at(text, skip_separators(text, end), suffix, false)
+    {
+        end = suffix_end;
+    }
+    Ok(Some(end))
+}
+
+fn parse_portion(policy: &Arc<SecurityPolicy>, inner: &str) -> Option<Label> {
+    let inner = inner.trim();
+    let level = policy.classifications.iter().position(|c| {
+        c.portion.as_deref().is_some_and(|p| p.eq_ignore_ascii_case(inner))
+    })?;
+    Some(Label::normal(Arc::clone(policy), level, BTreeMap::new()))
+}
+
+impl SecurityPolicy {
+    /// Parses a banner or portion marking of this policy.
+    pub fn parse_marking(self: &Arc<Self>, marking: &str) -> Result<Label, LabelError> {
+        let marking = marking.trim();
+        if let Some(inner) = marking.strip_prefix('(').and_then(|m| m.strip_suffix(')')) {
+            return parse_portion(self, inner)
+                .ok_or_else(|| LabelError::invalid(format!("marking: '{marking}' is not a portion marking of {}", self.name)));
+        }
+        parse_banner(self, marking, 0, true).map(|(label, _)| label)
+    }
+
+    /// The high-water mark of every marking found in `text`, if any is.
+    pub fn detect_markings(self: &Arc<Self>, text: &str) -> Option<Label> {
+        let mut found: Option<Label> = None;
+        let mut add = |label: Label| {
+            found = Some(match found.take() {
+                // Same policy by construction, so the join cannot fail.
+                Some(current) => current.join(&label).unwrap_or(current),
+                None => label,
+            });
+        };
+        for (level, classification) in self.classifications.iter().enumerate() {
+            if let Some(portion) = &classification.portion {
+                let needle = format!("({portion})");
+                if text.contains(&needle) {
+                    add(Label::normal(Arc::clone(self), level, BTreeMap::new()));
+                }
+            }
+            // A banner ends with its line.
+            for line in text.lines() {
+                for phrase in &classification.banner {
+                    for (pos, _) in line.match_indices(phrase.as_str()) {
+                        let starts_word = line[..pos].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
+                        if !starts_word || match_at(line, pos, phrase, true).is_none() {
+                            continue;
+                        }
+                        let start = self.context_start(line, pos);
+                        if let Ok((label, _)) = parse_banner(self, line, start, false) {
+                            add(label);
+                        }
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// Moves a banner's start back over the context phrases right before it.
+    fn context_start(&self, text: &str, mut pos: usize) -> usize {
+        'back: loop {
+            let head = text[..pos].trim_end();
+            for tag in self.tags.iter().filter(|t| t.marks_before_classification()) {
+                for phrase in tag.values.iter().flat_map(|v| v.phrases.iter()) {
+                    if head.ends_with(phrase.as_str()) {
+                        let start = head.len() - phrase.len();
+                        let starts_word = head[..start].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
+                        if starts_word && start < pos {
+                            pos = start;
+                            continue 'back;
+                        }
+                    }
+                }
+            }
+            return pos;
+        }
+    }
+}
