@@ -70,9 +70,9 @@ fn resolve(
     what: &str,
 ) -> Result<Categories, LabelError> {
     for (tag_name, values) in &categories {
-        let tag = policy
-            .tag(tag_name)
-            .ok_or_else(|| LabelError::invalid(format!("{what}: policy {} has no category '{tag_name}'", policy.name)))?;
+        let tag = policy.tag(tag_name).ok_or_else(|| {
+            LabelError::invalid(format!("{what}: policy {} has no category '{tag_name}'", policy.name))
+        })?;
         if let Some(unknown) = values.iter().find(|v| tag.value(v).is_none()) {
             return Err(LabelError::invalid(format!("{what}: category '{tag_name}' has no value '{unknown}'")));
         }
@@ -232,9 +232,7 @@ impl Clearance {
         let policy = Arc::clone(&ceiling.policy);
         let mut categories = ceiling.categories.clone();
         for tag in policy.tags.iter().filter(|t| t.kind == TagKind::Permissive) {
-            categories
-                .entry(tag.name.clone())
-                .or_insert_with(|| tag.values.iter().map(|v| v.name.clone()).collect());
+            categories.entry(tag.name.clone()).or_insert_with(|| tag.values.iter().map(|v| v.name.clone()).collect());
         }
         Self { classifications: (0..=ceiling.classification).collect(), categories, policy }
     }
@@ -261,28 +259,31 @@ impl Clearance {
         held.retain(|v| allowed.contains(v));
     }
 
-    /// The access check: `Ok` when this clearance may read `label`.
+    /// The access check: `Ok` when this clearance may read `label`. Checks run
+    /// in order (policy, classification, restrictive, permissive) and the first
+    /// failure is returned.
     pub fn check(&self, label: &Label) -> Result<(), Denial> {
         if self.policy.id != label.policy.id {
-            return Err(Denial::PolicyMismatch { label: label.policy.name.clone(), clearance: self.policy.name.clone() });
+            return Err(Denial::PolicyMismatch {
+                label: label.policy.name.clone(),
+                clearance: self.policy.name.clone(),
+            });
         }
         if !self.classifications.contains(&label.classification) {
             return Err(Denial::Classification(label.classification().to_owned()));
         }
-        for (tag, values) in &label.categories {
+        // Restrictive tags first, so that a permissive denial means the
+        // classification and every restrictive value were held.
+        for (tag, values) in label.categories.iter().filter(|(t, _)| label.kind(t) == TagKind::Restrictive) {
             let held = self.categories.get(tag);
-            match label.kind(tag) {
-                TagKind::Restrictive => {
-                    if let Some(missing) = values.iter().find(|v| !held.is_some_and(|h| h.contains(*v))) {
-                        return Err(Denial::Restrictive { tag: tag.clone(), value: missing.clone() });
-                    }
-                }
-                TagKind::Permissive => {
-                    if !values.iter().any(|v| held.is_some_and(|h| h.contains(v))) {
-                        return Err(Denial::Permissive(tag.clone()));
-                    }
-                }
-                TagKind::Informative => {}
+            if let Some(missing) = values.iter().find(|v| !held.is_some_and(|h| h.contains(*v))) {
+                return Err(Denial::Restrictive { tag: tag.clone(), value: missing.clone() });
+            }
+        }
+        for (tag, values) in label.categories.iter().filter(|(t, _)| label.kind(t) == TagKind::Permissive) {
+            let held = self.categories.get(tag);
+            if !values.iter().any(|v| held.is_some_and(|h| h.contains(v))) {
+                return Err(Denial::Permissive(tag.clone()));
             }
         }
         Ok(())

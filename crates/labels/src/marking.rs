@@ -195,7 +195,11 @@ fn parse_category(
         unprefixed.iter().filter_map(|tag| match_value(text, pos, tag).map(|(e, v)| (*tag, e, v))).collect();
     let Some(&(tag, mut end, value)) = matches.iter().max_by_key(|(_, e, _)| *e) else { return Ok(None) };
     if matches.iter().filter(|(_, e, _)| *e == end).count() > 1 {
-        return Err(LabelError::invalid(format!("marking: '{}' is ambiguous in policy {}", &text[pos..end], policy.name)));
+        return Err(LabelError::invalid(format!(
+            "marking: '{}' is ambiguous in policy {}",
+            &text[pos..end],
+            policy.name
+        )));
     }
     categories.entry(tag.name.clone()).or_default().insert(value.to_owned());
     // Further values of the same tag, then its suffix.
@@ -213,9 +217,10 @@ fn parse_category(
 
 fn parse_portion(policy: &Arc<SecurityPolicy>, inner: &str) -> Option<Label> {
     let inner = inner.trim();
-    let level = policy.classifications.iter().position(|c| {
-        c.portion.as_deref().is_some_and(|p| p.eq_ignore_ascii_case(inner))
-    })?;
+    let level = policy
+        .classifications
+        .iter()
+        .position(|c| c.portion.as_deref().is_some_and(|p| p.eq_ignore_ascii_case(inner)))?;
     Some(Label::normal(Arc::clone(policy), level, BTreeMap::new()))
 }
 
@@ -224,8 +229,9 @@ impl SecurityPolicy {
     pub fn parse_marking(self: &Arc<Self>, marking: &str) -> Result<Label, LabelError> {
         let marking = marking.trim();
         if let Some(inner) = marking.strip_prefix('(').and_then(|m| m.strip_suffix(')')) {
-            return parse_portion(self, inner)
-                .ok_or_else(|| LabelError::invalid(format!("marking: '{marking}' is not a portion marking of {}", self.name)));
+            return parse_portion(self, inner).ok_or_else(|| {
+                LabelError::invalid(format!("marking: '{marking}' is not a portion marking of {}", self.name))
+            });
         }
         parse_banner(self, marking, 0, true).map(|(label, _)| label)
     }

@@ -57,9 +57,8 @@ fn every_classification_against_every_clearance_level() {
 #[test]
 fn an_explicit_classification_list_holds_only_what_it_names() {
     let p = policies();
-    let c = p
-        .parse_clearance(r#"{"policy":"NATO","classifications":["UNCLASSIFIED","SECRET"],"categories":{}}"#)
-        .unwrap();
+    let c =
+        p.parse_clearance(r#"{"policy":"NATO","classifications":["UNCLASSIFIED","SECRET"],"categories":{}}"#).unwrap();
     for (level, want) in [
         ("UNCLASSIFIED", Want::Allow),
         ("RESTRICTED", Want::Classification),
@@ -78,8 +77,18 @@ const TABLE: &[(&str, &str, &str, Want)] = &[
     ("SECRET", r#""Releasable To":["GBR"]"#, "SECRET Releasable To GBR, USA", Want::Allow),
     ("SECRET", r#""Releasable To":["GBR"]"#, "SECRET Releasable To USA", Want::Permissive),
     ("SECRET", r#""Releasable To":["GBR"]"#, "SECRET Releasable To United Kingdom", Want::Allow),
-    ("SECRET", r#""Releasable To":["DEU"]"#, "SECRET Releasable To United Kingdom, United States of America", Want::Permissive),
-    ("SECRET", r#""Releasable To":["USA"]"#, "SECRET Releasable To United Kingdom, United States of America", Want::Allow),
+    (
+        "SECRET",
+        r#""Releasable To":["DEU"]"#,
+        "SECRET Releasable To United Kingdom, United States of America",
+        Want::Permissive,
+    ),
+    (
+        "SECRET",
+        r#""Releasable To":["USA"]"#,
+        "SECRET Releasable To United Kingdom, United States of America",
+        Want::Allow,
+    ),
     ("SECRET", r#""Releasable To":["GBR","USA"]"#, "SECRET Releasable To FRA", Want::Permissive),
     ("SECRET", "", "SECRET Releasable To GBR", Want::Permissive),
     ("SECRET", "", "SECRET", Want::Allow),
@@ -111,11 +120,25 @@ const TABLE: &[(&str, &str, &str, Want)] = &[
     ("SECRET", r#""Special Category Designators":["ATOMAL","CRYPTO"]"#, "SECRET ATOMAL CRYPTO", Want::Allow),
     ("SECRET", r#""Special Category Designators":["ATOMAL","CRYPTO","SIOP","BOHEMIA"]"#, "SECRET BOHEMIA", Want::Allow),
     ("CONFIDENTIAL", r#""Special Category Designators":["ATOMAL"]"#, "SECRET ATOMAL", Want::Classification),
-    ("TOP SECRET", r#""Context":["NATO"],"Special Category Designators":["ATOMAL"]"#, "COSMIC TOP SECRET ATOMAL", Want::Allow),
+    (
+        "TOP SECRET",
+        r#""Context":["NATO"],"Special Category Designators":["ATOMAL"]"#,
+        "COSMIC TOP SECRET ATOMAL",
+        Want::Allow,
+    ),
     ("TOP SECRET", r#""Context":["NATO"]"#, "COSMIC TOP SECRET ATOMAL", Want::Restrictive),
-    ("SECRET", r#""Context":["NATO"],"Special Category Designators":["ATOMAL"],"Releasable To":["GBR"]"#,
-        "NATO SECRET ATOMAL Releasable To GBR", Want::Allow),
-    ("SECRET", r#""Context":["NATO"],"Releasable To":["GBR"]"#, "NATO SECRET ATOMAL Releasable To GBR", Want::Restrictive),
+    (
+        "SECRET",
+        r#""Context":["NATO"],"Special Category Designators":["ATOMAL"],"Releasable To":["GBR"]"#,
+        "NATO SECRET ATOMAL Releasable To GBR",
+        Want::Allow,
+    ),
+    (
+        "SECRET",
+        r#""Context":["NATO"],"Releasable To":["GBR"]"#,
+        "NATO SECRET ATOMAL Releasable To GBR",
+        Want::Restrictive,
+    ),
     // Informative: never blocks.
     ("SECRET", "", "SECRET MANAGEMENT", Want::Allow),
     ("SECRET", "", "SECRET STAFF MEDICAL", Want::Allow),
@@ -123,22 +146,48 @@ const TABLE: &[(&str, &str, &str, Want)] = &[
     ("RESTRICTED", r#""Context":["NATO"]"#, "NATO CONFIDENTIAL COMMERCIAL", Want::Classification),
     ("SECRET", r#""Context":["NATO"]"#, "NATO SECRET ATOMAL MANAGEMENT", Want::Restrictive),
     // JSON and XML forms decide the same way.
-    ("SECRET", r#""Context":["NATO"],"Releasable To":["GBR"]"#,
-        r#"{"policy":"NATO","classification":"SECRET","categories":{"Context":["NATO"],"Releasable To":["GBR","USA"]}}"#, Want::Allow),
-    ("SECRET", r#""Context":["NATO"],"Releasable To":["DEU"]"#,
-        r#"{"policy":"NATO","classification":"SECRET","categories":{"Context":["NATO"],"Releasable To":["GBR","USA"]}}"#, Want::Permissive),
-    ("SECRET", r#""Context":["NATO"]"#,
-        r#"{"policy":"1.3.26.1.3.1","classification":"TOP SECRET","categories":{"Context":["NATO"]}}"#, Want::Classification),
-    ("SECRET", "", r#"{"policy":"NATO","classification":"SECRET","categories":{"Administrative":["STAFF"]}}"#, Want::Allow),
-    ("SECRET", r#""Context":["NATO"]"#,
+    (
+        "SECRET",
+        r#""Context":["NATO"],"Releasable To":["GBR"]"#,
+        r#"{"policy":"NATO","classification":"SECRET","categories":{"Context":["NATO"],"Releasable To":["GBR","USA"]}}"#,
+        Want::Allow,
+    ),
+    (
+        "SECRET",
+        r#""Context":["NATO"],"Releasable To":["DEU"]"#,
+        r#"{"policy":"NATO","classification":"SECRET","categories":{"Context":["NATO"],"Releasable To":["GBR","USA"]}}"#,
+        Want::Permissive,
+    ),
+    (
+        "SECRET",
+        r#""Context":["NATO"]"#,
+        r#"{"policy":"1.3.26.1.3.1","classification":"TOP SECRET","categories":{"Context":["NATO"]}}"#,
+        Want::Classification,
+    ),
+    (
+        "SECRET",
+        "",
+        r#"{"policy":"NATO","classification":"SECRET","categories":{"Administrative":["STAFF"]}}"#,
+        Want::Allow,
+    ),
+    (
+        "SECRET",
+        r#""Context":["NATO"]"#,
         r#"<originatorConfidentialityLabel xmlns="urn:nato:stanag:4774:confidentialitymetadatalabel:1:0"><ConfidentialityInformation><PolicyIdentifier>NATO</PolicyIdentifier><Classification>SECRET</Classification><Category TagName="Context" Type="PERMISSIVE"><GenericValue>NATO</GenericValue></Category></ConfidentialityInformation></originatorConfidentialityLabel>"#,
-        Want::Allow),
-    ("SECRET", r#""Context":["EAPC"]"#,
+        Want::Allow,
+    ),
+    (
+        "SECRET",
+        r#""Context":["EAPC"]"#,
         r#"<s:originatorConfidentialityLabel xmlns:s="urn:nato:stanag:4774:confidentialitymetadatalabel:1:0"><s:ConfidentialityInformation><s:PolicyIdentifier URI="urn:oid:1.3.26.1.3.1">NATO</s:PolicyIdentifier><s:Classification>SECRET</s:Classification><s:Category TagName="Context" Type="PERMISSIVE"><s:GenericValue>NATO</s:GenericValue></s:Category></s:ConfidentialityInformation></s:originatorConfidentialityLabel>"#,
-        Want::Permissive),
-    ("SECRET", "",
+        Want::Permissive,
+    ),
+    (
+        "SECRET",
+        "",
         r#"<originatorConfidentialityLabel xmlns="urn:nato:stanag:4774:confidentialitymetadatalabel:1:0"><ConfidentialityInformation><PolicyIdentifier>NATO</PolicyIdentifier><Classification>SECRET</Classification><Category TagName="Special Category Designators" Type="RESTRICTIVE"><GenericValue>CRYPTO</GenericValue></Category></ConfidentialityInformation></originatorConfidentialityLabel>"#,
-        Want::Restrictive),
+        Want::Restrictive,
+    ),
     // Portion markings.
     ("SECRET", "", "(NS)", Want::Allow),
     ("CONFIDENTIAL", "", "(NS)", Want::Classification),

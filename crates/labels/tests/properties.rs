@@ -28,8 +28,11 @@ fn categories(allow_empty: bool) -> impl Strategy<Value = BTreeMap<String, BTree
         .iter()
         .map(|(tag, values)| {
             let n = values.len();
-            proptest::option::of(proptest::sample::subsequence(values.to_vec(), if allow_empty { 0..=n } else { 1..=n }))
-                .prop_map(move |chosen| chosen.map(|v| (tag.to_string(), v.iter().map(|s| s.to_string()).collect())))
+            proptest::option::of(proptest::sample::subsequence(
+                values.to_vec(),
+                if allow_empty { 0..=n } else { 1..=n },
+            ))
+            .prop_map(move |chosen| chosen.map(|v| (tag.to_string(), v.iter().map(|s| s.to_string()).collect())))
         })
         .collect();
     per_tag.prop_map(|tags| tags.into_iter().flatten().collect())

@@ -1,0 +1,110 @@
+//! Label check + Cedar decision latency with 1,000 operator policies loaded.
+//!
+//! `cargo bench -p rampart-policy` prints p50/p99/p999 per decision: the label
+//! checks (`LabelFacts::assess`) plus `Authority::decide`, for requests that are
+//! allowed and refused.
+
+use std::time::Instant;
+
+use rampart_labels::{Clearance, Policies};
+use rampart_policy::{Action, Authority, LabelFacts, Resource, Subject};
+
+const OPERATOR_POLICIES: usize = 1000;
+const ITERATIONS: usize = 20_000;
+
+/// Operator policies of the shapes sites write: per-model nation rules, per-owner rules, role rules.
+fn operator_policies(n: usize) -> String {
+    let nations = ["GBR", "USA", "DEU", "FRA", "ITA", "ESP", "POL", "NLD", "CAN", "NOR"];
+    (0..n)
+        .map(|i| match i % 4 {
+            0 => format!(
+                "@id(\"op-{i}\") forbid (principal, action == Rampart::Action::\"infer\", resource == Rampart::Model::\"model-{i}\") unless {{ principal.nation == \"{}\" }};\n",
+                nations[i % nations.len()]
+            ),
+            1 => format!(
+                "@id(\"op-{i}\") forbid (principal, action, resource in Rampart::Nation::\"N{i}\") unless {{ principal.nation == \"{}\" }};\n",
+                nations[i % nations.len()]
+            ),
+            2 => format!(
+                "@id(\"op-{i}\") forbid (principal in Rampart::Role::\"role-{i}\", action == Rampart::Action::\"infer\", resource);\n"
+            ),
+            _ => format!(
+                "@id(\"op-{i}\") forbid (principal, action == Rampart::Action::\"infer\", resource == Rampart::Model::\"model-{i}\") when {{ context.label_level > 2 && principal.nation == \"{}\" }};\n",
+                nations[i % nations.len()]
+            ),
+        })
+        .collect()
+}
+
+fn percentile(sorted: &[u128], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+fn main() {
+    let labels = Policies::nato();
+    let authority = Authority::from_texts(&[("operator.cedar", &operator_policies(OPERATOR_POLICIES))]).unwrap();
+    let site = Clearance::from_ceiling(&labels.parse_label("NATO SECRET").unwrap());
+    let clearance = labels
+        .parse_clearance(r#"{"policy":"NATO","classifications":["SECRET"],"categories":{"Context":["NATO"],"Releasable To":["GBR"]}}"#)
+        .unwrap();
+    let subject = Subject { id: "gbr-secret".into(), nation: "GBR".into(), roles: vec!["analyst".into()] };
+    let model =
+        Resource::Model { id: "smollm2".into(), owner: Some("GBR".into()), accreditation: "NATO SECRET".into() };
+    println!("{} policies loaded ({} operator), {ITERATIONS} decisions per row", authority.len(), OPERATOR_POLICIES);
+    println!("| question | decision | p50 µs | p99 µs | p99.9 µs |");
+    println!("|---|---|---|---|---|");
+    for (label_text, case) in [
+        ("NATO SECRET Releasable To GBR, USA", Case::Repeated),
+        ("NATO SECRET Releasable To USA", Case::Repeated),
+        ("NATO SECRET Releasable To GBR, USA", Case::NewLabel),
+        ("NATO SECRET Releasable To GBR, USA", Case::NewPrincipal),
+    ] {
+        let label = labels.parse_label(label_text).unwrap();
+        let mut times = Vec::with_capacity(ITERATIONS);
+        let mut allowed = false;
+        for i in 0..ITERATIONS {
+            let mut subject = subject.clone();
+            if case == Case::NewPrincipal {
+                subject.id = format!("analyst-{i}");
+            }
+            let start = Instant::now();
+            let mut facts = LabelFacts::assess(&clearance, &label, &site);
+            if case == Case::NewLabel {
+                // A label never seen before: no memoised decision applies.
+                facts.label = format!("{} {i}", facts.label);
+            }
+            let decision = authority.decide(&subject, Action::Infer, &model, &facts);
+            times.push(start.elapsed().as_nanos());
+            allowed = decision.allowed();
+        }
+        times.sort_unstable();
+        println!(
+            "| {} {label_text} | {} | {:.1} | {:.1} | {:.1} |",
+            case.describe(),
+            if allowed { "allow" } else { "refuse" },
+            percentile(&times, 0.50),
+            percentile(&times, 0.99),
+            percentile(&times, 0.999)
+        );
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Case {
+    /// The same principal, model and label again (memoised).
+    Repeated,
+    /// A label not seen before (Cedar evaluates the slice).
+    NewLabel,
+    /// A principal not seen before (entities built, slice chosen, Cedar evaluates).
+    NewPrincipal,
+}
+
+impl Case {
+    fn describe(self) -> &'static str {
+        match self {
+            Case::Repeated => "repeated:",
+            Case::NewLabel => "label not seen before:",
+            Case::NewPrincipal => "principal not seen before:",
+        }
+    }
+}

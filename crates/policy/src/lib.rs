@@ -1,0 +1,371 @@
+//! Rampart's authorization decisions, made by Cedar.
+//!
+//! Every request is a question: may this principal (nation, clearance,
+//! roles) take this action (`infer`, `list_models`, `read_audit`, `admin`) on
+//! this resource (a model with its owner and accreditation, the audit log, the
+//! site)? The label checks of `rampart-labels` are computed first and handed
+//! to Cedar as facts in the request context; Rampart's built-in Cedar policies
+//! (see [`BUILTIN_POLICIES`]) turn them into decisions, and operators add their
+//! own policy files. `forbid` wins. A [`Decision`] names the policies that
+//! decided it and, when it refuses, a stable [`Refusal`] code. An evaluation
+//! error in any policy refuses the request: policy errors fail closed.
+
+mod facts;
+mod memo;
+mod slice;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use cedar_policy::{
+    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityUid, Policy, PolicyId, PolicySet, Request,
+    RestrictedExpression,
+};
+
+pub use facts::LabelFacts;
+
+/// Rampart's own policies: who may do what, and the label rules as `forbid`s.
+pub const BUILTIN_POLICIES: &str = include_str!("builtin.cedar");
+
+/// Policy ids of the built-in label rules, and the refusal each stands for.
+const BUILTIN_REFUSALS: [(&str, Refusal); 3] = [
+    ("rampart/label-exceeds-clearance", Refusal::LabelExceedsClearance),
+    ("rampart/not-releasable", Refusal::NotReleasable),
+    ("rampart/label-exceeds-accreditation", Refusal::LabelExceedsAccreditation),
+];
+
+/// What a principal asks to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Run a model.
+    Infer,
+    /// See a model in `/v1/models`.
+    ListModels,
+    /// Read the audit log.
+    ReadAudit,
+    /// Administer the site.
+    Admin,
+}
+
+impl Action {
+    /// The Cedar action id.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Infer => "infer",
+            Action::ListModels => "list_models",
+            Action::ReadAudit => "read_audit",
+            Action::Admin => "admin",
+        }
+    }
+}
+
+/// Who asks: a verified identity.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Subject {
+    /// Certificate subject or token `sub`.
+    pub id: String,
+    /// ISO 3166 alpha-3.
+    pub nation: String,
+    /// Roles, e.g. `analyst`, `auditor`.
+    pub roles: Vec<String>,
+}
+
+/// What is asked about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Resource {
+    /// A model, with its owner nation (if declared) and accreditation marking.
+    Model {
+        /// The model id.
+        id: String,
+        /// Owner nation, alpha-3.
+        owner: Option<String>,
+        /// The highest label it may process, as a banner marking.
+        accreditation: String,
+    },
+    /// The audit log.
+    AuditLog,
+    /// The site itself.
+    Site(String),
+}
+
+/// Why a request was refused: the stable `code` of the API error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// The caller's clearance does not hold the label's classification or a restrictive category.
+    LabelExceedsClearance,
+    /// The label is not releasable to the caller.
+    NotReleasable,
+    /// The label is above what the model's site is accredited for.
+    LabelExceedsAccreditation,
+    /// An operator policy forbids it, or no policy permits it.
+    PolicyForbids,
+    /// A policy could not be evaluated; refused to fail closed.
+    PolicyError,
+}
+
+impl Refusal {
+    /// The API error code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Refusal::LabelExceedsClearance => "label_exceeds_clearance",
+            Refusal::NotReleasable => "not_releasable",
+            Refusal::LabelExceedsAccreditation => "label_exceeds_accreditation",
+            Refusal::PolicyForbids => "policy_forbids",
+            Refusal::PolicyError => "policy_error",
+        }
+    }
+
+    /// A message for the caller that names the rule and reveals no content.
+    pub fn message(self) -> &'static str {
+        match self {
+            Refusal::LabelExceedsClearance => "the request's security label exceeds your clearance",
+            Refusal::NotReleasable => "the request's security label is not releasable to you",
+            Refusal::LabelExceedsAccreditation => {
+                "the request's security label exceeds what this model is accredited to process"
+            }
+            Refusal::PolicyForbids => "a site policy forbids this request",
+            Refusal::PolicyError => "the site's policy could not be evaluated, so the request is refused",
+        }
+    }
+}
+
+/// The outcome of one authorization question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// `None` when allowed, else why not.
+    pub refusal: Option<Refusal>,
+    /// Ids of the policies that decided it (the permits that allowed it, or the forbids that refused it).
+    pub policies: Vec<String>,
+}
+
+impl Decision {
+    /// Whether the request may go ahead.
+    pub fn allowed(&self) -> bool {
+        self.refusal.is_none()
+    }
+}
+
+/// Why policies could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// A policy file could not be read.
+    #[error("cannot read policy file '{path}': {reason}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A policy file is not valid Cedar.
+    #[error("policy file '{source_name}' is not valid Cedar: {reason}")]
+    Parse {
+        /// The file (or `built-in`).
+        source_name: String,
+        /// The parser's message.
+        reason: String,
+    },
+}
+
+/// The loaded policy set and its authorizer.
+pub struct Authority {
+    policies: PolicySet,
+    slicer: slice::Slicer,
+    authorizer: Authorizer,
+    /// Action uids, indexed by `Action as usize`.
+    actions: [EntityUid; 4],
+    prepared: Mutex<HashMap<(Subject, Resource), Arc<Prepared>>>,
+    memo: memo::Memo,
+}
+
+/// (subject, resource) pairs whose entities and policy slice are kept.
+const PREPARED_LIMIT: usize = 4096;
+
+/// What a request needs besides its context: entities and the policies that may apply.
+struct Prepared {
+    principal: EntityUid,
+    resource: EntityUid,
+    entities: Entities,
+    policies: PolicySet,
+}
+
+fn uid(kind: &str, id: &str) -> EntityUid {
+    // Entity ids are quoted strings, so any text is a valid id once escaped.
+    let escaped = id.replace('\\', "\\\\").replace('"', "\\\"");
+    EntityUid::from_str(&format!("Rampart::{kind}::\"{escaped}\"")).expect("an escaped string is a valid entity id")
+}
+
+fn string(value: &str) -> RestrictedExpression {
+    RestrictedExpression::new_string(value.to_owned())
+}
+
+impl Authority {
+    /// The built-in policies plus the operator's Cedar files. Each policy's id
+    /// is its `@id("...")` annotation, or `FILE:N` for the Nth policy of a file.
+    pub fn load(files: &[impl AsRef<Path>]) -> Result<Self, PolicyError> {
+        let mut set = PolicySet::new();
+        add_policies(&mut set, "built-in", BUILTIN_POLICIES)?;
+        for path in files {
+            let path = path.as_ref();
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| PolicyError::Read { path: name.clone(), reason: e.to_string() })?;
+            add_policies(&mut set, &name, &text)?;
+        }
+        Ok(Self::new(set))
+    }
+
+    /// The built-in policies with operator policies given as text (for tests and tools).
+    pub fn from_texts(texts: &[(&str, &str)]) -> Result<Self, PolicyError> {
+        let mut set = PolicySet::new();
+        add_policies(&mut set, "built-in", BUILTIN_POLICIES)?;
+        for (name, text) in texts {
+            add_policies(&mut set, name, text)?;
+        }
+        Ok(Self::new(set))
+    }
+
+    fn new(policies: PolicySet) -> Self {
+        let actions =
+            [Action::Infer, Action::ListModels, Action::ReadAudit, Action::Admin].map(|a| uid("Action", a.name()));
+        Self {
+            slicer: slice::Slicer::new(&policies),
+            policies,
+            authorizer: Authorizer::new(),
+            actions,
+            prepared: Mutex::new(HashMap::new()),
+            memo: memo::Memo::default(),
+        }
+    }
+
+    /// Number of policies loaded, built-in ones included.
+    pub fn len(&self) -> usize {
+        self.policies.policies().count()
+    }
+
+    /// Whether no policy is loaded (never true: the built-in ones always are).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Decides one request. `facts` are required for `infer` and `list_models`.
+    pub fn decide(&self, subject: &Subject, action: Action, resource: &Resource, facts: &LabelFacts) -> Decision {
+        if let Some(decision) = self.memo.get(subject, action, resource, facts) {
+            return decision;
+        }
+        match self.evaluate(subject, action, resource, facts) {
+            Ok(decision) => {
+                self.memo.put(subject, action, resource, facts, &decision);
+                decision
+            }
+            // Errors are not remembered: each request that meets one is refused afresh.
+            Err(()) => Decision { refusal: Some(Refusal::PolicyError), policies: Vec::new() },
+        }
+    }
+
+    /// The entities and policy slice of a (subject, resource) pair, built once and cached.
+    fn prepare(&self, subject: &Subject, resource: &Resource) -> Result<Arc<Prepared>, ()> {
+        let key = (subject.clone(), resource.clone());
+        // A poisoned lock only means another thread panicked mid-insert; the map is still usable.
+        if let Some(prepared) = self.prepared.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(Arc::clone(prepared));
+        }
+        // The principal's ancestors are its roles and its nation; a model's, its owner nation.
+        let principal_uid = uid("Principal", &subject.id);
+        let mut principal_parents: Vec<EntityUid> = subject.roles.iter().map(|r| uid("Role", r)).collect();
+        principal_parents.push(uid("Nation", &subject.nation));
+        let principal = Entity::new(
+            principal_uid.clone(),
+            HashMap::from([
+                ("nation".to_owned(), string(&subject.nation)),
+                ("roles".to_owned(), RestrictedExpression::new_set(subject.roles.iter().map(|r| string(r)))),
+            ]),
+            principal_parents.iter().cloned().collect(),
+        )
+        .map_err(|_| ())?;
+        let mut resource_parents = Vec::new();
+        let (resource_uid, resource_entity) = match resource {
+            Resource::Model { id, owner, accreditation } => {
+                let model = uid("Model", id);
+                let mut attrs = HashMap::from([("accreditation".to_owned(), string(accreditation))]);
+                if let Some(owner) = owner {
+                    attrs.insert("owner".to_owned(), string(owner));
+                    resource_parents.push(uid("Nation", owner));
+                }
+                let parents = resource_parents.iter().cloned().collect();
+                (model.clone(), Entity::new(model, attrs, parents).map_err(|_| ())?)
+            }
+            Resource::AuditLog => {
+                let log = uid("AuditLog", "log");
+                (log.clone(), Entity::new_no_attrs(log, HashSet::new()))
+            }
+            Resource::Site(id) => {
+                let site = uid("Site", id);
+                (site.clone(), Entity::new_no_attrs(site, HashSet::new()))
+            }
+        };
+        let groups: Vec<Entity> = principal_parents
+            .iter()
+            .chain(&resource_parents)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .map(|g| Entity::new_no_attrs(g.clone(), HashSet::new()))
+            .collect();
+        let entities =
+            Entities::from_entities([principal, resource_entity].into_iter().chain(groups), None).map_err(|_| ())?;
+        principal_parents.push(principal_uid.clone());
+        resource_parents.push(resource_uid.clone());
+        let policies = self.slicer.slice(&principal_parents, &resource_parents);
+        let prepared = Arc::new(Prepared { principal: principal_uid, resource: resource_uid, entities, policies });
+        let mut cache = self.prepared.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= PREPARED_LIMIT {
+            cache.clear();
+        }
+        cache.insert(key, Arc::clone(&prepared));
+        Ok(prepared)
+    }
+
+    fn evaluate(
+        &self,
+        subject: &Subject,
+        action: Action,
+        resource: &Resource,
+        facts: &LabelFacts,
+    ) -> Result<Decision, ()> {
+        let prepared = self.prepare(subject, resource)?;
+        let context = Context::from_pairs(facts.to_context()).map_err(|_| ())?;
+        let action = self.actions[action as usize].clone();
+        let request = Request::new(prepared.principal.clone(), action, prepared.resource.clone(), context, None)
+            .map_err(|_| ())?;
+        let response = self.authorizer.is_authorized(&request, &prepared.policies, &prepared.entities);
+        if response.diagnostics().errors().next().is_some() {
+            return Err(());
+        }
+        let policies: Vec<String> = response.diagnostics().reason().map(|id| id.to_string()).collect();
+        let refusal = match response.decision() {
+            CedarDecision::Allow => None,
+            CedarDecision::Deny => Some(
+                BUILTIN_REFUSALS
+                    .iter()
+                    .find(|(id, _)| policies.iter().any(|p| p == id))
+                    .map_or(Refusal::PolicyForbids, |(_, refusal)| *refusal),
+            ),
+        };
+        Ok(Decision { refusal, policies })
+    }
+}
+
+fn add_policies(set: &mut PolicySet, source_name: &str, text: &str) -> Result<(), PolicyError> {
+    let parse_error = |reason: String| PolicyError::Parse { source_name: source_name.to_owned(), reason };
+    let parsed = PolicySet::from_str(text).map_err(|e| parse_error(e.to_string()))?;
+    for (index, policy) in parsed.policies().enumerate() {
+        let id = policy.annotation("id").map_or_else(|| format!("{source_name}:{index}"), str::to_owned);
+        let policy: Policy = policy.new_id(PolicyId::new(&id));
+        set.add(policy).map_err(|e| parse_error(format!("policy '{id}': {e}")))?;
+    }
+    if parsed.templates().next().is_some() {
+        return Err(parse_error("policy templates are not supported".into()));
+    }
+    Ok(())
+}

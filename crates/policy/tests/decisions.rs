@@ -1,0 +1,152 @@
+//! Cedar decisions over real labels: the built-in rules, operator policies,
+//! `forbid` winning, the ids behind each decision, and failing closed.
+
+use rampart_labels::{Clearance, Policies};
+use rampart_policy::{Action, Authority, LabelFacts, Refusal, Resource, Subject};
+
+fn subject(id: &str, nation: &str, roles: &[&str]) -> Subject {
+    Subject { id: id.into(), nation: nation.into(), roles: roles.iter().map(|r| r.to_string()).collect() }
+}
+
+fn model(id: &str, owner: Option<&str>) -> Resource {
+    Resource::Model { id: id.into(), owner: owner.map(str::to_owned), accreditation: "NATO SECRET".into() }
+}
+
+struct World {
+    labels: Policies,
+    site: Clearance,
+}
+
+impl World {
+    fn new() -> Self {
+        let labels = Policies::nato();
+        let site = Clearance::from_ceiling(&labels.parse_label("NATO SECRET").unwrap());
+        Self { labels, site }
+    }
+
+    fn facts(&self, clearance: &str, label: &str) -> LabelFacts {
+        let clearance = self.labels.parse_clearance(clearance).unwrap();
+        LabelFacts::assess(&clearance, &self.labels.parse_label(label).unwrap(), &self.site)
+    }
+}
+
+const GBR_SECRET: &str =
+    r#"{"policy":"NATO","classifications":["SECRET"],"categories":{"Context":["NATO"],"Releasable To":["GBR"]}}"#;
+const DEU_CONFIDENTIAL: &str =
+    r#"{"policy":"NATO","classifications":["CONFIDENTIAL"],"categories":{"Context":["NATO"],"Releasable To":["DEU"]}}"#;
+
+#[test]
+fn built_in_rules_decide_with_their_reasons() {
+    let w = World::new();
+    let authority = Authority::load(&[] as &[&str]).unwrap();
+    let gbr = subject("gbr-secret", "GBR", &["analyst"]);
+    let m = model("smollm2", None);
+    let cases = [
+        (GBR_SECRET, "NATO SECRET", None, "rampart/infer"),
+        (GBR_SECRET, "NATO SECRET Releasable To GBR, USA", None, "rampart/infer"),
+        (GBR_SECRET, "NATO SECRET Releasable To USA", Some(Refusal::NotReleasable), "rampart/not-releasable"),
+        (DEU_CONFIDENTIAL, "NATO SECRET", Some(Refusal::LabelExceedsClearance), "rampart/label-exceeds-clearance"),
+        (GBR_SECRET, "NATO SECRET ATOMAL", Some(Refusal::LabelExceedsClearance), "rampart/label-exceeds-clearance"),
+        (
+            r#"{"policy":"NATO","classifications":["TOP SECRET"],"categories":{"Context":["NATO"]}}"#,
+            "COSMIC TOP SECRET",
+            Some(Refusal::LabelExceedsAccreditation),
+            "rampart/label-exceeds-accreditation",
+        ),
+    ];
+    for (clearance, label, want, policy) in cases {
+        let decision = authority.decide(&gbr, Action::Infer, &m, &w.facts(clearance, label));
+        assert_eq!(decision.refusal, want, "{label}");
+        assert!(decision.policies.iter().any(|p| p == policy), "{label}: {:?}", decision.policies);
+    }
+    // A label both above the clearance and not releasable: the clearance is named first.
+    let decision =
+        authority.decide(&gbr, Action::Infer, &m, &w.facts(DEU_CONFIDENTIAL, "NATO SECRET Releasable To GBR"));
+    assert_eq!(decision.refusal, Some(Refusal::LabelExceedsClearance));
+    assert_eq!(Refusal::LabelExceedsClearance.code(), "label_exceeds_clearance");
+}
+
+#[test]
+fn audit_and_admin_need_their_roles() {
+    let authority = Authority::load(&[] as &[&str]).unwrap();
+    let none = LabelFacts::none();
+    let auditor = subject("auditor", "GBR", &["auditor"]);
+    let analyst = subject("gbr-secret", "GBR", &["analyst"]);
+    assert!(authority.decide(&auditor, Action::ReadAudit, &Resource::AuditLog, &none).allowed());
+    let refused = authority.decide(&analyst, Action::ReadAudit, &Resource::AuditLog, &none);
+    assert_eq!(refused.refusal, Some(Refusal::PolicyForbids));
+    assert!(refused.policies.is_empty(), "no policy permits: {:?}", refused.policies);
+    let site = Resource::Site("gbr-north".into());
+    assert!(!authority.decide(&auditor, Action::Admin, &site, &none).allowed());
+    assert!(authority.decide(&subject("ops", "GBR", &["admin"]), Action::Admin, &site, &none).allowed());
+}
+
+#[test]
+fn operator_policies_add_rules_and_forbid_wins() {
+    let w = World::new();
+    let operator = r#"
+        @id("only-gbr-on-gbr-model")
+        forbid (principal, action == Rampart::Action::"infer", resource == Rampart::Model::"gbr-model")
+        unless { principal.nation == "GBR" };
+
+        @id("usa-models-stay-with-five-eyes")
+        forbid (principal, action, resource is Rampart::Model)
+        when { resource has owner && resource.owner == "USA" && !(["USA", "GBR", "CAN", "AUS", "NZL"].contains(principal.nation)) };
+
+        // No @id: named after its file and position.
+        forbid (principal in Rampart::Role::"suspended", action, resource);
+    "#;
+    let authority = Authority::from_texts(&[("site.cedar", operator)]).unwrap();
+    let facts = w.facts(GBR_SECRET, "NATO SECRET");
+    let deu_facts = w.facts(DEU_CONFIDENTIAL, "NATO CONFIDENTIAL");
+    let gbr = subject("gbr-secret", "GBR", &["analyst"]);
+    let deu = subject("deu-confidential", "DEU", &["analyst"]);
+    assert!(authority.decide(&gbr, Action::Infer, &model("gbr-model", None), &facts).allowed());
+    let refused = authority.decide(&deu, Action::Infer, &model("gbr-model", None), &deu_facts);
+    assert_eq!(refused.refusal, Some(Refusal::PolicyForbids));
+    assert_eq!(refused.policies, ["only-gbr-on-gbr-model"]);
+    assert!(authority.decide(&gbr, Action::Infer, &model("frontier", Some("USA")), &facts).allowed());
+    let refused = authority.decide(&deu, Action::ListModels, &model("frontier", Some("USA")), &deu_facts);
+    assert_eq!(refused.policies, ["usa-models-stay-with-five-eyes"]);
+    let suspended = subject("gbr-2", "GBR", &["analyst", "suspended"]);
+    let refused = authority.decide(&suspended, Action::Infer, &model("smollm2", None), &facts);
+    assert_eq!(refused.policies, ["site.cedar:2"]);
+    // A built-in label refusal still names its own code when an operator forbid also applies.
+    let refused =
+        authority.decide(&deu, Action::Infer, &model("gbr-model", None), &w.facts(DEU_CONFIDENTIAL, "NATO SECRET"));
+    assert_eq!(refused.refusal, Some(Refusal::LabelExceedsClearance));
+}
+
+#[test]
+fn a_policy_that_cannot_be_evaluated_refuses() {
+    let w = World::new();
+    let broken = r#"@id("typo") forbid (principal, action, resource) when { resource.ownr == "USA" };"#;
+    let authority = Authority::from_texts(&[("broken.cedar", broken)]).unwrap();
+    let decision = authority.decide(
+        &subject("gbr-secret", "GBR", &["analyst"]),
+        Action::Infer,
+        &model("smollm2", None),
+        &w.facts(GBR_SECRET, "NATO SECRET"),
+    );
+    assert_eq!(decision.refusal, Some(Refusal::PolicyError));
+}
+
+#[test]
+fn bad_policy_files_are_refused_at_load() {
+    assert!(Authority::from_texts(&[("bad.cedar", "permit (principal, action, resource")]).is_err());
+    let err = Authority::from_texts(&[("dup.cedar", r#"@id("rampart/infer") permit (principal, action, resource);"#)])
+        .err()
+        .expect("a duplicate id is refused");
+    assert!(err.to_string().contains("rampart/infer"), "{err}");
+    let missing = Authority::load(&["/nonexistent/site.cedar"]).err().expect("a missing file is refused");
+    assert!(missing.to_string().contains("/nonexistent/site.cedar"));
+}
+
+#[test]
+fn odd_subject_and_model_ids_are_safe() {
+    let w = World::new();
+    let authority = Authority::load(&[] as &[&str]).unwrap();
+    let odd = subject("CN=a \"quoted\" \\ name,O=x", "GBR", &["ana\"lyst"]);
+    let decision = authority.decide(&odd, Action::Infer, &model("m\"odel", None), &w.facts(GBR_SECRET, "NATO SECRET"));
+    assert!(decision.allowed(), "{decision:?}");
+}
