@@ -87,6 +87,13 @@ impl ApiError {
         err
     }
 
+    /// Names the parameter at fault.
+    #[must_use]
+    pub fn with_param(mut self, param: &str) -> Self {
+        self.param = Some(param.to_owned());
+        self
+    }
+
     /// Sets the `Retry-After` hint.
     #[must_use]
     pub fn with_retry_after(mut self, seconds: u32) -> Self {

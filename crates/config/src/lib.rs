@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use error::ConfigError;
+pub use validate::is_alpha3;
 
 /// The whole configuration of one Rampart process.
 #[derive(Debug, Clone, Deserialize)]
@@ -35,6 +36,74 @@ pub struct Config {
     /// Models served by the embedded engine, or declared for remote backends.
     #[serde(default)]
     pub models: Vec<ModelConfig>,
+    /// How callers are identified; absent only on an `insecure_dev` loopback site.
+    #[serde(default)]
+    pub identity: Option<IdentityConfig>,
+    /// Security policies (SPIF files) and the default label.
+    #[serde(default)]
+    pub labels: LabelsConfig,
+    /// Operator Cedar policy files.
+    #[serde(default)]
+    pub policy: PolicyConfig,
+}
+
+/// `[identity]`: how callers prove who they are. Both ways may be configured;
+/// a request must pass one of them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// JWKS file with the token issuer's public keys (never fetched).
+    #[serde(default)]
+    pub jwks: Option<PathBuf>,
+    /// Required `iss` of bearer tokens.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Required `aud` of bearer tokens.
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// CA bundles (PEM) that client certificates must chain to.
+    #[serde(default)]
+    pub client_ca: Vec<PathBuf>,
+    /// CRL files (PEM or DER) for client certificates.
+    #[serde(default)]
+    pub crl: Vec<PathBuf>,
+    /// Directory of certificate subjects: clearance, roles and nation; reloaded when it changes.
+    #[serde(default)]
+    pub directory: Option<PathBuf>,
+}
+
+/// `[labels]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelsConfig {
+    /// SPIF files; the first is the default policy. Empty: the shipped NATO SPIF.
+    #[serde(default)]
+    pub spif: Vec<PathBuf>,
+    /// The label of requests that declare none.
+    #[serde(default = "defaults::default_label")]
+    pub default_label: String,
+    /// The permissive category that names nations; a caller's clearance is narrowed to its own nation in it.
+    #[serde(default = "defaults::releasability_tag")]
+    pub releasability_tag: String,
+}
+
+impl Default for LabelsConfig {
+    fn default() -> Self {
+        Self {
+            spif: Vec::new(),
+            default_label: defaults::default_label(),
+            releasability_tag: defaults::releasability_tag(),
+        }
+    }
+}
+
+/// `[policy]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Operator Cedar policy files, added to the built-in policies.
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
 }
 
 /// `[server]`: where and how Rampart listens.
@@ -142,6 +211,12 @@ pub struct BackendConfig {
     /// TLS settings for an `https://` backend.
     #[serde(default)]
     pub tls: Option<BackendTls>,
+    /// The highest label this backend may process; default: `labels.default_label`.
+    #[serde(default)]
+    pub accreditation: Option<String>,
+    /// The nation that operates the backend (ISO 3166 alpha-3).
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// `[backends.tls]`.
@@ -197,6 +272,12 @@ pub struct ModelConfig {
     /// Default `max_tokens` when a request sets none (bounded by the context).
     #[serde(default)]
     pub max_tokens: Option<u32>,
+    /// The highest label this model may process (a marking or JSON label); default: `labels.default_label`.
+    #[serde(default)]
+    pub accreditation: Option<String>,
+    /// The nation that owns the model (ISO 3166 alpha-3).
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// Documented defaults, one function per key so serde and docs agree.
@@ -244,6 +325,14 @@ pub mod defaults {
     /// `models.queue`.
     pub fn queue() -> usize {
         64
+    }
+    /// `labels.default_label`.
+    pub fn default_label() -> String {
+        "NATO UNCLASSIFIED".to_owned()
+    }
+    /// `labels.releasability_tag`.
+    pub fn releasability_tag() -> String {
+        "Releasable To".to_owned()
     }
     /// `models.batch`.
     pub fn batch() -> u32 {
@@ -309,6 +398,23 @@ impl Config {
                 files.push((KeyPath::key("models").index(i).then("path"), p.clone()));
             }
         }
+        if let Some(identity) = &self.identity {
+            let at = |k: &str| KeyPath::key("identity").then(k);
+            files.extend(identity.jwks.iter().map(|f| (at("jwks"), f.clone())));
+            files.extend(identity.directory.iter().map(|f| (at("directory"), f.clone())));
+            files.extend(identity.client_ca.iter().enumerate().map(|(i, f)| (at("client_ca").index(i), f.clone())));
+            files.extend(identity.crl.iter().enumerate().map(|(i, f)| (at("crl").index(i), f.clone())));
+        }
+        files.extend(
+            self.labels.spif.iter().enumerate().map(|(i, f)| (KeyPath::key("labels").then("spif").index(i), f.clone())),
+        );
+        files.extend(
+            self.policy
+                .files
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (KeyPath::key("policy").then("files").index(i), f.clone())),
+        );
         files
     }
 
@@ -336,5 +442,10 @@ impl Config {
                 fix(p);
             }
         }
+        if let Some(identity) = &mut self.identity {
+            identity.jwks.iter_mut().chain(identity.directory.iter_mut()).for_each(fix);
+            identity.client_ca.iter_mut().chain(identity.crl.iter_mut()).for_each(fix);
+        }
+        self.labels.spif.iter_mut().chain(self.policy.files.iter_mut()).for_each(fix);
     }
 }

@@ -46,6 +46,11 @@ impl fmt::Display for KeyPath {
     }
 }
 
+/// Whether `code` looks like an ISO 3166 alpha-3 code (three capital letters).
+pub fn is_alpha3(code: &str) -> bool {
+    code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())
+}
+
 fn fail(path: KeyPath, message: impl Into<String>) -> Result<(), ConfigError> {
     Err(ConfigError::at(path, message.into()))
 }
@@ -54,7 +59,59 @@ impl Config {
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         self.validate_server()?;
         self.validate_backends()?;
-        self.validate_models()
+        self.validate_models()?;
+        self.validate_owners()?;
+        self.validate_identity()
+    }
+
+    fn validate_owners(&self) -> Result<(), ConfigError> {
+        let owners = self.models.iter().enumerate().map(|(i, m)| (KeyPath::key("models").index(i), &m.owner));
+        let backends = self.backends.iter().enumerate().map(|(i, b)| (KeyPath::key("backends").index(i), &b.owner));
+        for (at, owner) in owners.chain(backends) {
+            if let Some(owner) = owner
+                && !is_alpha3(owner)
+            {
+                return fail(at.then("owner"), format!("'{owner}' is not an ISO 3166 alpha-3 code such as \"GBR\""));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_identity(&self) -> Result<(), ConfigError> {
+        let Some(identity) = &self.identity else {
+            if !self.server.insecure_dev {
+                return fail(
+                    KeyPath::key("server").then("listen"),
+                    "no [identity] section: every caller must be identified (configure jwks and/or client_ca); \
+                     only an insecure_dev loopback site may run without one",
+                );
+            }
+            return Ok(());
+        };
+        let at = |k: &str| KeyPath::key("identity").then(k);
+        if identity.jwks.is_none() && identity.client_ca.is_empty() {
+            return fail(at("jwks"), "configure jwks (bearer tokens), client_ca (mutual TLS), or both");
+        }
+        if identity.jwks.is_some() {
+            for key in ["issuer", "audience"] {
+                let value = if key == "issuer" { &identity.issuer } else { &identity.audience };
+                if value.as_deref().is_none_or(|v| v.trim().is_empty()) {
+                    return fail(at(key), format!("bearer tokens need a required {key}"));
+                }
+            }
+        }
+        if !identity.client_ca.is_empty() {
+            if self.server.tls.is_none() {
+                return fail(at("client_ca"), "mutual TLS needs [server.tls]");
+            }
+            if identity.directory.is_none() {
+                return fail(
+                    at("directory"),
+                    "certificate callers need a directory that gives their clearance and roles",
+                );
+            }
+        }
+        Ok(())
     }
 
     fn validate_server(&self) -> Result<(), ConfigError> {

@@ -4,7 +4,10 @@
 //! Request processing is a small stack: request-id middleware, then a route
 //! handler that checks the content type and body size, parses and validates
 //! the request, finds the model, and either runs it on the embedded engine or
-//! forwards it to a backend with bounded retries. Metrics split each
+//! forwards it to a backend with bounded retries. Every inference request is
+//! first identified (client certificate or bearer token), labelled (declared
+//! label joined with markings found in its text) and authorised by Cedar; its
+//! answer carries its label. Metrics split each
 //! request's time into upstream time and Rampart's own overhead. Logs and
 //! metrics never carry prompt or completion text.
 
@@ -12,10 +15,12 @@ mod backend;
 mod embedded;
 mod error;
 mod health;
+mod labelled_stream;
 mod metrics;
 mod proxy;
 pub mod request_id;
 mod routes;
+mod security;
 mod server;
 mod state;
 mod tls;
@@ -57,7 +62,13 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             Ok(engine)
         })
         .collect::<Result<Vec<_>, rampart_engine::EngineError>>()?;
-    let tls = config.server.tls.as_ref().map(tls::server_config).transpose().context("server TLS")?;
+    let tls = config
+        .server
+        .tls
+        .as_ref()
+        .map(|t| tls::server_config(t, config.identity.as_ref()))
+        .transpose()
+        .context("server TLS")?;
     let workers = if config.server.workers == 0 { cores() } else { config.server.workers };
     let listeners = server::bind_all(config.server.listen, workers)?;
     let address = listeners[0].local_addr()?;
@@ -76,7 +87,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     tracing::info!(%address, workers, models = ?shared.model_ids, "rampart listening on {scheme}://{address}");
-    server::wait_for_signal()?;
+    server::wait_for_signal(|| shared.security.reload_directory())?;
     tracing::info!("shutting down: no new connections; finishing in-flight requests");
     let _ = shutdown_tx.send(true);
     for thread in threads {

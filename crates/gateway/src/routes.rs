@@ -1,6 +1,7 @@
 //! The HTTP routes and the shared path of every inference request: content
 //! type, body limit, parsing, model lookup, then the engine or a backend.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
@@ -13,13 +14,15 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode, header};
 use http_body_util::BodyExt;
 use rampart_api::{ApiError, ChatCompletionRequest, CompletionRequest, ErrorKind, parse_json};
+use rampart_identity::PeerCertificate;
+use rampart_policy::Action;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::{ErrorResponse, no_such_route, wrong_method};
 use crate::request_id::RequestId;
 use crate::state::{ModelEntry, Worker};
-use crate::{embedded, proxy};
+use crate::{embedded, proxy, security};
 
 /// The API routes Rampart serves or forwards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +86,17 @@ pub struct EmbeddingsRequest {
     pub input: serde_json::Value,
 }
 
+impl EmbeddingsRequest {
+    /// The texts to embed (token-id inputs have none).
+    pub fn input_texts(&self) -> Vec<&str> {
+        match &self.input {
+            serde_json::Value::String(s) => vec![s.as_str()],
+            serde_json::Value::Array(items) => items.iter().filter_map(|v| v.as_str()).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 impl Parsed {
     fn parse(route: Route, body: &[u8]) -> Result<Self, ApiError> {
         Ok(match route {
@@ -142,31 +156,47 @@ pub fn router(worker: Worker) -> Router {
 
 /// The route for one inference endpoint.
 fn inference_route(route: Route) -> MethodRouter<Worker> {
-    post(move |State(w): State<Worker>, Extension(id): Extension<RequestId>, headers: HeaderMap, body: Body| {
-        inference(w, route, id, headers, body)
-    })
+    post(
+        move |State(w): State<Worker>,
+              Extension(id): Extension<RequestId>,
+              peer: Option<Extension<Arc<PeerCertificate>>>,
+              headers: HeaderMap,
+              body: Body| { inference(w, route, id, peer.map(|Extension(p)| p), headers, body) },
+    )
     .fallback(wrong_method)
 }
 
 /// Serves one inference request and records its metrics.
-async fn inference(w: Worker, route: Route, id: RequestId, headers: HeaderMap, body: Body) -> Response {
+async fn inference(
+    w: Worker,
+    route: Route,
+    id: RequestId,
+    peer: Option<Arc<PeerCertificate>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
     let in_flight = w.shared.metrics.in_flight();
     let mut model = String::new();
     let result = async {
+        // Identity first: nothing of an unidentified caller's request is read.
+        let principal = w.shared.security.authenticate(&headers, peer.as_deref())?;
         check_content_type(&headers)?;
         let bytes = read_body(body, &headers, w.shared.config.server.max_body_bytes).await?;
         let parsed = Parsed::parse(route, &bytes)?;
         model = parsed.model().to_owned();
         let entry = w.shared.models.get(&model).ok_or_else(|| ApiError::model_not_found(&model))?;
-        match entry {
+        let label = w.shared.security.request_label(&headers, &parsed, &bytes)?;
+        w.shared.security.authorize(&principal, Action::Infer, &model, &label)?;
+        let response = match entry {
             ModelEntry::Remote(backends) => {
-                let call =
-                    proxy::Call { route, model: &model, body: bytes, streaming: parsed.streaming(), id: &id, started };
+                let body = security::without_extension(bytes);
+                let call = proxy::Call { route, model: &model, body, streaming: parsed.streaming(), id: &id, started };
                 proxy::forward(&w, call, backends, in_flight).await
             }
             ModelEntry::Embedded(engine) => embedded::serve(&w, engine, route, parsed, &id, started, in_flight).await,
-        }
+        }?;
+        Ok::<_, ApiError>(security::label_response(response, &label))
     }
     .await;
     let response = result.unwrap_or_else(|err| {
@@ -228,14 +258,39 @@ fn owner_of(w: &Worker, id: &str) -> &'static str {
     }
 }
 
-async fn list_models(State(w): State<Worker>) -> Response {
-    let data: Vec<_> = w.shared.model_ids.iter().map(|id| model_object(id, owner_of(&w, id))).collect();
+async fn list_models(
+    State(w): State<Worker>,
+    peer: Option<Extension<Arc<PeerCertificate>>>,
+    headers: HeaderMap,
+) -> Response {
+    let principal = match w.shared.security.authenticate(&headers, peer.as_deref().map(Arc::as_ref)) {
+        Ok(principal) => principal,
+        Err(err) => return ErrorResponse(err).into_response(),
+    };
+    // Only the models this caller may use are listed.
+    let data: Vec<_> = w
+        .shared
+        .model_ids
+        .iter()
+        .filter(|id| w.shared.security.may_list(&principal, id))
+        .map(|id| model_object(id, owner_of(&w, id)))
+        .collect();
     w.shared.metrics.request(Route::Models.metric_name(), "all", 200);
     Json(json!({ "object": "list", "data": data })).into_response()
 }
 
-async fn get_model(State(w): State<Worker>, Path(id): Path<String>) -> Response {
-    if w.shared.models.contains_key(&id) {
+async fn get_model(
+    State(w): State<Worker>,
+    Path(id): Path<String>,
+    peer: Option<Extension<Arc<PeerCertificate>>>,
+    headers: HeaderMap,
+) -> Response {
+    let principal = match w.shared.security.authenticate(&headers, peer.as_deref().map(Arc::as_ref)) {
+        Ok(principal) => principal,
+        Err(err) => return ErrorResponse(err).into_response(),
+    };
+    // A model the caller may not use is answered as absent, revealing nothing.
+    if w.shared.models.contains_key(&id) && w.shared.security.may_list(&principal, &id) {
         Json(model_object(&id, owner_of(&w, &id))).into_response()
     } else {
         ErrorResponse(ApiError::model_not_found(&id)).into_response()

@@ -12,11 +12,26 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use rampart_identity::PeerCertificate;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt as _;
 
 use crate::state::{Shared, Worker};
+
+/// Time a client gets to complete the TLS handshake before the connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A refused client certificate is a security event (warn); other handshake failures are routine (debug).
+fn log_handshake_failure(remote: SocketAddr, err: &std::io::Error) {
+    match err.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::InvalidCertificate(reason)) => {
+            tracing::warn!(%remote, reason = ?reason, "client certificate refused in the TLS handshake");
+        }
+        _ => tracing::debug!(%remote, error = %err, "TLS handshake failed"),
+    }
+}
 
 fn bind(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
@@ -58,23 +73,42 @@ pub fn run_worker(
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
-                    let Ok((stream, _peer)) = accepted else { continue };
+                    let Ok((stream, remote)) = accepted else { continue };
                     let _ = stream.set_nodelay(true);
-                    let service = TowerToHyperService::new(router.clone());
                     let builder = builder.clone();
                     let watcher = graceful.watcher();
                     match tls.clone() {
                         None => {
+                            let service = TowerToHyperService::new(router.clone());
                             tokio::spawn(watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned()));
                         }
                         Some(acceptor) => {
+                            let router = router.clone();
                             tokio::spawn(async move {
-                                match acceptor.accept(stream).await {
-                                    Ok(tls_stream) => {
+                                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                                    Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+                                    Ok(Err(err)) => log_handshake_failure(remote, &err),
+                                    Ok(Ok(tls_stream)) => {
+                                        // A verified client certificate identifies every request on this connection.
+                                        let peer = match tls_stream.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+                                            None => None,
+                                            Some(der) => match PeerCertificate::from_der(der) {
+                                                Ok(peer) => Some(Arc::new(peer)),
+                                                Err(err) => {
+                                                    tracing::warn!(error = %err, "client certificate refused");
+                                                    return;
+                                                }
+                                            },
+                                        };
+                                        let service = TowerToHyperService::new(router.map_request(move |mut request: http::Request<hyper::body::Incoming>| {
+                                            if let Some(peer) = &peer {
+                                                request.extensions_mut().insert(Arc::clone(peer));
+                                            }
+                                            request
+                                        }));
                                         let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service).into_owned();
                                         let _ = watcher.watch(conn).await;
                                     }
-                                    Err(err) => tracing::debug!(error = %err, "TLS handshake failed"),
                                 }
                             });
                         }
@@ -91,15 +125,19 @@ pub fn run_worker(
     })
 }
 
-/// Waits for SIGTERM or SIGINT.
-pub fn wait_for_signal() -> anyhow::Result<()> {
+/// Waits for SIGTERM or SIGINT, calling `on_hangup` at each SIGHUP.
+pub fn wait_for_signal(on_hangup: impl Fn()) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+        let mut term = signal(SignalKind::terminate())?;
+        let mut hangup = signal(SignalKind::hangup())?;
+        loop {
+            tokio::select! {
+                _ = term.recv() => return Ok(()),
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+                _ = hangup.recv() => on_hangup(),
+            }
         }
-        Ok(())
     })
 }

@@ -9,6 +9,7 @@ use rampart_engine::Engine;
 
 use crate::backend::{Backend, UpstreamClient};
 use crate::metrics::Metrics;
+use crate::security::Security;
 
 /// How a model is served.
 pub enum ModelEntry {
@@ -30,6 +31,8 @@ pub struct Shared {
     pub backends: Vec<Backend>,
     /// Metrics.
     pub metrics: Metrics,
+    /// Identity, labels and policy.
+    pub security: Security,
 }
 
 impl Shared {
@@ -53,7 +56,8 @@ impl Shared {
                 }
             }
         }
-        Ok(Self { config, models, model_ids, backends, metrics: Metrics::default() })
+        let security = Security::new(&config, &model_ids)?;
+        Ok(Self { config, models, model_ids, backends, metrics: Metrics::default(), security })
     }
 
     /// The configured name of a model, for metric labels (`unknown` otherwise).
@@ -63,6 +67,7 @@ impl Shared {
 
     /// Reasons the site cannot serve every model; empty when ready.
     pub fn readiness_problems(&self) -> Vec<String> {
+        let security = self.security.problem();
         self.model_ids
             .iter()
             .filter_map(|id| match &self.models[id] {
@@ -72,6 +77,7 @@ impl Shared {
                     format!("model '{id}': no reachable backend ({})", names.join(", "))
                 }),
             })
+            .chain(security)
             .collect()
     }
 }

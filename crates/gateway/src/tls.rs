@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use rampart_config::{BackendConfig, ServerTls};
+use rampart_config::{BackendConfig, IdentityConfig, ServerTls};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -22,14 +22,20 @@ fn private_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
         .with_context(|| format!("cannot read a PEM private key from '{}'", path.display()))
 }
 
-/// The server's rustls configuration (HTTP/2 and HTTP/1.1 by ALPN).
-pub fn server_config(tls: &ServerTls) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    let mut config =
-        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(certificates(&tls.cert)?, private_key(&tls.key)?)
-            .context("the server certificate and key do not match")?;
+/// The server's rustls configuration (HTTP/2 and HTTP/1.1 by ALPN), with
+/// client-certificate verification when `[identity] client_ca` is set.
+pub fn server_config(tls: &ServerTls, identity: Option<&IdentityConfig>) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()?;
+    let builder = match identity.filter(|i| !i.client_ca.is_empty()) {
+        Some(identity) => builder.with_client_cert_verifier(
+            rampart_identity::client_cert_verifier(identity).map_err(|e| anyhow::anyhow!("identity.client_ca: {e}"))?,
+        ),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
+        .with_single_cert(certificates(&tls.cert)?, private_key(&tls.key)?)
+        .context("the server certificate and key do not match")?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -155,6 +155,26 @@ proptest! {
     }
 }
 
+proptest! {
+    // Each case parses a whole 80 kB SPIF, so fewer cases.
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// The SPIF parser on near misses of a real SPIF: cut short, a byte
+    /// changed, a span removed. It returns a policy or an error, never panics.
+    #[test]
+    fn the_spif_parser_never_panics_on_near_misses(cut in 0usize..80_000, flip in 0usize..80_000, hole in 0usize..80_000, width in 0usize..400) {
+        let mut bytes = rampart_labels::NATO_SPIF.as_bytes().to_vec();
+        let len = bytes.len();
+        bytes[flip % len] ^= 0x04;
+        let start = hole % len;
+        bytes.drain(start..(start + width).min(len));
+        bytes.truncate(cut % (bytes.len() + 1));
+        if let Ok(policy) = rampart_labels::SecurityPolicy::from_spif(&String::from_utf8_lossy(&bytes)) {
+            let _ = std::sync::Arc::new(policy).detect_markings("NATO SECRET");
+        }
+    }
+}
+
 #[test]
 fn the_nato_spif_loads_as_expected() {
     let nato = policies().default_policy();

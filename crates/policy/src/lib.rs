@@ -7,8 +7,10 @@
 //! to Cedar as facts in the request context; Rampart's built-in Cedar policies
 //! (see [`BUILTIN_POLICIES`]) turn them into decisions, and operators add their
 //! own policy files. `forbid` wins. A [`Decision`] names the policies that
-//! decided it and, when it refuses, a stable [`Refusal`] code. An evaluation
-//! error in any policy refuses the request: policy errors fail closed.
+//! decided it and, when it refuses, a stable [`Refusal`] code. Every policy is
+//! validated against Rampart's [`SCHEMA`] when loaded, so a typo stops
+//! start-up; an evaluation error that remains possible (an overflow, say)
+//! refuses the request: policy errors fail closed.
 
 mod facts;
 mod memo;
@@ -21,13 +23,17 @@ use std::sync::{Arc, Mutex};
 
 use cedar_policy::{
     Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityUid, Policy, PolicyId, PolicySet, Request,
-    RestrictedExpression,
+    RestrictedExpression, Schema, ValidationMode, Validator,
 };
 
 pub use facts::LabelFacts;
 
 /// Rampart's own policies: who may do what, and the label rules as `forbid`s.
 pub const BUILTIN_POLICIES: &str = include_str!("builtin.cedar");
+
+/// The Cedar schema every policy is validated against: entity types, their
+/// attributes, the actions and the label context.
+pub const SCHEMA: &str = include_str!("schema.cedarschema");
 
 /// Policy ids of the built-in label rules, and the refusal each stands for.
 const BUILTIN_REFUSALS: [(&str, Refusal); 3] = [
@@ -166,6 +172,9 @@ pub enum PolicyError {
         /// The parser's message.
         reason: String,
     },
+    /// Policies do not fit Rampart's schema (an unknown attribute, entity type or action).
+    #[error("policies do not fit Rampart's schema (see docs/security.md): {0}")]
+    Invalid(String),
 }
 
 /// The loaded policy set and its authorizer.
@@ -213,7 +222,7 @@ impl Authority {
                 .map_err(|e| PolicyError::Read { path: name.clone(), reason: e.to_string() })?;
             add_policies(&mut set, &name, &text)?;
         }
-        Ok(Self::new(set))
+        Self::new(set)
     }
 
     /// The built-in policies with operator policies given as text (for tests and tools).
@@ -223,20 +232,21 @@ impl Authority {
         for (name, text) in texts {
             add_policies(&mut set, name, text)?;
         }
-        Ok(Self::new(set))
+        Self::new(set)
     }
 
-    fn new(policies: PolicySet) -> Self {
+    fn new(policies: PolicySet) -> Result<Self, PolicyError> {
+        validate(&policies)?;
         let actions =
             [Action::Infer, Action::ListModels, Action::ReadAudit, Action::Admin].map(|a| uid("Action", a.name()));
-        Self {
+        Ok(Self {
             slicer: slice::Slicer::new(&policies),
             policies,
             authorizer: Authorizer::new(),
             actions,
             prepared: Mutex::new(HashMap::new()),
             memo: memo::Memo::default(),
-        }
+        })
     }
 
     /// Number of policies loaded, built-in ones included.
@@ -354,6 +364,18 @@ impl Authority {
         };
         Ok(Decision { refusal, policies })
     }
+}
+
+/// Strict validation against [`SCHEMA`]: every error, with the policy it is in.
+fn validate(policies: &PolicySet) -> Result<(), PolicyError> {
+    let (schema, _warnings) =
+        Schema::from_cedarschema_str(SCHEMA).map_err(|e| PolicyError::Invalid(format!("the built-in schema: {e}")))?;
+    let result = Validator::new(schema).validate(policies, ValidationMode::Strict);
+    if result.validation_passed() {
+        return Ok(());
+    }
+    let errors: Vec<String> = result.validation_errors().map(|e| format!("policy '{}': {e}", e.policy_id())).collect();
+    Err(PolicyError::Invalid(errors.join("; ")))
 }
 
 fn add_policies(set: &mut PolicySet, source_name: &str, text: &str) -> Result<(), PolicyError> {

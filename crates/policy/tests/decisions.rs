@@ -120,7 +120,8 @@ fn operator_policies_add_rules_and_forbid_wins() {
 #[test]
 fn a_policy_that_cannot_be_evaluated_refuses() {
     let w = World::new();
-    let broken = r#"@id("typo") forbid (principal, action, resource) when { resource.ownr == "USA" };"#;
+    // Valid against the schema, but it overflows when evaluated.
+    let broken = r#"@id("overflow") forbid (principal, action, resource) when { context.label_level + 9223372036854775807 > 0 };"#;
     let authority = Authority::from_texts(&[("broken.cedar", broken)]).unwrap();
     let decision = authority.decide(
         &subject("gbr-secret", "GBR", &["analyst"]),
@@ -138,6 +139,23 @@ fn bad_policy_files_are_refused_at_load() {
         .err()
         .expect("a duplicate id is refused");
     assert!(err.to_string().contains("rampart/infer"), "{err}");
+    // Policies that do not fit the schema stop loading, naming the policy and the fault.
+    for (policy, names) in [
+        (
+            r#"@id("typo") forbid (principal, action, resource is Rampart::Model) when { resource.ownr == "USA" };"#,
+            "ownr",
+        ),
+        (
+            r#"@id("unguarded") forbid (principal, action, resource is Rampart::Model) when { resource.owner == "USA" };"#,
+            "owner",
+        ),
+        (r#"@id("no-such-action") permit (principal, action == Rampart::Action::"delete", resource);"#, "delete"),
+        (r#"@id("no-such-type") permit (principal is Rampart::User, action, resource);"#, "User"),
+    ] {
+        let err = Authority::from_texts(&[("site.cedar", policy)]).err().expect("refused at load");
+        let message = err.to_string();
+        assert!(message.contains(names) && message.contains("policy '"), "{message}");
+    }
     let missing = Authority::load(&["/nonexistent/site.cedar"]).err().expect("a missing file is refused");
     assert!(missing.to_string().contains("/nonexistent/site.cedar"));
 }
@@ -149,4 +167,16 @@ fn odd_subject_and_model_ids_are_safe() {
     let odd = subject("CN=a \"quoted\" \\ name,O=x", "GBR", &["ana\"lyst"]);
     let decision = authority.decide(&odd, Action::Infer, &model("m\"odel", None), &w.facts(GBR_SECRET, "NATO SECRET"));
     assert!(decision.allowed(), "{decision:?}");
+}
+
+#[test]
+fn the_documented_examples_load() {
+    let doc = include_str!("../../../docs/security.md");
+    let examples: Vec<&str> =
+        doc.split("```cedar\n").skip(1).map(|rest| rest.split("```").next().unwrap_or_default()).collect();
+    assert!(!examples.is_empty());
+    for example in examples {
+        let authority = Authority::from_texts(&[("docs.cedar", example)]);
+        assert!(authority.is_ok(), "{example}: {:?}", authority.err());
+    }
 }

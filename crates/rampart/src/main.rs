@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use rampart_config::{Config, LogFormat};
@@ -41,6 +42,86 @@ enum Command {
         #[command(subcommand)]
         command: ModelCommand,
     },
+    /// Development helpers.
+    Dev {
+        #[command(subcommand)]
+        command: DevCommand,
+    },
+    /// Bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DevCommand {
+    /// Create a development PKI (CA, server and client certificates, token key, tokens,
+    /// directory, CRL) and a configuration that serves the default model with it.
+    Init {
+        /// Directory to create it in.
+        dir: PathBuf,
+        /// Address the generated configuration listens on.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: String,
+        /// The model file the generated configuration serves.
+        #[arg(long, default_value = "models/SmolLM2-135M-Instruct.Q4_1.gguf")]
+        model: PathBuf,
+        /// Lifetime of the minted tokens (e.g. 30d, 12h).
+        #[arg(long, default_value = "30d", value_parser = parse_ttl)]
+        token_ttl: std::time::Duration,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Mint a signed bearer token (JWT) and print it.
+    Mint {
+        /// The issuer's private key (PEM: Ed25519, P-256 or RSA).
+        #[arg(long)]
+        key: PathBuf,
+        /// Subject (`sub`).
+        #[arg(long)]
+        sub: String,
+        /// Nation (`nat`), ISO 3166 alpha-3.
+        #[arg(long)]
+        nat: String,
+        /// Clearance in JSON form, e.g. '{"policy":"NATO","classifications":["SECRET"],"categories":{"Context":["NATO"]}}'.
+        #[arg(long)]
+        clearance: String,
+        /// Roles, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "")]
+        roles: Vec<String>,
+        /// Lifetime, e.g. 1h, 30m, 7d.
+        #[arg(long, default_value = "1h", value_parser = parse_ttl)]
+        ttl: std::time::Duration,
+        /// Issuer (`iss`).
+        #[arg(long, default_value = rampart_identity::dev::DEV_ISSUER)]
+        issuer: String,
+        /// Audience (`aud`).
+        #[arg(long, default_value = rampart_identity::dev::DEV_AUDIENCE)]
+        audience: String,
+        /// Key id (`kid`) placed in the token header.
+        #[arg(long, default_value = rampart_identity::dev::DEV_KEY_ID)]
+        kid: String,
+    },
+}
+
+/// A duration such as `90s`, `30m`, `12h` or `7d`.
+fn parse_ttl(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: u64 = number.parse().map_err(|_| format!("'{text}' is not a duration such as 90s, 30m, 12h or 7d"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("'{text}': the unit must be s, m, h or d")),
+    };
+    if n == 0 {
+        return Err("the duration must be positive".into());
+    }
+    Ok(std::time::Duration::from_secs(n * seconds))
 }
 
 #[derive(Subcommand)]
@@ -130,6 +211,43 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Model { command: ModelCommand::FetchDefault { dir } } => {
             let path = fetch_default(&dir)?;
             println!("{}", path.display());
+            Ok(())
+        }
+        Command::Dev { command: DevCommand::Init { dir, listen, model, token_ttl } } => {
+            let model = std::path::absolute(&model)?;
+            let options = rampart_identity::dev::DevOptions { listen, model, token_ttl };
+            rampart_identity::dev::dev_init(&dir, &options).map_err(|e| anyhow::anyhow!(e))?;
+            println!("{}", dir.join("rampart.toml").display());
+            Ok(())
+        }
+        Command::Token {
+            command: TokenCommand::Mint { key, sub, nat, clearance, roles, ttl, issuer, audience, kid },
+        } => {
+            let clearance: rampart_labels::ClearanceJson = serde_json::from_str(&clearance)
+                .map_err(|e| anyhow::anyhow!("--clearance is not a clearance in JSON form ({e}); for example {}", r#"'{"policy":"NATO","classifications":["SECRET"],"categories":{"Context":["NATO"],"Releasable To":["GBR"]}}'"#))?;
+            rampart_labels::Policies::nato()
+                .clearance_from_json(&clearance)
+                .map_err(|e| anyhow::anyhow!("--clearance: {e}"))?;
+            anyhow::ensure!(
+                rampart_config::is_alpha3(&nat),
+                "--nat '{nat}' is not an ISO 3166 alpha-3 code such as GBR"
+            );
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+            let claims = rampart_identity::Claims {
+                sub,
+                nat,
+                clearance,
+                roles: roles.into_iter().filter(|r| !r.is_empty()).collect(),
+                iss: issuer,
+                aud: audience,
+                exp: now + ttl.as_secs(),
+                nbf: Some(now.saturating_sub(60)),
+                iat: Some(now),
+            };
+            let pem = std::fs::read(&key).with_context(|| format!("cannot read key '{}'", key.display()))?;
+            let token = rampart_identity::mint_token(&claims, &pem, Some(&kid))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", key.display()))?;
+            println!("{token}");
             Ok(())
         }
     }

@@ -54,10 +54,16 @@ impl Rampart {
             .unwrap()
             .write_all(config.replace("{port}", &port.to_string()).as_bytes())
             .unwrap();
+        Self::start_file(&path, port, dir, scheme).await
+    }
+
+    /// Starts rampart with the configuration file at `path`, which listens on `port`;
+    /// its log goes into `dir`.
+    pub async fn start_file(path: &Path, port: u16, dir: tempfile::TempDir, scheme: &str) -> Self {
         let stderr = dir.path().join("stderr.log");
         let child = Command::new(binary())
             .args(["serve", "--config"])
-            .arg(&path)
+            .arg(path)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()

@@ -1,0 +1,74 @@
+//! Mutual TLS: the client-certificate verifier (the alliance PKI's CA
+//! bundles, with CRLs) and what a verified certificate says of its holder.
+
+use std::sync::Arc;
+
+use rampart_config::IdentityConfig;
+use rustls::RootCertStore;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::ClientCertVerifier;
+
+/// The holder of a verified client certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCertificate {
+    /// The subject's common name: the key into the directory.
+    pub subject: String,
+    /// The subject's country attribute, if any.
+    pub country: Option<String>,
+}
+
+impl PeerCertificate {
+    /// Reads the subject of a certificate rustls has already verified.
+    pub fn from_der(der: &CertificateDer<'_>) -> Result<Self, String> {
+        let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref())
+            .map_err(|e| format!("the client certificate cannot be parsed: {e}"))?;
+        let subject = cert.subject();
+        let text = |attr: Option<&x509_parser::x509::AttributeTypeAndValue<'_>>| {
+            attr.and_then(|a| a.as_str().ok()).map(str::to_owned)
+        };
+        let common_name =
+            text(subject.iter_common_name().next()).ok_or("the client certificate's subject has no common name")?;
+        Ok(Self { subject: common_name, country: text(subject.iter_country().next()) })
+    }
+}
+
+fn read_pem<T: PemObject>(path: &std::path::Path, what: &str) -> Result<Vec<T>, String> {
+    let items = T::pem_file_iter(path)
+        .map_err(|e| format!("cannot read {what} from '{}': {e}", path.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("'{}' holds a malformed PEM {what}: {e}", path.display()))?;
+    if items.is_empty() {
+        return Err(format!("'{}' holds no PEM {what}", path.display()));
+    }
+    Ok(items)
+}
+
+/// The verifier of client certificates: they must chain to one of the CA
+/// bundles and not be revoked by any CRL. When bearer tokens are also
+/// accepted, a connection may come without a certificate (its requests then
+/// need a token); otherwise a certificate is required at the handshake.
+pub fn client_cert_verifier(identity: &IdentityConfig) -> Result<Arc<dyn ClientCertVerifier>, String> {
+    let mut roots = RootCertStore::empty();
+    for path in &identity.client_ca {
+        for cert in read_pem::<CertificateDer<'static>>(path, "CA certificate")? {
+            roots.add(cert).map_err(|e| format!("a CA certificate in '{}' is invalid: {e}", path.display()))?;
+        }
+    }
+    let mut crls = Vec::new();
+    for path in &identity.crl {
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read CRL '{}': {e}", path.display()))?;
+        if bytes.starts_with(b"-----BEGIN") {
+            crls.extend(read_pem::<CertificateRevocationListDer<'static>>(path, "CRL")?);
+        } else {
+            crls.push(CertificateRevocationListDer::from(bytes));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).with_crls(crls);
+    if identity.jwks.is_some() {
+        builder = builder.allow_unauthenticated();
+    }
+    builder.build().map_err(|e| format!("client certificate verification cannot be set up: {e}"))
+}

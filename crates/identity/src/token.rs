@@ -1,0 +1,174 @@
+//! Bearer tokens: JWTs signed with RS256, ES256 or EdDSA, verified against the
+//! keys of a JWKS file. Verified tokens are remembered until they expire, so a
+//! caller's repeated requests pay for one signature check.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rampart_labels::ClearanceJson;
+use serde::{Deserialize, Serialize};
+
+use crate::IdentityError;
+
+/// The claims Rampart reads from a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Subject.
+    pub sub: String,
+    /// Nation, ISO 3166 alpha-3.
+    pub nat: String,
+    /// Clearance, JSON form.
+    pub clearance: ClearanceJson,
+    /// Roles.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+    /// Not before, seconds since the epoch.
+    #[serde(default)]
+    pub nbf: Option<u64>,
+    /// Issued at, seconds since the epoch.
+    #[serde(default)]
+    pub iat: Option<u64>,
+}
+
+/// Verified tokens remembered before the memory is emptied.
+const REMEMBERED: usize = 10_000;
+
+/// Token verification against one JWKS file.
+pub struct TokenVerifier {
+    keys: Vec<(Option<String>, Algorithm, DecodingKey)>,
+    issuer: String,
+    audience: String,
+    verified: Mutex<HashMap<String, Claims>>,
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn algorithm_of(jwk: &Jwk) -> Result<Algorithm, String> {
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve};
+    match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => Ok(Algorithm::RS256),
+        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => Ok(Algorithm::ES256),
+        AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => Ok(Algorithm::EdDSA),
+        _ => Err("only RS256 (RSA), ES256 (P-256) and EdDSA (Ed25519) keys are accepted".into()),
+    }
+}
+
+impl TokenVerifier {
+    /// Loads a JWKS file. Fails when it is unreadable, malformed, empty, or holds an unsupported key.
+    pub fn from_file(path: &Path, issuer: &str, audience: &str) -> Result<Self, String> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read JWKS file '{}': {e}", path.display()))?;
+        let set: JwkSet =
+            serde_json::from_str(&text).map_err(|e| format!("JWKS file '{}' is not a JWK set: {e}", path.display()))?;
+        if set.keys.is_empty() {
+            return Err(format!("JWKS file '{}' holds no key", path.display()));
+        }
+        let mut keys = Vec::new();
+        for (i, jwk) in set.keys.iter().enumerate() {
+            let fail = |m: String| format!("JWKS file '{}', key {i}: {m}", path.display());
+            let algorithm = algorithm_of(jwk).map_err(fail)?;
+            let key = DecodingKey::from_jwk(jwk).map_err(|e| fail(e.to_string()))?;
+            keys.push((jwk.common.key_id.clone(), algorithm, key));
+        }
+        Ok(Self {
+            keys,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            verified: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Verifies a token and returns its claims.
+    pub fn verify(&self, token: &str) -> Result<Claims, IdentityError> {
+        {
+            // A poisoned lock only means another thread panicked mid-insert; the map is still usable.
+            let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(claims) = verified.get(token) {
+                let now = now();
+                if claims.exp <= now {
+                    return Err(IdentityError::ExpiredToken);
+                }
+                if claims.nbf.is_none_or(|nbf| nbf <= now) {
+                    return Ok(claims.clone());
+                }
+            }
+        }
+        let claims = self.verify_signature(token)?;
+        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if verified.len() >= REMEMBERED {
+            verified.retain(|_, c| c.exp > now());
+            if verified.len() >= REMEMBERED {
+                verified.clear();
+            }
+        }
+        verified.insert(token.to_owned(), claims.clone());
+        Ok(claims)
+    }
+
+    fn verify_signature(&self, token: &str) -> Result<Claims, IdentityError> {
+        let invalid = |m: String| IdentityError::InvalidToken(m);
+        let header = jsonwebtoken::decode_header(token).map_err(|e| invalid(format!("malformed: {e}")))?;
+        let candidates: Vec<&(Option<String>, Algorithm, DecodingKey)> = match &header.kid {
+            Some(kid) => self.keys.iter().filter(|(k, _, _)| k.as_deref() == Some(kid.as_str())).collect(),
+            None => self.keys.iter().collect(),
+        };
+        let (_, algorithm, key) =
+            candidates.iter().find(|(_, algorithm, _)| *algorithm == header.alg).ok_or_else(|| {
+                invalid(format!("no key in the JWKS file verifies {:?} tokens with this key id", header.alg))
+            })?;
+        let mut validation = Validation::new(*algorithm);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = 30;
+        match jsonwebtoken::decode::<Claims>(token, key, &validation) {
+            Ok(data) => Ok(data.claims),
+            Err(e) => Err(match e.kind() {
+                ErrorKind::ExpiredSignature => IdentityError::ExpiredToken,
+                ErrorKind::InvalidSignature => invalid("bad signature".into()),
+                ErrorKind::InvalidAudience => invalid("wrong audience".into()),
+                ErrorKind::InvalidIssuer => invalid("wrong issuer".into()),
+                ErrorKind::ImmatureSignature => invalid("not valid yet (nbf)".into()),
+                _ => invalid(e.to_string()),
+            }),
+        }
+    }
+}
+
+/// Signs `claims` with a PEM private key (Ed25519, P-256 or RSA, PKCS#8), tagging the key id.
+pub fn mint_token(claims: &Claims, key_pem: &[u8], key_id: Option<&str>) -> Result<String, String> {
+    let text = String::from_utf8_lossy(key_pem);
+    type LoadKey = fn(&[u8]) -> jsonwebtoken::errors::Result<EncodingKey>;
+    let attempts: [(Algorithm, LoadKey); 3] = [
+        (Algorithm::EdDSA, EncodingKey::from_ed_pem),
+        (Algorithm::ES256, EncodingKey::from_ec_pem),
+        (Algorithm::RS256, EncodingKey::from_rsa_pem),
+    ];
+    for (algorithm, load) in attempts {
+        if let Ok(key) = load(key_pem) {
+            let mut header = Header::new(algorithm);
+            header.kid = key_id.map(str::to_owned);
+            if let Ok(token) = jsonwebtoken::encode(&header, claims, &key) {
+                return Ok(token);
+            }
+        }
+    }
+    if !text.contains("PRIVATE KEY") {
+        return Err("the key file is not a PEM private key".into());
+    }
+    Err("the key is not an Ed25519, P-256 or RSA private key in PKCS#8 PEM".into())
+}
