@@ -72,8 +72,18 @@ async fn serves_https_with_a_real_handshake() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("server.pem"), cert.pem()).unwrap();
     std::fs::write(dir.path().join("server.key"), key.serialize_pem()).unwrap();
+    // Token verification keys (and a token) from a development PKI.
+    let pki = dir.path().join("pki");
+    let options = rampart_identity::dev::DevOptions {
+        listen: "127.0.0.1:0".into(),
+        model: "unused.gguf".into(),
+        token_ttl: std::time::Duration::from_secs(3600),
+    };
+    rampart_identity::dev::dev_init(&pki, &options).unwrap();
+    let token = std::fs::read_to_string(pki.join("tokens/usa-secret.jwt")).unwrap();
     let config = format!(
-        "[server]\nlisten = \"127.0.0.1:{{port}}\"\n[server.tls]\ncert = \"{0}/server.pem\"\nkey = \"{0}/server.key\"\n{1}",
+        "[server]\nlisten = \"127.0.0.1:{{port}}\"\n[server.tls]\ncert = \"{0}/server.pem\"\nkey = \"{0}/server.key\"\n\
+         [identity]\njwks = \"{0}/pki/jwks.json\"\nissuer = \"rampart-dev\"\naudience = \"rampart\"\n{1}",
         dir.path().display(),
         backend("a", addr, &["echo"], "")
     );
@@ -83,7 +93,13 @@ async fn serves_https_with_a_real_handshake() {
         .build()
         .unwrap();
     let url = format!("https://localhost:{}/v1/chat/completions", r.port);
-    let response = client.post(&url).json(&chat_body("echo", serde_json::json!({}))).send().await.unwrap();
+    let response = client
+        .post(&url)
+        .bearer_auth(token.trim())
+        .json(&chat_body("echo", serde_json::json!({})))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     // A client that does not trust the certificate is refused by TLS itself.
     assert!(reqwest::Client::new().post(&url).json(&chat_body("echo", serde_json::json!({}))).send().await.is_err());
