@@ -66,7 +66,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         .server
         .tls
         .as_ref()
-        .map(|t| tls::server_config(t, config.identity.as_ref()))
+        .map(|t| tls::ServerTlsSource::new(t, config.identity.as_ref()).map(Arc::new))
         .transpose()
         .context("server TLS")?;
     let workers = if config.server.workers == 0 { cores() } else { config.server.workers };
@@ -79,15 +79,26 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     let mut threads = Vec::new();
     for (n, listener) in listeners.into_iter().enumerate() {
         let (shared, shutdown) = (Arc::clone(&shared), shutdown_rx.clone());
-        let acceptor = tls.clone().map(tokio_rustls::TlsAcceptor::from);
+        let tls = tls.clone();
         threads.push(
             std::thread::Builder::new()
                 .name(format!("worker-{n}"))
-                .spawn(move || server::run_worker(listener, shared, acceptor, shutdown))?,
+                .spawn(move || server::run_worker(listener, shared, tls, shutdown))?,
         );
     }
     tracing::info!(%address, workers, models = ?shared.model_ids, "rampart listening on {scheme}://{address}");
-    server::wait_for_signal(|| shared.security.reload_directory())?;
+    server::wait_for_signal(|| {
+        shared.security.reload_directory();
+        if let Some(tls) = &tls {
+            match tls.reload() {
+                Ok(()) => tracing::info!("TLS certificates, client CAs and CRLs reloaded"),
+                Err(err) => tracing::error!(
+                    error = format!("{err:#}"),
+                    "TLS reload failed; the previous TLS settings stay in force"
+                ),
+            }
+        }
+    })?;
     tracing::info!("shutting down: no new connections; finishing in-flight requests");
     let _ = shutdown_tx.send(true);
     for thread in threads {

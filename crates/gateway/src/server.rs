@@ -19,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
 use crate::state::{Shared, Worker};
+use crate::tls::ServerTlsSource;
 
 /// Time a client gets to complete the TLS handshake before the connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -60,7 +61,7 @@ pub fn bind_all(addr: SocketAddr, count: usize) -> anyhow::Result<Vec<std::net::
 pub fn run_worker(
     listener: std::net::TcpListener,
     shared: Arc<Shared>,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Arc<ServerTlsSource>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -77,7 +78,7 @@ pub fn run_worker(
                     let _ = stream.set_nodelay(true);
                     let builder = builder.clone();
                     let watcher = graceful.watcher();
-                    match tls.clone() {
+                    match tls.as_ref().map(|source| TlsAcceptor::from(source.current())) {
                         None => {
                             let service = TowerToHyperService::new(router.clone());
                             tokio::spawn(watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned()));
@@ -125,7 +126,7 @@ pub fn run_worker(
     })
 }
 
-/// Waits for SIGTERM or SIGINT, calling `on_hangup` at each SIGHUP.
+/// Waits for SIGTERM or SIGINT, calling `on_hangup` at each SIGHUP (directory and TLS reload).
 pub fn wait_for_signal(on_hangup: impl Fn()) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

@@ -1,7 +1,7 @@
 //! TLS settings: the server's certificate, and trust for HTTPS backends.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
 use rampart_config::{BackendConfig, IdentityConfig, ServerTls};
@@ -24,7 +24,7 @@ fn private_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
 
 /// The server's rustls configuration (HTTP/2 and HTTP/1.1 by ALPN), with
 /// client-certificate verification when `[identity] client_ca` is set.
-pub fn server_config(tls: &ServerTls, identity: Option<&IdentityConfig>) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+fn server_config(tls: &ServerTls, identity: Option<&IdentityConfig>) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let builder = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
         .with_safe_default_protocol_versions()?;
     let builder = match identity.filter(|i| !i.client_ca.is_empty()) {
@@ -38,6 +38,37 @@ pub fn server_config(tls: &ServerTls, identity: Option<&IdentityConfig>) -> anyh
         .context("the server certificate and key do not match")?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The server's TLS configuration, rebuilt on `SIGHUP` so that a renewed
+/// certificate, a new CA bundle or a new CRL applies to new connections
+/// without a restart (connections already open keep theirs).
+pub struct ServerTlsSource {
+    tls: ServerTls,
+    identity: Option<IdentityConfig>,
+    current: RwLock<Arc<rustls::ServerConfig>>,
+}
+
+impl ServerTlsSource {
+    /// Builds the configuration once; start-up fails on any error.
+    pub fn new(tls: &ServerTls, identity: Option<&IdentityConfig>) -> anyhow::Result<Self> {
+        let current = RwLock::new(server_config(tls, identity)?);
+        Ok(Self { tls: tls.clone(), identity: identity.cloned(), current })
+    }
+
+    /// The configuration for a new connection.
+    pub fn current(&self) -> Arc<rustls::ServerConfig> {
+        // A poisoned lock only means a panic elsewhere; the Arc inside is intact.
+        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Re-reads certificate, key, client CAs and CRLs. On error the previous
+    /// configuration stays in force and the error is returned.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let fresh = server_config(&self.tls, self.identity.as_ref())?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(())
+    }
 }
 
 /// Client TLS for a backend: its CA bundle (no system roots: an air-gapped

@@ -466,3 +466,43 @@ async fn the_directory_reloads_without_dropping_connections() {
     }
     assert!(String::from_utf8_lossy(&rest).ends_with("data: [DONE]\n\n"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_revoked_while_serving_is_refused_after_sighup() {
+    let site = Site::start(|_| {}).await;
+    // usa-secret's certificate has serial 101 (dev init numbers them from 100 in principal order).
+    let usa = || site.client(Some(&site.client_cert("usa-secret")));
+    assert_eq!(site.chat(&usa(), None, None, ask("shared", "Hi")).await.status, 200);
+
+    write_crl(&site.pki, &[101]).unwrap();
+    let pid = site.rampart.child.id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    let mut refused = false;
+    for _ in 0..100 {
+        if usa().post(site.url("/v1/chat/completions")).json(&ask("shared", "Hi")).send().await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(refused, "new handshakes with the revoked certificate fail: {}", site.rampart.logs());
+    assert!(site.rampart.logs().contains("CRLs reloaded"));
+    // Others are unaffected.
+    let gbr = site.client(Some(&site.client_cert("gbr-secret")));
+    assert_eq!(site.chat(&gbr, None, None, ask("shared", "Hi")).await.status, 200);
+
+    // A broken CRL keeps the previous settings: the revocation still holds.
+    std::fs::write(site.pki.join("crl.pem"), "not a CRL").unwrap();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    let mut failed = false;
+    for _ in 0..100 {
+        if site.rampart.logs().contains("TLS reload failed") {
+            failed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(failed, "{}", site.rampart.logs());
+    assert!(usa().post(site.url("/v1/chat/completions")).json(&ask("shared", "Hi")).send().await.is_err());
+    assert_eq!(site.chat(&gbr, None, None, ask("shared", "Hi")).await.status, 200);
+}
