@@ -214,7 +214,9 @@ impl Clearance {
             })?;
             held.insert(index);
         }
-        if let ([_], Some(&top)) = (classifications, held.iter().next()) {
+        // One distinct level (however often it is named) stands for itself and those below,
+        // so that every clearance has one meaning and its emitted form reads back the same.
+        if let (1, Some(&top)) = (held.len(), held.iter().next()) {
             held.extend(0..top);
         }
         if held.is_empty() {

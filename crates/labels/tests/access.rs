@@ -70,6 +70,19 @@ fn an_explicit_classification_list_holds_only_what_it_names() {
     }
 }
 
+#[test]
+fn a_level_named_twice_is_still_a_single_level() {
+    // Found by fuzzing: a list naming one level twice held only that level, and its
+    // emitted XML (one Classification) read back as that level and all below.
+    let p = policies();
+    let twice = p.parse_clearance(r#"{"policy":"NATO","classifications":["SECRET","SECRET"]}"#).unwrap();
+    let once = p.parse_clearance(r#"{"policy":"NATO","classifications":["SECRET"]}"#).unwrap();
+    assert_eq!(format!("{twice:?}"), format!("{once:?}"));
+    assert_eq!(decide(&twice, &label(&p, "UNCLASSIFIED")), Want::Allow);
+    let again = p.parse_clearance(&twice.to_stanag_xml()).unwrap();
+    assert_eq!(format!("{again:?}"), format!("{twice:?}"));
+}
+
 /// (clearance level, clearance categories, label, expected)
 const TABLE: &[(&str, &str, &str, Want)] = &[
     // Releasability: permissive, OR within the tag.
