@@ -19,11 +19,11 @@ mod slice;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use cedar_policy::{
-    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityUid, Policy, PolicyId, PolicySet, Request,
-    RestrictedExpression, Schema, ValidationMode, Validator,
+    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy,
+    PolicyId, PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
 };
 
 pub use facts::LabelFacts;
@@ -196,13 +196,23 @@ struct Prepared {
     principal: EntityUid,
     resource: EntityUid,
     entities: Entities,
-    policies: PolicySet,
+    policies: Arc<PolicySet>,
 }
 
+/// The uid `Rampart::<kind>::"<id>"`. Built from parts, not parsed: any text is a valid id,
+/// and parsing Cedar syntax per uid would cost more than the rest of a first decision.
 fn uid(kind: &str, id: &str) -> EntityUid {
-    // Entity ids are quoted strings, so any text is a valid id once escaped.
-    let escaped = id.replace('\\', "\\\\").replace('"', "\\\"");
-    EntityUid::from_str(&format!("Rampart::{kind}::\"{escaped}\"")).expect("an escaped string is a valid entity id")
+    static TYPES: LazyLock<HashMap<&'static str, EntityTypeName>> = LazyLock::new(|| {
+        ["Principal", "Role", "Nation", "Model", "AuditLog", "Site", "Action"]
+            .into_iter()
+            .map(|kind| {
+                let name = EntityTypeName::from_str(&format!("Rampart::{kind}")).expect("a valid Cedar type name");
+                (kind, name)
+            })
+            .collect()
+    });
+    let kind = TYPES.get(kind).expect("uids are made only of the schema's entity types").clone();
+    EntityUid::from_type_name_and_id(kind, EntityId::new(id))
 }
 
 fn string(value: &str) -> RestrictedExpression {
@@ -315,15 +325,9 @@ impl Authority {
                 (site.clone(), Entity::new_no_attrs(site, HashSet::new()))
             }
         };
-        let groups: Vec<Entity> = principal_parents
-            .iter()
-            .chain(&resource_parents)
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .map(|g| Entity::new_no_attrs(g.clone(), HashSet::new()))
-            .collect();
-        let entities =
-            Entities::from_entities([principal, resource_entity].into_iter().chain(groups), None).map_err(|_| ())?;
+        // Roles and nations have neither attributes nor ancestors of their own, so they need no
+        // entities: Cedar's `in` reads the ancestors listed on the principal and the model.
+        let entities = Entities::from_entities([principal, resource_entity], None).map_err(|_| ())?;
         principal_parents.push(principal_uid.clone());
         resource_parents.push(resource_uid.clone());
         let policies = self.slicer.slice(&principal_parents, &resource_parents);

@@ -16,6 +16,14 @@
 
 use cedar_policy::{EntityUid, Policy, PolicySet, PrincipalConstraint, ResourceConstraint};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The index entries a request matched, principal side (`true`) and resource side (`false`):
+/// they alone decide a slice's content, so requests that match the same ones share it.
+type SliceKey = Vec<(bool, EntityUid)>;
+
+/// Distinct slices kept before the memory is emptied.
+const SLICES_KEPT: usize = 4096;
 
 #[derive(Default)]
 pub(crate) struct Slicer {
@@ -24,6 +32,8 @@ pub(crate) struct Slicer {
     by_principal: HashMap<EntityUid, Vec<Policy>>,
     /// `resource ==` and `resource in` scopes, by the entity they name.
     by_resource: HashMap<EntityUid, Vec<Policy>>,
+    /// Slices already built, by the index entries that chose them.
+    built: Mutex<HashMap<SliceKey, Arc<PolicySet>>>,
 }
 
 impl Slicer {
@@ -46,14 +56,35 @@ impl Slicer {
 
     /// The policies that may apply to a request by a principal (`principal`:
     /// itself and its ancestors) about a resource (itself and its ancestors).
-    pub(crate) fn slice(&self, principal: &[EntityUid], resource: &[EntityUid]) -> PolicySet {
+    /// The policies that can apply to a principal and resource with these uids (themselves and their ancestors).
+    pub(crate) fn slice(&self, principal: &[EntityUid], resource: &[EntityUid]) -> Arc<PolicySet> {
+        let mut key: SliceKey = Vec::new();
+        let matched = principal
+            .iter()
+            .filter(|uid| self.by_principal.contains_key(uid))
+            .map(|uid| (true, uid))
+            .chain(resource.iter().filter(|uid| self.by_resource.contains_key(uid)).map(|uid| (false, uid)));
+        for (side, uid) in matched {
+            // A role named twice must not add its policies twice.
+            if !key.iter().any(|(s, u)| *s == side && u == uid) {
+                key.push((side, uid.clone()));
+            }
+        }
+        // A poisoned lock only means another thread panicked mid-insert; the map is still usable.
+        if let Some(slice) = self.built.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Arc::clone(slice);
+        }
         let mut chosen: Vec<Policy> = self.everywhere.clone();
-        for uid in principal {
-            chosen.extend(self.by_principal.get(uid).into_iter().flatten().cloned());
+        for (principal_side, uid) in &key {
+            let index = if *principal_side { &self.by_principal } else { &self.by_resource };
+            chosen.extend(index.get(uid).into_iter().flatten().cloned());
         }
-        for uid in resource {
-            chosen.extend(self.by_resource.get(uid).into_iter().flatten().cloned());
+        let slice = Arc::new(PolicySet::from_policies(chosen).expect("policy ids were unique in the full set"));
+        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
+        if built.len() >= SLICES_KEPT {
+            built.clear();
         }
-        PolicySet::from_policies(chosen).expect("policy ids were unique in the full set")
+        built.insert(key, Arc::clone(&slice));
+        slice
     }
 }

@@ -165,6 +165,17 @@ fn odd_subject_and_model_ids_are_safe() {
     let w = World::new();
     let authority = Authority::load(&[] as &[&str]).unwrap();
     let odd = subject("CN=a \"quoted\" \\ name,O=x", "GBR", &["ana\"lyst"]);
+    // A role named twice, with a policy scoped to it, is one role.
+    let scoped =
+        Authority::from_texts(&[("r.cedar", r#"forbid (principal in Rampart::Role::"suspended", action, resource);"#)])
+            .unwrap();
+    let twice = scoped.decide(
+        &subject("x", "GBR", &["suspended", "suspended"]),
+        Action::Infer,
+        &model("smollm2", None),
+        &w.facts(GBR_SECRET, "NATO SECRET"),
+    );
+    assert_eq!(twice.refusal, Some(Refusal::PolicyForbids));
     let decision = authority.decide(&odd, Action::Infer, &model("m\"odel", None), &w.facts(GBR_SECRET, "NATO SECRET"));
     assert!(decision.allowed(), "{decision:?}");
 }
