@@ -3,6 +3,8 @@
 //! A thin layer: it parses arguments, sets up logging and progress display,
 //! and calls into the library crates that do the work.
 
+mod audit_cli;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -51,6 +53,11 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// The tamper-evident audit log: keys, verification, entries.
+    Audit {
+        #[command(subcommand)]
+        command: audit_cli::AuditCommand,
     },
 }
 
@@ -213,6 +220,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", path.display());
             Ok(())
         }
+        Command::Audit { command } => audit_cli::run(command),
         Command::Dev { command: DevCommand::Init { dir, listen, model, token_ttl } } => {
             let model = std::path::absolute(&model)?;
             let options = rampart_identity::dev::DevOptions { listen, model, token_ttl };

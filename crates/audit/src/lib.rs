@@ -1,0 +1,15 @@
+//! Rampart's tamper-evident audit log.
+//!
+//! Every decision Rampart makes is an entry in a Merkle tree (RFC 6962 hashing)
+//! stored in the C2SP tlog-tiles layout, whose head is a C2SP checkpoint signed
+//! as a C2SP signed note with Ed25519. Anyone holding the log's verifier key
+//! can check offline that an entry is in the log and that the log only grew.
+
+pub mod keys;
+pub mod log;
+pub mod proof;
+pub mod storage;
+pub mod tiles;
+pub mod verify;
+
+pub use tlog_tiles::Hash;

@@ -1,0 +1,153 @@
+//! The auditor's check of a whole log: recompute the tree from the entry
+//! bundles, compare every stored tile, check the checkpoint's signature and
+//! root, and name the first place that does not match.
+
+use tlog_tiles::{HASH_SIZE, Tile, stored_hashes, tree_hash};
+
+use crate::keys;
+use crate::log::{CHECKPOINT, StoredHashes};
+use crate::storage::Storage;
+use crate::tiles::{self, HEIGHT, WIDTH};
+
+/// The first thing found wrong, by place.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// The checkpoint is missing, malformed, for another log, or its signature fails.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+    /// A file the checkpoint needs is missing or unreadable.
+    #[error("{path}: {reason}")]
+    Unreadable {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// An entry bundle cannot be split into its entries.
+    #[error("{path}: {reason}")]
+    Bundle {
+        /// The bundle.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// An entry's hash differs from the one stored for it: the entry or the tile was altered.
+    #[error("entry {index} (in {bundle}) does not match its hash in {tile}")]
+    Entry {
+        /// The entry's index.
+        index: u64,
+        /// Its bundle.
+        bundle: String,
+        /// The level-0 tile holding its hash.
+        tile: String,
+    },
+    /// A hash tile differs from the hashes recomputed from the entries.
+    #[error("{path}: hash {position} does not match the entries")]
+    Tile {
+        /// The tile.
+        path: String,
+        /// The first differing hash in it.
+        position: usize,
+    },
+    /// The entries do not hash to the checkpoint's root.
+    #[error("checkpoint: the entries do not hash to its root")]
+    Root,
+}
+
+/// What a successful check covered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Entries in the verified tree.
+    pub size: u64,
+    /// Hash tiles compared.
+    pub tiles: usize,
+    /// The checkpoint's origin.
+    pub origin: String,
+}
+
+fn read(storage: &dyn Storage, path: &str) -> Result<Vec<u8>, VerifyError> {
+    match storage.read(path) {
+        Ok(Some(data)) => Ok(data),
+        Ok(None) => Err(VerifyError::Unreadable { path: path.to_owned(), reason: "missing".into() }),
+        Err(e) => Err(VerifyError::Unreadable { path: path.to_owned(), reason: e.to_string() }),
+    }
+}
+
+/// Verifies the log in `storage` against the verifier key `vkey`.
+/// `progress(done, total)` is called as entries are read.
+pub fn verify(storage: &dyn Storage, vkey: &str, progress: &mut dyn FnMut(u64, u64)) -> Result<Report, VerifyError> {
+    let signed = read(storage, CHECKPOINT)?;
+    let checkpoint = keys::open_checkpoint(vkey, &signed).map_err(|e| VerifyError::Checkpoint(e.to_string()))?;
+    let size = checkpoint.size();
+    let mut hashes = StoredHashes(Vec::new());
+    let mut index = 0u64;
+    for (bundle, width) in tiles::bundles(size) {
+        let path = tiles::entry_bundle_path(bundle, width);
+        let data = read(storage, &path)?;
+        let entries = tiles::split_bundle(&data, width as usize)
+            .map_err(|e| VerifyError::Bundle { path: path.clone(), reason: e.to_string() })?;
+        for entry in entries {
+            let stored = stored_hashes(index, entry, &hashes)
+                .map_err(|e| VerifyError::Bundle { path: path.clone(), reason: e.to_string() })?;
+            hashes.0.extend(stored);
+            index += 1;
+        }
+        progress(index, size);
+    }
+    let all_tiles = Tile::new_tiles(HEIGHT, 0, size);
+    for tile in &all_tiles {
+        let path = tiles::path_of(tile);
+        let stored = read(storage, &path)?;
+        let expected = tile.read_data(&hashes).map_err(|_| VerifyError::Root)?;
+        if stored == expected {
+            continue;
+        }
+        let position = stored
+            .chunks(HASH_SIZE)
+            .zip(expected.chunks(HASH_SIZE))
+            .position(|(a, b)| a != b)
+            .unwrap_or(stored.len().min(expected.len()) / HASH_SIZE);
+        if tile.level() == 0 && stored.len() == expected.len() {
+            let index = tile.level_index() * WIDTH + position as u64;
+            let bundle = tiles::entry_bundle_path(tile.level_index(), u64::from(tile.width()));
+            return Err(VerifyError::Entry { index, bundle, tile: path });
+        }
+        return Err(VerifyError::Tile { path, position });
+    }
+    if tree_hash(size, &hashes).map_err(|_| VerifyError::Root)? != *checkpoint.hash() {
+        return Err(VerifyError::Root);
+    }
+    Ok(Report { size, tiles: all_tiles.len(), origin: checkpoint.origin().to_owned() })
+}
+
+/// The size in the checkpoint, read without checking its signature (for
+/// listing entries; `verify` is what establishes trust).
+pub fn checkpoint_size(storage: &dyn Storage) -> Result<u64, VerifyError> {
+    let signed = read(storage, CHECKPOINT)?;
+    let note = signed_note::Note::from_bytes(&signed).map_err(|e| VerifyError::Checkpoint(e.to_string()))?;
+    let checkpoint =
+        tlog_tiles::Checkpoint::from_bytes(note.text()).map_err(|e| VerifyError::Checkpoint(e.to_string()))?;
+    Ok(checkpoint.size())
+}
+
+/// Calls `each(index, entry)` for the entries from `from` up to `size`, in order.
+pub fn for_each_entry(
+    storage: &dyn Storage,
+    size: u64,
+    from: u64,
+    each: &mut dyn FnMut(u64, &[u8]),
+) -> Result<(), VerifyError> {
+    for (bundle, width) in tiles::bundles(size).skip_while(|(bundle, _)| (bundle + 1) * WIDTH <= from) {
+        let path = tiles::entry_bundle_path(bundle, width);
+        let data = read(storage, &path)?;
+        let entries = tiles::split_bundle(&data, width as usize)
+            .map_err(|e| VerifyError::Bundle { path: path.clone(), reason: e.to_string() })?;
+        for (offset, entry) in entries.into_iter().enumerate() {
+            let index = bundle * WIDTH + offset as u64;
+            if index >= from {
+                each(index, entry);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! The writer and the verifier together: appends across tile boundaries,
+//! reopening, an independent RFC 6962 root, tampering found and named, and
+//! failed writes that leave nothing half-done.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rampart_audit::keys;
+use rampart_audit::log::{CHECKPOINT, Log};
+use rampart_audit::storage::{FsStorage, Storage};
+use rampart_audit::verify::{VerifyError, verify};
+use sha2::{Digest, Sha256};
+
+/// RFC 6962 §2.1 Merkle Tree Hash, written from the RFC, independent of the log's code.
+fn mth(entries: &[Vec<u8>]) -> [u8; 32] {
+    match entries.len() {
+        0 => Sha256::digest([]).into(),
+        1 => Sha256::new().chain_update([0u8]).chain_update(&entries[0]).finalize().into(),
+        n => {
+            let k = n.next_power_of_two() / 2;
+            let k = if k == n { n / 2 } else { k };
+            Sha256::new()
+                .chain_update([1u8])
+                .chain_update(mth(&entries[..k]))
+                .chain_update(mth(&entries[k..]))
+                .finalize()
+                .into()
+        }
+    }
+}
+
+fn entry(i: usize) -> Vec<u8> {
+    format!("{{\"v\":1,\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(i % 37)).into_bytes()
+}
+
+fn checkpoint_root(dir: &std::path::Path, vkey: &str) -> (u64, [u8; 32]) {
+    let signed = std::fs::read(dir.join(CHECKPOINT)).unwrap();
+    let checkpoint = keys::open_checkpoint(vkey, &signed).unwrap();
+    (checkpoint.size(), checkpoint.hash().0)
+}
+
+#[test]
+fn appends_reopen_and_verify_across_tile_boundaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (skey, vkey) = keys::generate("test.example/log").unwrap();
+    let mut all = Vec::new();
+    {
+        let mut log = Log::open(FsStorage::new(dir.path()).unwrap(), skey.clone()).unwrap();
+        assert_eq!(checkpoint_root(dir.path(), &vkey), (0, mth(&[])), "an empty log has a checkpoint");
+        for batch in [1usize, 2, 200, 53, 1, 300] {
+            let entries: Vec<Vec<u8>> = (all.len()..all.len() + batch).map(entry).collect();
+            assert_eq!(log.append(&entries).unwrap(), all.len() as u64);
+            all.extend(entries);
+            assert_eq!(checkpoint_root(dir.path(), &vkey), (all.len() as u64, mth(&all)));
+        }
+    }
+    assert_eq!(all.len(), 557);
+    assert!(dir.path().join("tile/entries/000").is_file() && dir.path().join("tile/entries/001").is_file());
+    assert!(dir.path().join("tile/entries/002.p/45").is_file());
+    assert!(dir.path().join("tile/0/002.p/45").is_file() && dir.path().join("tile/1/000.p/2").is_file());
+
+    // Reopened: the tail bundle and the hashes come back from disk.
+    let mut log = Log::open(FsStorage::new(dir.path()).unwrap(), skey.clone()).unwrap();
+    assert_eq!(log.size(), 557);
+    let more: Vec<Vec<u8>> = (557..600).map(entry).collect();
+    log.append(&more).unwrap();
+    all.extend(more);
+    assert_eq!(checkpoint_root(dir.path(), &vkey), (600, mth(&all)));
+
+    let mut calls = 0;
+    let report = verify(&FsStorage::new(dir.path()).unwrap(), &vkey, &mut |_, _| calls += 1).unwrap();
+    assert_eq!((report.size, report.origin.as_str()), (600, "test.example/log"));
+    assert!(calls >= 3, "progress is reported per bundle");
+
+    // Another key cannot open or verify it.
+    let (other_skey, other_vkey) = keys::generate("test.example/log").unwrap();
+    assert!(Log::open(FsStorage::new(dir.path()).unwrap(), other_skey).is_err());
+    assert!(matches!(
+        verify(&FsStorage::new(dir.path()).unwrap(), &other_vkey, &mut |_, _| {}),
+        Err(VerifyError::Checkpoint(_))
+    ));
+}
+
+fn tampered(path: &str, at: usize) -> Result<(), VerifyError> {
+    let dir = tempfile::tempdir().unwrap();
+    let (skey, vkey) = keys::generate("test.example/log").unwrap();
+    let mut log = Log::open(FsStorage::new(dir.path()).unwrap(), skey).unwrap();
+    log.append(&(0..300).map(entry).collect::<Vec<_>>()).unwrap();
+    let file = dir.path().join(path);
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[at] ^= 0x01;
+    std::fs::write(&file, bytes).unwrap();
+    verify(&FsStorage::new(dir.path()).unwrap(), &vkey, &mut |_, _| {}).map(|_| ())
+}
+
+#[test]
+fn tampering_is_found_and_named() {
+    // A byte inside entry 0's text (after its 2-byte length).
+    assert_eq!(
+        tampered("tile/entries/000", 5),
+        Err(VerifyError::Entry { index: 0, bundle: "tile/entries/000".into(), tile: "tile/0/000".into() })
+    );
+    // A byte inside the last entry of the partial bundle.
+    match tampered("tile/entries/001.p/44", 3) {
+        Err(VerifyError::Entry { index, .. }) => assert_eq!(index, 256),
+        other => panic!("{other:?}"),
+    }
+    // A length prefix: the bundle no longer splits.
+    assert!(matches!(tampered("tile/entries/000", 0), Err(VerifyError::Bundle { .. })));
+    // A hash tile above the entries.
+    assert_eq!(tampered("tile/1/000.p/1", 7), Err(VerifyError::Tile { path: "tile/1/000.p/1".into(), position: 0 }));
+    // The level-0 tile: named as the entry whose hash no longer matches.
+    assert!(matches!(tampered("tile/0/000", 32 * 9 + 1), Err(VerifyError::Entry { index: 9, .. })));
+    // The checkpoint's text or signature.
+    assert!(matches!(tampered(CHECKPOINT, 20), Err(VerifyError::Checkpoint(_))));
+}
+
+/// Storage that can be made to fail, as a full or broken disk would.
+struct Flaky {
+    inner: FsStorage,
+    failing: AtomicBool,
+    fail_only: Option<&'static str>,
+}
+
+impl Storage for Flaky {
+    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        self.inner.read(path)
+    }
+    fn write(&self, path: &str, data: &[u8]) -> io::Result<()> {
+        if self.failing.load(Ordering::SeqCst) && self.fail_only.is_none_or(|p| p == path) {
+            return Err(io::Error::other("no space left on device"));
+        }
+        self.inner.write(path, data)
+    }
+    fn sync(&self) -> io::Result<()> {
+        self.inner.sync()
+    }
+}
+
+#[test]
+fn a_failed_batch_is_not_in_the_log_and_the_log_carries_on() {
+    for fail_only in [None, Some(CHECKPOINT)] {
+        let dir = tempfile::tempdir().unwrap();
+        let (skey, vkey) = keys::generate("test.example/log").unwrap();
+        let storage = Flaky { inner: FsStorage::new(dir.path()).unwrap(), failing: AtomicBool::new(false), fail_only };
+        let mut log = Log::open(storage, skey.clone()).unwrap();
+        let first: Vec<Vec<u8>> = (0..10).map(entry).collect();
+        log.append(&first).unwrap();
+
+        log.storage().failing.store(true, Ordering::SeqCst);
+        let lost: Vec<Vec<u8>> = (100..120).map(entry).collect();
+        let err = log.append(&lost).unwrap_err();
+        assert!(err.to_string().contains("no space left"), "{err}");
+        assert_eq!(log.size(), 10, "nothing of the failed batch counts");
+        assert_eq!(checkpoint_root(dir.path(), &vkey), (10, mth(&first)));
+
+        // Recovery: the same writer carries on, and a fresh open agrees.
+        log.storage().failing.store(false, Ordering::SeqCst);
+        let next: Vec<Vec<u8>> = (10..15).map(entry).collect();
+        assert_eq!(log.append(&next).unwrap(), 10);
+        let all: Vec<Vec<u8>> = first.iter().chain(&next).cloned().collect();
+        assert_eq!(checkpoint_root(dir.path(), &vkey), (15, mth(&all)));
+        drop(log);
+        assert_eq!(Log::open(FsStorage::new(dir.path()).unwrap(), skey).unwrap().size(), 15);
+        verify(&FsStorage::new(dir.path()).unwrap(), &vkey, &mut |_, _| {}).unwrap();
+    }
+}
+
+#[test]
+fn oversized_entries_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (skey, _) = keys::generate("test.example/log").unwrap();
+    let mut log = Log::open(FsStorage::new(dir.path()).unwrap(), skey).unwrap();
+    assert!(log.append(&[vec![b'x'; 70_000]]).is_err());
+    assert_eq!(log.size(), 0);
+}

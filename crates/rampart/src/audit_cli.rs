@@ -1,0 +1,117 @@
+//! `rampart audit ...`: keys, verification and reading of the audit log.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use rampart_audit::keys;
+use rampart_audit::storage::FsStorage;
+use rampart_audit::verify;
+
+/// The audit log's commands.
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Write a new Ed25519 signing key for a log (C2SP signed-note format, mode 0600).
+    Keygen {
+        /// The log's name: the origin line of its checkpoints, e.g. `rampart.example.org/site-a`.
+        #[arg(long)]
+        name: String,
+        /// The key file to create (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the verifier key of a signing key (`<name>+<hex id>+<base64>`).
+    Vkey {
+        /// The signing key file.
+        #[arg(long)]
+        signing_key: PathBuf,
+    },
+    /// Verify a whole log: every entry, every tile, the checkpoint's signature and root.
+    Verify {
+        /// The log directory.
+        dir: PathBuf,
+        /// The verifier key, or a file holding it. Never read from the log directory.
+        #[arg(long)]
+        vkey: String,
+    },
+    /// Print the log's entries.
+    Show {
+        /// The log directory.
+        dir: PathBuf,
+        /// First entry to print.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// One JSON entry per line, nothing else.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The verifier key given on the command line: the key itself, or a file holding it.
+fn verifier_key(given: &str, log_dir: &Path) -> anyhow::Result<String> {
+    let path = Path::new(given);
+    let text = if keys::is_verifier_key(given) {
+        given.to_owned()
+    } else {
+        let absolute = std::path::absolute(path)?;
+        anyhow::ensure!(
+            !absolute.starts_with(std::path::absolute(log_dir)?),
+            "--vkey '{given}' is inside the log directory: a verifier key must come from somewhere the log's writer cannot change"
+        );
+        std::fs::read_to_string(path).with_context(|| format!("cannot read the verifier key file '{given}'"))?
+    };
+    Ok(text.trim().to_owned())
+}
+
+fn open_dir(dir: &Path) -> anyhow::Result<FsStorage> {
+    anyhow::ensure!(dir.is_dir(), "'{}' is not a directory holding an audit log", dir.display());
+    Ok(FsStorage::new(dir)?)
+}
+
+/// Runs one audit command.
+pub fn run(command: AuditCommand) -> anyhow::Result<()> {
+    match command {
+        AuditCommand::Keygen { name, out } => {
+            let (skey, vkey) = keys::generate(&name)?;
+            keys::write_signing_key(&out, &skey)?;
+            eprintln!("wrote the signing key to {} (keep it secret); its verifier key:", out.display());
+            println!("{vkey}");
+        }
+        AuditCommand::Vkey { signing_key } => {
+            let skey = keys::read_signing_key(&signing_key)?;
+            println!("{}", keys::verifier_key(&skey)?);
+        }
+        AuditCommand::Verify { dir, vkey } => {
+            let vkey = verifier_key(&vkey, &dir)?;
+            let storage = open_dir(&dir)?;
+            let bar = ProgressBar::new(0).with_style(
+                ProgressStyle::with_template("verifying [{bar:30}] {pos}/{len} entries ({per_sec}, {eta})")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            let result = verify::verify(&storage, &vkey, &mut |done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            });
+            bar.finish_and_clear();
+            let report = result.map_err(|e| anyhow::anyhow!("the audit log does not verify: {e}"))?;
+            println!(
+                "{}: {} entries, {} tiles and the signed checkpoint of '{}' verify",
+                dir.display(),
+                report.size,
+                report.tiles,
+                report.origin
+            );
+        }
+        AuditCommand::Show { dir, from, json } => {
+            let storage = open_dir(&dir)?;
+            let size = verify::checkpoint_size(&storage)?;
+            verify::for_each_entry(&storage, size, from, &mut |index, entry| {
+                let text = String::from_utf8_lossy(entry);
+                if json { println!("{text}") } else { println!("{index}\t{text}") }
+            })?;
+        }
+    }
+    Ok(())
+}
