@@ -5,6 +5,7 @@
 //! as a C2SP signed note with Ed25519. Anyone holding the log's verifier key
 //! can check offline that an entry is in the log and that the log only grew.
 
+pub mod entry;
 pub mod keys;
 pub mod log;
 pub mod proof;

@@ -2,7 +2,7 @@
 //! bundles, compare every stored tile, check the checkpoint's signature and
 //! root, and name the first place that does not match.
 
-use tlog_tiles::{HASH_SIZE, Tile, stored_hashes, tree_hash};
+use tlog_tiles::{HASH_SIZE, Hash, HashReader, Tile, prove_record, prove_tree, stored_hashes, tree_hash};
 
 use crate::keys;
 use crate::log::{CHECKPOINT, StoredHashes};
@@ -73,12 +73,12 @@ fn read(storage: &dyn Storage, path: &str) -> Result<Vec<u8>, VerifyError> {
     }
 }
 
-/// Verifies the log in `storage` against the verifier key `vkey`.
-/// `progress(done, total)` is called as entries are read.
-pub fn verify(storage: &dyn Storage, vkey: &str, progress: &mut dyn FnMut(u64, u64)) -> Result<Report, VerifyError> {
-    let signed = read(storage, CHECKPOINT)?;
-    let checkpoint = keys::open_checkpoint(vkey, &signed).map_err(|e| VerifyError::Checkpoint(e.to_string()))?;
-    let size = checkpoint.size();
+/// Recomputes every stored hash of the first `size` entries from the entry bundles.
+fn read_tree(
+    storage: &dyn Storage,
+    size: u64,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<StoredHashes, VerifyError> {
     let mut hashes = StoredHashes(Vec::new());
     let mut index = 0u64;
     for (bundle, width) in tiles::bundles(size) {
@@ -94,6 +94,72 @@ pub fn verify(storage: &dyn Storage, vkey: &str, progress: &mut dyn FnMut(u64, u
         }
         progress(index, size);
     }
+    Ok(hashes)
+}
+
+/// An inclusion proof of entry `index` in the tree of the verified checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InclusionProof {
+    /// The entry's index.
+    pub index: u64,
+    /// The tree size the proof is for.
+    pub size: u64,
+    /// The entry's leaf hash.
+    pub leaf: Hash,
+    /// The tree's root.
+    pub root: Hash,
+    /// The audit path, leaf to root.
+    pub proof: Vec<Hash>,
+}
+
+/// Proves that entry `index` is in the tree of the log's checkpoint (verified with `vkey`).
+pub fn prove_inclusion(storage: &dyn Storage, vkey: &str, index: u64) -> Result<InclusionProof, VerifyError> {
+    let signed = read(storage, CHECKPOINT)?;
+    let checkpoint = keys::open_checkpoint(vkey, &signed).map_err(|e| VerifyError::Checkpoint(e.to_string()))?;
+    let size = checkpoint.size();
+    if index >= size {
+        return Err(VerifyError::Checkpoint(format!("the log has {size} entries; there is no entry {index}")));
+    }
+    let hashes = read_tree(storage, size, &mut |_, _| {})?;
+    let proof = prove_record(size, index, &hashes).map_err(|_| VerifyError::Root)?;
+    let leaf = hashes.read_hashes(&[tlog_tiles::stored_hash_index(0, index)]).map_err(|_| VerifyError::Root)?[0];
+    let root = *checkpoint.hash();
+    crate::proof::verify_inclusion(index, size, leaf, &proof, root).map_err(|_| VerifyError::Root)?;
+    Ok(InclusionProof { index, size, leaf, root, proof })
+}
+
+/// Proves that the log's tree at `old_size` is a prefix of the tree of its checkpoint;
+/// returns (old root, new size, new root, proof).
+pub fn prove_consistency(
+    storage: &dyn Storage,
+    vkey: &str,
+    old_size: u64,
+) -> Result<(Hash, u64, Hash, Vec<Hash>), VerifyError> {
+    let signed = read(storage, CHECKPOINT)?;
+    let checkpoint = keys::open_checkpoint(vkey, &signed).map_err(|e| VerifyError::Checkpoint(e.to_string()))?;
+    let size = checkpoint.size();
+    if old_size == 0 || old_size > size {
+        return Err(VerifyError::Checkpoint(format!("--old must be between 1 and the log's size, {size}")));
+    }
+    let hashes = read_tree(storage, size, &mut |_, _| {})?;
+    let old_root = tree_hash(old_size, &hashes).map_err(|_| VerifyError::Root)?;
+    let proof = if old_size == size {
+        Vec::new()
+    } else {
+        prove_tree(size, old_size, &hashes).map_err(|_| VerifyError::Root)?
+    };
+    let new_root = *checkpoint.hash();
+    crate::proof::verify_consistency(old_size, size, old_root, new_root, &proof).map_err(|_| VerifyError::Root)?;
+    Ok((old_root, size, new_root, proof))
+}
+
+/// Verifies the log in `storage` against the verifier key `vkey`.
+/// `progress(done, total)` is called as entries are read.
+pub fn verify(storage: &dyn Storage, vkey: &str, progress: &mut dyn FnMut(u64, u64)) -> Result<Report, VerifyError> {
+    let signed = read(storage, CHECKPOINT)?;
+    let checkpoint = keys::open_checkpoint(vkey, &signed).map_err(|e| VerifyError::Checkpoint(e.to_string()))?;
+    let size = checkpoint.size();
+    let hashes = read_tree(storage, size, progress)?;
     let all_tiles = Tile::new_tiles(HEIGHT, 0, size);
     for tile in &all_tiles {
         let path = tiles::path_of(tile);

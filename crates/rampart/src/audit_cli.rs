@@ -35,6 +35,28 @@ pub enum AuditCommand {
         #[arg(long)]
         vkey: String,
     },
+    /// Print an inclusion proof (JSON) of entry N against the current checkpoint.
+    Prove {
+        /// The log directory.
+        dir: PathBuf,
+        /// The entry's index.
+        #[arg(long)]
+        index: u64,
+        /// The verifier key, or a file holding it.
+        #[arg(long)]
+        vkey: String,
+    },
+    /// Print a consistency proof (JSON) from an earlier tree size to the current checkpoint.
+    Consistency {
+        /// The log directory.
+        dir: PathBuf,
+        /// The earlier tree size.
+        #[arg(long)]
+        old: u64,
+        /// The verifier key, or a file holding it.
+        #[arg(long)]
+        vkey: String,
+    },
     /// Print the log's entries.
     Show {
         /// The log directory.
@@ -62,6 +84,12 @@ fn verifier_key(given: &str, log_dir: &Path) -> anyhow::Result<String> {
         std::fs::read_to_string(path).with_context(|| format!("cannot read the verifier key file '{given}'"))?
     };
     Ok(text.trim().to_owned())
+}
+
+/// A hash in base64, as the transparency-dev test vectors and checkpoints write them.
+fn b64(hash: &rampart_audit::Hash) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(hash.0)
 }
 
 fn open_dir(dir: &Path) -> anyhow::Result<FsStorage> {
@@ -103,6 +131,24 @@ pub fn run(command: AuditCommand) -> anyhow::Result<()> {
                 report.tiles,
                 report.origin
             );
+        }
+        AuditCommand::Prove { dir, index, vkey } => {
+            let vkey = verifier_key(&vkey, &dir)?;
+            let proof = verify::prove_inclusion(&open_dir(&dir)?, &vkey, index)?;
+            let json = serde_json::json!({
+                "index": proof.index, "tree_size": proof.size, "leaf_hash": b64(&proof.leaf),
+                "root": b64(&proof.root), "proof": proof.proof.iter().map(b64).collect::<Vec<_>>(),
+            });
+            println!("{json}");
+        }
+        AuditCommand::Consistency { dir, old, vkey } => {
+            let vkey = verifier_key(&vkey, &dir)?;
+            let (old_root, size, root, proof) = verify::prove_consistency(&open_dir(&dir)?, &vkey, old)?;
+            let json = serde_json::json!({
+                "size1": old, "size2": size, "root1": b64(&old_root), "root2": b64(&root),
+                "proof": proof.iter().map(b64).collect::<Vec<_>>(),
+            });
+            println!("{json}");
         }
         AuditCommand::Show { dir, from, json } => {
             let storage = open_dir(&dir)?;

@@ -54,6 +54,27 @@ fn keys_verify_tampering_and_show() {
     assert!(ok);
     assert_eq!(out.lines().collect::<Vec<_>>(), ["{\"v\":1,\"n\":298}", "{\"v\":1,\"n\":299}"]);
 
+    // Proofs, checked with the library's verifier (the one the test vectors check).
+    let (ok, out, err) = run(&["audit", "prove", log_arg, "--index", "123", "--vkey", &vkey]);
+    assert!(ok, "{err}");
+    let proof: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let hash = |v: &serde_json::Value| {
+        use base64::Engine as _;
+        rampart_audit::Hash(
+            base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap().try_into().unwrap(),
+        )
+    };
+    let path: Vec<_> = proof["proof"].as_array().unwrap().iter().map(hash).collect();
+    let leaf = rampart_audit::proof::leaf_hash(&entries[123]);
+    assert_eq!(hash(&proof["leaf_hash"]), leaf);
+    rampart_audit::proof::verify_inclusion(123, 300, leaf, &path, hash(&proof["root"])).unwrap();
+    let (ok, out, err) = run(&["audit", "consistency", log_arg, "--old", "100", "--vkey", &vkey]);
+    assert!(ok, "{err}");
+    let c: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let path: Vec<_> = c["proof"].as_array().unwrap().iter().map(hash).collect();
+    rampart_audit::proof::verify_consistency(100, 300, hash(&c["root1"]), hash(&c["root2"]), &path).unwrap();
+    assert!(!run(&["audit", "prove", log_arg, "--index", "300", "--vkey", &vkey]).0, "no entry 300");
+
     // One byte changed in entry 7: verify fails and names it.
     let bundle = log_dir.join("tile/entries/000");
     let mut bytes = std::fs::read(&bundle).unwrap();

@@ -1,0 +1,150 @@
+//! What one audit entry records, and its canonical encoding.
+//!
+//! An entry is compact JSON with every field present, in this order (`null`
+//! when absent), no floating-point numbers and no whitespace, so the same
+//! record always has the same bytes and the same leaf hash. `v` is the format
+//! version. Prompts and completions are never recorded: only SHA-256 digests
+//! of the request and response bodies.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+/// The entry format this build writes.
+pub const VERSION: u32 = 1;
+
+/// Which part of a request an entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The whole request: decision and outcome (non-streaming answers and refusals).
+    Complete,
+    /// The decision, made durable before a stream starts.
+    Start,
+    /// The outcome of a stream.
+    End,
+}
+
+/// The caller, as identified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Caller {
+    /// Certificate subject or token `sub`.
+    pub subject: String,
+    /// ISO 3166 alpha-3.
+    pub nation: String,
+    /// Roles.
+    pub roles: Vec<String>,
+}
+
+/// One audit record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// Format version ([`VERSION`]).
+    pub v: u32,
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// The request id (`x-request-id`).
+    pub request_id: String,
+    /// Which part of the request this records.
+    pub phase: Phase,
+    /// The caller; `None` when it could not be identified.
+    pub caller: Option<Caller>,
+    /// `infer`, `list_models`, `read_audit`, `admin`.
+    pub action: String,
+    /// The model asked for.
+    pub model: Option<String>,
+    /// The backend or engine that served it.
+    pub backend: Option<String>,
+    /// The request's effective label (banner marking).
+    pub request_label: Option<String>,
+    /// The answer's label (banner marking).
+    pub response_label: Option<String>,
+    /// Whether the request was allowed.
+    pub allowed: bool,
+    /// Ids of the policies that decided it.
+    pub policies: Vec<String>,
+    /// The refusal or error code, when there is one.
+    pub code: Option<String>,
+    /// The HTTP status returned.
+    pub status: u16,
+    /// Prompt tokens, when known.
+    pub prompt_tokens: Option<u64>,
+    /// Completion tokens, when known.
+    pub completion_tokens: Option<u64>,
+    /// Microseconds from arrival to this record.
+    pub duration_us: u64,
+    /// SHA-256 (hex) of the request body.
+    pub request_sha256: Option<String>,
+    /// SHA-256 (hex) of the response body (for streams, of every byte sent).
+    pub response_sha256: Option<String>,
+}
+
+impl Entry {
+    /// The canonical bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        // Serialising a struct of strings, integers, booleans and options cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Reads an entry, refusing unknown fields and formats this build does not know.
+    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+        let entry: Entry = serde_json::from_slice(bytes).map_err(|e| format!("not an audit entry: {e}"))?;
+        if entry.v != VERSION {
+            return Err(format!("entry format {} is not known to this build (it reads {VERSION})", entry.v));
+        }
+        Ok(entry)
+    }
+}
+
+/// SHA-256 of `bytes`, in lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Entry {
+        Entry {
+            v: VERSION,
+            time_ms: 1_795_000_000_123,
+            request_id: "req-1".into(),
+            phase: Phase::Complete,
+            caller: Some(Caller { subject: "gbr-secret".into(), nation: "GBR".into(), roles: vec!["analyst".into()] }),
+            action: "infer".into(),
+            model: Some("smollm2".into()),
+            backend: Some("embedded".into()),
+            request_label: Some("NATO SECRET".into()),
+            response_label: Some("NATO SECRET".into()),
+            allowed: true,
+            policies: vec!["rampart/infer".into()],
+            code: None,
+            status: 200,
+            prompt_tokens: Some(12),
+            completion_tokens: Some(7),
+            duration_us: 5400,
+            request_sha256: Some(sha256_hex(b"{}")),
+            response_sha256: None,
+        }
+    }
+
+    #[test]
+    fn the_encoding_is_canonical_and_round_trips() {
+        let entry = sample();
+        let bytes = entry.encode();
+        assert_eq!(Entry::decode(&bytes).unwrap(), entry);
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.starts_with(r#"{"v":1,"time_ms":1795000000123,"request_id":"req-1","phase":"complete","caller":{"subject":"gbr-secret""#), "{text}");
+        assert!(text.contains(r#""code":null"#) && !text.contains(": ") && !text.contains(", "), "{text}");
+        assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    }
+
+    #[test]
+    fn unknown_fields_and_versions_are_refused() {
+        let text = String::from_utf8(sample().encode()).unwrap();
+        assert!(Entry::decode(text.replacen("\"v\":1", "\"v\":2", 1).as_bytes()).is_err());
+        assert!(Entry::decode(text.replacen("{", "{\"prompt\":\"secret\",", 1).as_bytes()).is_err());
+    }
+}
