@@ -1,32 +1,18 @@
 """The `openai` Python SDK with bearer tokens against the site `rampart dev init` makes:
 HTTPS with the development CA, the default model, labelled answers and refusals."""
 
-import os
 import pathlib
-import socket
 import ssl
 import subprocess
 import tempfile
-import time
 
 import openai
 import pytest
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-BINARY = pathlib.Path(os.environ.get("RAMPART_BIN", ROOT / "target" / "debug" / "rampart"))
-MODEL = pathlib.Path(os.environ.get("RAMPART_TEST_MODEL", ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+from rampart_process import BINARY, MODEL, free_port, require_binary_and_model, serving
 
 @pytest.fixture(scope="module")
 def site():
-    assert BINARY.exists(), f"{BINARY} is missing: build it with `cargo build -p rampart`"
-    assert MODEL.exists(), f"{MODEL} is missing: run `rampart model fetch-default --dir models`"
+    require_binary_and_model()
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         pki = pathlib.Path(tmp) / "dev"
@@ -35,22 +21,8 @@ def site():
             check=True,
             capture_output=True,
         )
-        log = open(pathlib.Path(tmp) / "stderr.log", "w")
-        process = subprocess.Popen([str(BINARY), "serve", "--config", str(pki / "rampart.toml")], stderr=log)
-        try:
-            deadline = time.time() + 60
-            while True:
-                assert process.poll() is None, "rampart exited during start-up"
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    assert time.time() < deadline, "rampart did not start"
-                    time.sleep(0.1)
+        with serving(pki / "rampart.toml", port, pathlib.Path(tmp) / "stderr.log"):
             yield pki, port
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
 
 
 def client_for(site, principal=None, token=None):

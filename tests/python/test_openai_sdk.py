@@ -1,30 +1,16 @@
 """The official `openai` Python SDK against a real `rampart serve` with the default model."""
 
-import os
 import pathlib
-import socket
-import subprocess
 import tempfile
-import time
 
 import openai
 import pytest
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-BINARY = pathlib.Path(os.environ.get("RAMPART_BIN", ROOT / "target" / "debug" / "rampart"))
-MODEL = pathlib.Path(os.environ.get("RAMPART_TEST_MODEL", ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from rampart_process import MODEL, free_port, require_binary_and_model, serving
 
 
 @pytest.fixture(scope="module")
 def client():
-    assert BINARY.exists(), f"{BINARY} is missing: build it with `cargo build -p rampart`"
-    assert MODEL.exists(), f"{MODEL} is missing: run `rampart model fetch-default --dir models`"
+    require_binary_and_model()
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         config = pathlib.Path(tmp) / "rampart.toml"
@@ -32,22 +18,8 @@ def client():
             f'[server]\nlisten = "127.0.0.1:{port}"\ninsecure_dev = true\n\n'
             f'[[models]]\nname = "smollm2"\nengine = "embedded"\npath = "{MODEL}"\nthreads = 2\nparallel = 2\ncontext = 1024\n'
         )
-        log = open(pathlib.Path(tmp) / "stderr.log", "w")
-        process = subprocess.Popen([str(BINARY), "serve", "--config", str(config)], stderr=log)
-        try:
-            deadline = time.time() + 60
-            while True:
-                assert process.poll() is None, "rampart exited during start-up"
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    assert time.time() < deadline, "rampart did not start"
-                    time.sleep(0.1)
+        with serving(config, port, pathlib.Path(tmp) / "stderr.log"):
             yield openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0)
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
 
 
 def test_chat(client):

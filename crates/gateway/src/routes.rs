@@ -258,14 +258,26 @@ fn owner_of(w: &Worker, id: &str) -> &'static str {
     }
 }
 
+/// The caller of a model-listing request, or the error response to send.
+fn caller(
+    w: &Worker,
+    peer: Option<Extension<Arc<PeerCertificate>>>,
+    headers: &HeaderMap,
+) -> Result<rampart_identity::Principal, Response> {
+    w.shared
+        .security
+        .authenticate(headers, peer.as_deref().map(Arc::as_ref))
+        .map_err(|err| ErrorResponse(err).into_response())
+}
+
 async fn list_models(
     State(w): State<Worker>,
     peer: Option<Extension<Arc<PeerCertificate>>>,
     headers: HeaderMap,
 ) -> Response {
-    let principal = match w.shared.security.authenticate(&headers, peer.as_deref().map(Arc::as_ref)) {
+    let principal = match caller(&w, peer, &headers) {
         Ok(principal) => principal,
-        Err(err) => return ErrorResponse(err).into_response(),
+        Err(response) => return response,
     };
     // Only the models this caller may use are listed.
     let data: Vec<_> = w
@@ -285,9 +297,9 @@ async fn get_model(
     peer: Option<Extension<Arc<PeerCertificate>>>,
     headers: HeaderMap,
 ) -> Response {
-    let principal = match w.shared.security.authenticate(&headers, peer.as_deref().map(Arc::as_ref)) {
+    let principal = match caller(&w, peer, &headers) {
         Ok(principal) => principal,
-        Err(err) => return ErrorResponse(err).into_response(),
+        Err(response) => return response,
     };
     // A model the caller may not use is answered as absent, revealing nothing.
     if w.shared.models.contains_key(&id) && w.shared.security.may_list(&principal, &id) {
