@@ -448,6 +448,9 @@ async fn the_directory_reloads_without_dropping_connections() {
     }
     let broken = broken.expect("the broken file is noticed");
     assert_eq!((broken.status, broken.code()), (503, "directory_unavailable"));
+    let ready = site.client(None).get(site.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503, "not ready while certificate callers cannot be identified");
+    assert!(ready.text().await.unwrap().contains("directory"));
     std::fs::write(&directory, &original).unwrap();
     let mut restored = false;
     for _ in 0..100 {
@@ -458,6 +461,8 @@ async fn the_directory_reloads_without_dropping_connections() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(restored, "the watch reloads the fixed file without a signal");
+    let ready = site.client(None).get(site.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200, "ready again");
 
     // The stream that was open throughout finishes normally.
     let mut rest = Vec::new();
