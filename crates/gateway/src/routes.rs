@@ -258,16 +258,13 @@ fn owner_of(w: &Worker, id: &str) -> &'static str {
     }
 }
 
-/// The caller of a model-listing request, or the error response to send.
+/// The caller of a model-listing request.
 fn caller(
     w: &Worker,
     peer: Option<Extension<Arc<PeerCertificate>>>,
     headers: &HeaderMap,
-) -> Result<rampart_identity::Principal, Response> {
-    w.shared
-        .security
-        .authenticate(headers, peer.as_deref().map(Arc::as_ref))
-        .map_err(|err| ErrorResponse(err).into_response())
+) -> Result<rampart_identity::Principal, ApiError> {
+    w.shared.security.authenticate(headers, peer.as_deref().map(Arc::as_ref))
 }
 
 async fn list_models(
@@ -277,7 +274,7 @@ async fn list_models(
 ) -> Response {
     let principal = match caller(&w, peer, &headers) {
         Ok(principal) => principal,
-        Err(response) => return response,
+        Err(err) => return ErrorResponse(err).into_response(),
     };
     // Only the models this caller may use are listed.
     let data: Vec<_> = w
@@ -299,7 +296,7 @@ async fn get_model(
 ) -> Response {
     let principal = match caller(&w, peer, &headers) {
         Ok(principal) => principal,
-        Err(response) => return response,
+        Err(err) => return ErrorResponse(err).into_response(),
     };
     // A model the caller may not use is answered as absent, revealing nothing.
     if w.shared.models.contains_key(&id) && w.shared.security.may_list(&principal, &id) {
