@@ -3,13 +3,15 @@
 //! `cargo bench -p rampart-audit` appends batches of audit entries (each
 //! batch: entry bundle and hash tiles written and fsynced, then a signed
 //! checkpoint written and fsynced) and prints entries per second and the
-//! latency of a batch, per batch size.
+//! latency of a batch, per batch size. Then the same through group commit:
+//! many concurrent recorders, each waiting for its entry to be durable.
 
 use std::time::{Duration, Instant};
 
 use rampart_audit::entry::{Caller, Entry, Phase, VERSION, sha256_hex};
 use rampart_audit::keys;
 use rampart_audit::log::Log;
+use rampart_audit::recorder::Recorder;
 use rampart_audit::storage::FsStorage;
 
 fn entry(i: u64) -> Vec<u8> {
@@ -39,6 +41,50 @@ fn entry(i: u64) -> Vec<u8> {
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)].as_secs_f64() * 1e3
+}
+
+/// `writers` tasks each record entries back to back for 3 s through one Recorder.
+fn group_commit(base: &std::path::Path, writers: usize) {
+    let dir = tempfile::tempdir_in(base).expect("a temporary directory");
+    let (skey, _) = keys::generate("bench.example/log").expect("a key");
+    let log = Log::open(FsStorage::new(dir.path()).expect("storage"), skey).expect("a log");
+    let recorder = Recorder::start(log).expect("the writer starts");
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+    let started = Instant::now();
+    let latencies = runtime.block_on(async {
+        let tasks: Vec<_> = (0..writers)
+            .map(|w| {
+                let recorder = recorder.clone();
+                tokio::spawn(async move {
+                    let mut latencies = Vec::new();
+                    let mut i = w as u64 * 1_000_000_000;
+                    while started.elapsed() < Duration::from_secs(3) {
+                        let bytes = entry(i);
+                        let t = Instant::now();
+                        recorder.record(bytes).await.expect("recorded");
+                        latencies.push(t.elapsed());
+                        i += 1;
+                    }
+                    latencies
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for task in tasks {
+            all.extend(task.await.expect("a writer task"));
+        }
+        all
+    });
+    let rate = latencies.len() as f64 / started.elapsed().as_secs_f64();
+    let mut latencies = latencies;
+    latencies.sort();
+    println!(
+        "| {writers} | {} | {rate:.0} | {:.2} | {:.2} |",
+        latencies.len(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99)
+    );
 }
 
 fn main() {
@@ -71,5 +117,12 @@ fn main() {
             percentile(&latencies, 0.5),
             percentile(&latencies, 0.99)
         );
+    }
+    println!();
+    println!("group commit: concurrent writers, each waiting until its entry is durable");
+    println!("| concurrent writers | entries | entries/s | record p50 ms | record p99 ms |");
+    println!("|---|---|---|---|---|");
+    for writers in [1, 16, 256, 2048] {
+        group_commit(&base, writers);
     }
 }

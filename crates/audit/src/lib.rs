@@ -9,6 +9,7 @@ pub mod entry;
 pub mod keys;
 pub mod log;
 pub mod proof;
+pub mod recorder;
 pub mod storage;
 pub mod tiles;
 pub mod verify;
