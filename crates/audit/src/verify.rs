@@ -73,6 +73,12 @@ fn read(storage: &dyn Storage, path: &str) -> Result<Vec<u8>, VerifyError> {
     }
 }
 
+/// The log's checkpoint, its signature checked with `vkey`.
+fn verified_checkpoint(storage: &dyn Storage, vkey: &str) -> Result<tlog_tiles::Checkpoint, VerifyError> {
+    let signed = read(storage, CHECKPOINT)?;
+    keys::open_checkpoint(vkey, &signed).map_err(|e| VerifyError::Checkpoint(e.to_string()))
+}
+
 /// Recomputes every stored hash of the first `size` entries from the entry bundles.
 fn read_tree(
     storage: &dyn Storage,
@@ -114,8 +120,7 @@ pub struct InclusionProof {
 
 /// Proves that entry `index` is in the tree of the log's checkpoint (verified with `vkey`).
 pub fn prove_inclusion(storage: &dyn Storage, vkey: &str, index: u64) -> Result<InclusionProof, VerifyError> {
-    let signed = read(storage, CHECKPOINT)?;
-    let checkpoint = keys::open_checkpoint(vkey, &signed).map_err(|e| VerifyError::Checkpoint(e.to_string()))?;
+    let checkpoint = verified_checkpoint(storage, vkey)?;
     let size = checkpoint.size();
     if index >= size {
         return Err(VerifyError::Checkpoint(format!("the log has {size} entries; there is no entry {index}")));
@@ -135,8 +140,7 @@ pub fn prove_consistency(
     vkey: &str,
     old_size: u64,
 ) -> Result<(Hash, u64, Hash, Vec<Hash>), VerifyError> {
-    let signed = read(storage, CHECKPOINT)?;
-    let checkpoint = keys::open_checkpoint(vkey, &signed).map_err(|e| VerifyError::Checkpoint(e.to_string()))?;
+    let checkpoint = verified_checkpoint(storage, vkey)?;
     let size = checkpoint.size();
     if old_size == 0 || old_size > size {
         return Err(VerifyError::Checkpoint(format!("--old must be between 1 and the log's size, {size}")));
@@ -156,8 +160,7 @@ pub fn prove_consistency(
 /// Verifies the log in `storage` against the verifier key `vkey`.
 /// `progress(done, total)` is called as entries are read.
 pub fn verify(storage: &dyn Storage, vkey: &str, progress: &mut dyn FnMut(u64, u64)) -> Result<Report, VerifyError> {
-    let signed = read(storage, CHECKPOINT)?;
-    let checkpoint = keys::open_checkpoint(vkey, &signed).map_err(|e| VerifyError::Checkpoint(e.to_string()))?;
+    let checkpoint = verified_checkpoint(storage, vkey)?;
     let size = checkpoint.size();
     let hashes = read_tree(storage, size, progress)?;
     let all_tiles = Tile::new_tiles(HEIGHT, 0, size);
