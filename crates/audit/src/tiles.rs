@@ -41,6 +41,33 @@ pub fn path_of(tile: &Tile) -> String {
     hash_tile_path(tile.level(), tile.level_index(), u64::from(tile.width()))
 }
 
+/// Whether `path` names a file of the published log: the checkpoint, a hash
+/// tile or an entry bundle, spelled exactly as C2SP tlog-tiles spells it (so
+/// a request path can never reach any other file). Written here because
+/// `tlog_tiles`' own parser panics on some malformed paths.
+pub fn is_log_path(path: &str) -> bool {
+    if path == crate::log::CHECKPOINT {
+        return true;
+    }
+    let Some((kind, rest)) = path.strip_prefix("tile/").and_then(|p| p.split_once('/')) else { return false };
+    let level_ok = kind == "entries" || kind.parse::<u8>().is_ok_and(|level| level < 64 && level.to_string() == kind);
+    let (index, width) = match rest.split_once(".p/") {
+        Some((index, width)) => (index, width.parse::<u64>().ok().filter(|w| (1..WIDTH).contains(w))),
+        None => (rest, Some(WIDTH)),
+    };
+    let mut n = Some(0u64);
+    for element in index.split('/') {
+        let digits = element.strip_prefix('x').unwrap_or(element);
+        let value = (digits.len() == 3).then(|| digits.parse::<u64>().ok()).flatten();
+        n = n.zip(value).and_then(|(n, value)| n.checked_mul(1000)?.checked_add(value));
+    }
+    // Only the canonical spelling: no leading zeros, `x` exactly where C2SP puts it.
+    match (level_ok, n, width) {
+        (true, Some(n), Some(width)) => path == format!("tile/{kind}/{}{}", index_path(n), partial(width)),
+        _ => false,
+    }
+}
+
 /// The entry bundles of a tree of `size` entries: (index, width) of each.
 pub fn bundles(size: u64) -> impl Iterator<Item = (u64, u64)> {
     let full = size / WIDTH;
@@ -114,5 +141,41 @@ mod tests {
         assert_eq!(split_bundle(&bundle, 3).unwrap(), [&b"one"[..], b"", b"three"]);
         assert_eq!(split_bundle(&bundle, 2), Err(BundleError::Count { found: 3, expected: 2 }));
         assert_eq!(split_bundle(&bundle[..bundle.len() - 1], 3), Err(BundleError::Truncated(2)));
+    }
+
+    #[test]
+    fn only_log_paths_are_published() {
+        for good in [
+            "checkpoint",
+            "tile/0/000",
+            "tile/0/x001/234",
+            "tile/1/000.p/17",
+            "tile/entries/000.p/3",
+            "tile/entries/x002/001",
+        ] {
+            assert!(is_log_path(good), "{good}");
+        }
+        for bad in [
+            "",
+            "../rampart.toml",
+            "tile/../../etc/passwd",
+            "tile/0/../checkpoint",
+            "tile/0/1",
+            "tile/0/000.p/256",
+            "tile/0/000.p/0",
+            "tile/entries/000.p/x",
+            ".checkpoint.tmp",
+            "tile/0/.000.tmp",
+            "checkpoint/",
+            "tile/8/data/000",
+            "tile/64/000",
+            "tile/01/000",
+            "tile/0/000.p/07",
+            "tile/0/x000/001",
+            "tile/0/0001",
+            "tile/0/x999/x999/x999/x999/x999/x999/x999/000",
+        ] {
+            assert!(!is_log_path(bad), "{bad}");
+        }
     }
 }

@@ -84,3 +84,32 @@ async fn a_failing_log_refuses_then_recovers_by_itself() {
     let report = verify(&FsStorage::new(dir.path()).unwrap(), &vkey, &mut |_, _| {}).unwrap();
     assert_eq!(report.size, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probing_recorder_recovers_without_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let (skey, vkey) = keys::generate("test.example/log").unwrap();
+    let broken = Arc::new(AtomicBool::new(false));
+    let storage = Switchable { inner: FsStorage::new(dir.path()).unwrap(), broken: Arc::clone(&broken) };
+    let every = std::time::Duration::from_millis(20);
+    let recorder = Recorder::start_probing(Log::open(storage, skey).unwrap(), every, || b"probe".to_vec()).unwrap();
+    broken.store(true, Ordering::SeqCst);
+    assert!(recorder.record(b"lost".to_vec()).await.is_err());
+    // Probes keep failing while storage does, and nothing is written.
+    tokio::time::sleep(every * 5).await;
+    assert!(recorder.problem().is_some());
+
+    broken.store(false, Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while recorder.problem().is_some() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(every).await;
+    }
+    assert_eq!(recorder.problem(), None, "a probe succeeded by itself");
+    // Exactly one probe entry marks the recovery; a healthy log is not probed.
+    tokio::time::sleep(every * 5).await;
+    let storage = FsStorage::new(dir.path()).unwrap();
+    assert_eq!(verify(&storage, &vkey, &mut |_, _| {}).unwrap().size, 1);
+    let mut entries = Vec::new();
+    for_each_entry(&storage, 1, 0, &mut |_, entry| entries.push(entry.to_vec())).unwrap();
+    assert_eq!(entries, [b"probe".to_vec()]);
+}

@@ -45,6 +45,19 @@ pub struct Config {
     /// Operator Cedar policy files.
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// The tamper-evident audit log; absent only on an `insecure_dev` loopback site.
+    #[serde(default)]
+    pub audit: Option<AuditConfig>,
+}
+
+/// `[audit]`: where the audit log lives and the key that signs its checkpoints.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The log directory (C2SP tlog-tiles layout); created if missing.
+    pub dir: PathBuf,
+    /// The Ed25519 signing key (C2SP signed-note private key, `rampart audit keygen`).
+    pub signing_key: PathBuf,
 }
 
 /// `[identity]`: how callers prove who they are. Both ways may be configured;
@@ -405,6 +418,9 @@ impl Config {
             files.extend(identity.client_ca.iter().enumerate().map(|(i, f)| (at("client_ca").index(i), f.clone())));
             files.extend(identity.crl.iter().enumerate().map(|(i, f)| (at("crl").index(i), f.clone())));
         }
+        if let Some(audit) = &self.audit {
+            files.push((KeyPath::key("audit").then("signing_key"), audit.signing_key.clone()));
+        }
         files.extend(
             self.labels.spif.iter().enumerate().map(|(i, f)| (KeyPath::key("labels").then("spif").index(i), f.clone())),
         );
@@ -447,5 +463,9 @@ impl Config {
             identity.client_ca.iter_mut().chain(identity.crl.iter_mut()).for_each(fix);
         }
         self.labels.spif.iter_mut().chain(self.policy.files.iter_mut()).for_each(fix);
+        if let Some(audit) = &mut self.audit {
+            fix(&mut audit.dir);
+            fix(&mut audit.signing_key);
+        }
     }
 }

@@ -61,7 +61,19 @@ impl Config {
         self.validate_backends()?;
         self.validate_models()?;
         self.validate_owners()?;
-        self.validate_identity()
+        self.validate_identity()?;
+        self.validate_audit()
+    }
+
+    fn validate_audit(&self) -> Result<(), ConfigError> {
+        if self.audit.is_none() && !self.server.insecure_dev {
+            return fail(
+                KeyPath::key("server").then("listen"),
+                "no [audit] section: every decision must be recorded (set audit.dir and audit.signing_key; \
+                 `rampart audit keygen` makes a key); only an insecure_dev loopback site may run without one",
+            );
+        }
+        Ok(())
     }
 
     fn validate_owners(&self) -> Result<(), ConfigError> {

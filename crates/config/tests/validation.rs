@@ -141,3 +141,33 @@ fn load_names_the_file_and_missing_files_are_reported() {
     assert!(err.to_string().contains("missing.gguf"), "{err}");
     assert_eq!(err.key.as_deref(), Some("models[0].path"));
 }
+
+#[test]
+fn a_site_without_an_audit_log_is_refused_unless_insecure_dev() {
+    let secure = r#"
+[server]
+listen = "0.0.0.0:8443"
+tls = { cert = "server.pem", key = "server.key" }
+
+[identity]
+client_ca = ["ca.pem"]
+directory = "subjects.toml"
+
+[[backends]]
+name = "vllm-a"
+url = "http://127.0.0.1:8000/v1"
+models = ["mistral-small"]
+"#;
+    let err = error(secure);
+    assert_eq!(err.key.as_deref(), Some("server.listen"), "{err}");
+    assert!(err.message.contains("[audit]") && err.message.contains("audit keygen"), "{err}");
+
+    let config = parse(&format!("{secure}\n[audit]\ndir = \"audit\"\nsigning_key = \"keys/audit.key\"\n")).unwrap();
+    let audit = config.audit.expect("[audit] parsed");
+    assert_eq!(audit.dir, Path::new("/etc/rampart/audit"));
+    assert_eq!(audit.signing_key, Path::new("/etc/rampart/keys/audit.key"));
+
+    let err = error(&format!("{secure}\n[audit]\ndir = \"audit\"\n"));
+    assert!(err.message.contains("signing_key"), "{err}");
+    assert!(parse(BASE).unwrap().audit.is_none(), "an insecure_dev site may run without a log");
+}

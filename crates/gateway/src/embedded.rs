@@ -21,6 +21,7 @@ use crate::metrics::InFlight;
 use crate::request_id::RequestId;
 use crate::routes::{Parsed, Route};
 use crate::state::{Shared, Worker};
+use crate::trail::{ServedBy, StreamUsage};
 
 fn engine_error(err: EngineError, prompt_param: &str) -> ApiError {
     let message = err.to_string();
@@ -121,12 +122,15 @@ pub async fn serve(
         model: engine.name().to_owned(),
         shape,
         shared: worker.shared.clone(),
+        usage: StreamUsage::default(),
     };
-    if params.streaming() {
-        Ok(answer.stream(first, generation.events, params.include_usage(), in_flight))
+    let mut response = if params.streaming() {
+        answer.stream(first, generation.events, params.include_usage(), in_flight)
     } else {
-        answer.complete(first, generation.events).await
-    }
+        answer.complete(first, generation.events).await?
+    };
+    response.extensions_mut().insert(ServedBy("embedded".to_owned()));
+    Ok(response)
 }
 
 /// Identity of one answer, the same in every chunk.
@@ -136,6 +140,8 @@ struct Answer {
     model: String,
     shape: Shape,
     shared: Arc<Shared>,
+    /// Token counts for the audit entry of a stream.
+    usage: StreamUsage,
 }
 
 /// Said when the engine's event channel closes before `Done`.
@@ -246,6 +252,7 @@ impl Answer {
             Some(Event::Text(text)) => (vec![self.chunk(Some(&text), false, None, None)], false),
             Some(Event::Done { finish_reason, usage }) => {
                 self.shared.metrics.tokens(&self.model, usage.prompt_tokens.into(), usage.completion_tokens.into());
+                let _ = self.usage.0.set((usage.prompt_tokens.into(), usage.completion_tokens.into()));
                 let mut frames = vec![self.chunk(None, false, Some(finish_reason), None)];
                 if include_usage {
                     frames.push(self.chunk(None, false, None, Some(usage)));
@@ -265,6 +272,7 @@ impl Answer {
         include_usage: bool,
         in_flight: InFlight,
     ) -> Response {
+        let usage = self.usage.clone();
         let opening = match self.shape {
             Shape::Chat => vec![self.chunk(Some(""), true, None, None)],
             Shape::Text => Vec::new(),
@@ -288,10 +296,12 @@ impl Answer {
                 done = finished;
             }
         });
-        Response::builder()
+        let mut response = Response::builder()
             .header(header::CONTENT_TYPE, "text/event-stream")
             .header(header::CACHE_CONTROL, "no-cache")
             .body(Body::from_stream(body))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        response.extensions_mut().insert(usage);
+        response
     }
 }

@@ -11,6 +11,8 @@
 //! request's time into upstream time and Rampart's own overhead. Logs and
 //! metrics never carry prompt or completion text.
 
+mod audit_read;
+mod audited_stream;
 mod backend;
 mod embedded;
 mod error;
@@ -24,6 +26,7 @@ mod security;
 mod server;
 mod state;
 mod tls;
+mod trail;
 mod upstream_stream;
 
 use std::sync::Arc;

@@ -19,6 +19,7 @@ use crate::metrics::InFlight;
 use crate::request_id::{self, RequestId};
 use crate::routes::Route;
 use crate::state::Worker;
+use crate::trail::ServedBy;
 use crate::upstream_stream::MeteredStream;
 
 /// Largest non-streamed upstream answer Rampart accepts.
@@ -148,7 +149,9 @@ pub async fn forward(
                     upstream,
                     call.started.elapsed().saturating_sub(upstream),
                 );
-                return relay(worker, &call, response, permit, in_flight).await;
+                let mut response = relay(worker, &call, response, permit, in_flight).await?;
+                response.extensions_mut().insert(ServedBy(backend.name.clone()));
+                return Ok(response);
             }
         }
     }

@@ -22,6 +22,7 @@ use serde_json::json;
 use crate::error::{ErrorResponse, no_such_route, wrong_method};
 use crate::request_id::RequestId;
 use crate::state::{ModelEntry, Worker};
+use crate::trail::{self, Draft};
 use crate::{embedded, proxy, security};
 
 /// The API routes Rampart serves or forwards.
@@ -146,6 +147,7 @@ pub fn router(worker: Worker) -> Router {
         .route("/v1/embeddings", inference_route(Route::Embeddings))
         .route("/v1/models", get(list_models).fallback(wrong_method))
         .route("/v1/models/{id}", get(get_model).fallback(wrong_method))
+        .route("/audit/{*path}", get(crate::audit_read::read).fallback(wrong_method))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -178,16 +180,23 @@ async fn inference(
     let started = Instant::now();
     let in_flight = w.shared.metrics.in_flight();
     let mut model = String::new();
+    let mut draft = Draft::new(id.as_str().to_owned(), Action::Infer.name());
     let result = async {
         // Identity first: nothing of an unidentified caller's request is read.
         let principal = w.shared.security.authenticate(&headers, peer.as_deref())?;
+        draft.identified(&principal);
         check_content_type(&headers)?;
         let bytes = read_body(body, &headers, w.shared.config.server.max_body_bytes).await?;
+        draft.body(&bytes);
         let parsed = Parsed::parse(route, &bytes)?;
         model = parsed.model().to_owned();
+        draft.model(&model);
         let entry = w.shared.models.get(&model).ok_or_else(|| ApiError::model_not_found(&model))?;
         let label = w.shared.security.request_label(&headers, &parsed, &bytes)?;
-        w.shared.security.authorize(&principal, Action::Infer, &model, &label)?;
+        draft.labelled(label.banner());
+        let decision = w.shared.security.authorize(&principal, Action::Infer, &model, &label);
+        draft.decided(&decision);
+        security::enforce(&decision)?;
         let response = match entry {
             ModelEntry::Remote(backends) => {
                 let body = security::without_extension(bytes);
@@ -199,12 +208,17 @@ async fn inference(
         Ok::<_, ApiError>(security::label_response(response, &label))
     }
     .await;
-    let response = result.unwrap_or_else(|err| {
-        if err.status.is_server_error() {
-            tracing::warn!(request_id = id.as_str(), route = route.metric_name(), status = err.status.as_u16(), error = %err.message, "request failed");
+    let response = match result {
+        Ok(response) => response,
+        Err(err) => {
+            if err.status.is_server_error() {
+                tracing::warn!(request_id = id.as_str(), route = route.metric_name(), status = err.status.as_u16(), error = %err.message, "request failed");
+            }
+            draft.failed(&err);
+            ErrorResponse(err).into_response()
         }
-        ErrorResponse(err).into_response()
-    });
+    };
+    let response = trail::release(w.shared.trail.as_ref(), draft, response).await;
     let metric_model = w.shared.metric_model(&model);
     w.shared.metrics.request(route.metric_name(), metric_model, response.status().as_u16());
     response
@@ -258,52 +272,71 @@ fn owner_of(w: &Worker, id: &str) -> &'static str {
     }
 }
 
-/// The caller of a model-listing request.
-fn caller(
+/// Answers a model-listing request through the audit trail: `answer` gets the
+/// identified caller and returns the JSON to send.
+async fn listing(
     w: &Worker,
+    id: &RequestId,
     peer: Option<Extension<Arc<PeerCertificate>>>,
     headers: &HeaderMap,
-) -> Result<rampart_identity::Principal, ApiError> {
-    w.shared.security.authenticate(headers, peer.as_deref().map(Arc::as_ref))
+    answer: impl FnOnce(&rampart_identity::Principal) -> Result<serde_json::Value, ApiError>,
+) -> Response {
+    let mut draft = Draft::new(id.as_str().to_owned(), Action::ListModels.name());
+    let result = w.shared.security.authenticate(headers, peer.as_deref().map(Arc::as_ref)).and_then(|principal| {
+        draft.identified(&principal);
+        answer(&principal)
+    });
+    let response = match result {
+        Ok(value) => {
+            draft.allowed();
+            Json(value).into_response()
+        }
+        Err(err) => {
+            draft.failed(&err);
+            ErrorResponse(err).into_response()
+        }
+    };
+    let response = trail::release(w.shared.trail.as_ref(), draft, response).await;
+    w.shared.metrics.request(Route::Models.metric_name(), "all", response.status().as_u16());
+    response
 }
 
 async fn list_models(
     State(w): State<Worker>,
+    Extension(id): Extension<RequestId>,
     peer: Option<Extension<Arc<PeerCertificate>>>,
     headers: HeaderMap,
 ) -> Response {
-    let principal = match caller(&w, peer, &headers) {
-        Ok(principal) => principal,
-        Err(err) => return ErrorResponse(err).into_response(),
-    };
-    // Only the models this caller may use are listed.
-    let data: Vec<_> = w
-        .shared
-        .model_ids
-        .iter()
-        .filter(|id| w.shared.security.may_list(&principal, id))
-        .map(|id| model_object(id, owner_of(&w, id)))
-        .collect();
-    w.shared.metrics.request(Route::Models.metric_name(), "all", 200);
-    Json(json!({ "object": "list", "data": data })).into_response()
+    listing(&w, &id, peer, &headers, |principal| {
+        // Only the models this caller may use are listed.
+        let data: Vec<_> = w
+            .shared
+            .model_ids
+            .iter()
+            .filter(|id| w.shared.security.may_list(principal, id))
+            .map(|id| model_object(id, owner_of(&w, id)))
+            .collect();
+        Ok(json!({ "object": "list", "data": data }))
+    })
+    .await
 }
 
 async fn get_model(
     State(w): State<Worker>,
+    Extension(request_id): Extension<RequestId>,
     Path(id): Path<String>,
     peer: Option<Extension<Arc<PeerCertificate>>>,
     headers: HeaderMap,
 ) -> Response {
-    let principal = match caller(&w, peer, &headers) {
-        Ok(principal) => principal,
-        Err(err) => return ErrorResponse(err).into_response(),
-    };
-    // A model the caller may not use is answered as absent, revealing nothing.
-    if w.shared.models.contains_key(&id) && w.shared.security.may_list(&principal, &id) {
-        Json(model_object(&id, owner_of(&w, &id))).into_response()
-    } else {
-        ErrorResponse(ApiError::model_not_found(&id)).into_response()
-    }
+    listing(&w, &request_id, peer, &headers, |principal| {
+        // A model the caller may not use is answered as absent, revealing nothing.
+        if w.shared.models.contains_key(&id) && w.shared.security.may_list(principal, &id) {
+            Ok(model_object(&id, owner_of(&w, &id)))
+        } else {
+            Err(ApiError::model_not_found(&id))
+        }
+    })
+    .await
 }
 
 async fn healthz() -> Response {

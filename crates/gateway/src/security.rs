@@ -32,6 +32,8 @@ pub struct Security {
     identity: Identity,
     authority: Authority,
     models: HashMap<String, ModelPolicy>,
+    /// What the audit log's metadata may be read at: the site's default label.
+    audit_ceiling: Clearance,
 }
 
 fn load_policies(config: &Config) -> anyhow::Result<Policies> {
@@ -78,7 +80,8 @@ impl Security {
                 default_label.banner()
             );
         }
-        Ok(Self { labels, default_label, identity, authority, models })
+        let audit_ceiling = Clearance::from_ceiling(&default_label);
+        Ok(Self { labels, default_label, identity, authority, models, audit_ceiling })
     }
 
     /// Identifies the caller of a request.
@@ -144,19 +147,15 @@ impl Security {
         }
     }
 
-    /// The policy decision for `action` on a model at `label`; `Err` is the refusal to send.
-    pub fn authorize(
-        &self,
-        principal: &Principal,
-        action: Action,
-        model: &str,
-        label: &Label,
-    ) -> Result<Decision, ApiError> {
-        let decision = self.decide(principal, action, model, label);
-        match decision.refusal {
-            None => Ok(decision),
-            Some(refusal) => Err(refusal_error(refusal, &decision.policies)),
-        }
+    /// The policy decision for `action` on a model at `label`.
+    pub fn authorize(&self, principal: &Principal, action: Action, model: &str, label: &Label) -> Decision {
+        self.decide(principal, action, model, label)
+    }
+
+    /// The decision on reading the audit log (auditors only, by the built-in policy).
+    pub fn authorize_audit_read(&self, principal: &Principal) -> Decision {
+        let facts = LabelFacts::assess(&principal.clearance, &self.default_label, &self.audit_ceiling);
+        self.authority.decide(&subject_of(principal), Action::ReadAudit, &Resource::AuditLog, &facts)
     }
 
     fn decide(&self, principal: &Principal, action: Action, model: &str, label: &Label) -> Decision {
@@ -164,10 +163,8 @@ impl Security {
             // Every served model has an entry; a missing one is refused, never allowed.
             return Decision { refusal: Some(Refusal::PolicyError), policies: Vec::new() };
         };
-        let subject =
-            Subject { id: principal.subject.clone(), nation: principal.nation.clone(), roles: principal.roles.clone() };
         let facts = LabelFacts::assess(&principal.clearance, label, &entry.ceiling);
-        self.authority.decide(&subject, action, &entry.resource, &facts)
+        self.authority.decide(&subject_of(principal), action, &entry.resource, &facts)
     }
 
     /// Whether the caller may see `model` in `/v1/models` (at the site's default label).
@@ -183,6 +180,18 @@ impl Security {
     /// Why the site cannot identify callers right now, if it cannot.
     pub fn problem(&self) -> Option<String> {
         self.identity.problem()
+    }
+}
+
+fn subject_of(principal: &Principal) -> Subject {
+    Subject { id: principal.subject.clone(), nation: principal.nation.clone(), roles: principal.roles.clone() }
+}
+
+/// The refusal to send for a decision that does not allow the request.
+pub fn enforce(decision: &Decision) -> Result<(), ApiError> {
+    match decision.refusal {
+        None => Ok(()),
+        Some(refusal) => Err(refusal_error(refusal, &decision.policies)),
     }
 }
 

@@ -10,6 +10,7 @@ use rampart_engine::Engine;
 use crate::backend::{Backend, UpstreamClient};
 use crate::metrics::Metrics;
 use crate::security::Security;
+use crate::trail::Trail;
 
 /// How a model is served.
 pub enum ModelEntry {
@@ -33,6 +34,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Identity, labels and policy.
     pub security: Security,
+    /// The audit log; `None` only on an `insecure_dev` site without `[audit]`.
+    pub trail: Option<Trail>,
 }
 
 impl Shared {
@@ -57,7 +60,16 @@ impl Shared {
             }
         }
         let security = Security::new(&config, &model_ids)?;
-        Ok(Self { config, models, model_ids, backends, metrics: Metrics::default(), security })
+        let trail = match &config.audit {
+            Some(audit) => Some(Trail::open(audit)?),
+            None => {
+                tracing::warn!(
+                    "no [audit] configured: decisions are not recorded (allowed only on an insecure_dev site)"
+                );
+                None
+            }
+        };
+        Ok(Self { config, models, model_ids, backends, metrics: Metrics::default(), security, trail })
     }
 
     /// The configured name of a model, for metric labels (`unknown` otherwise).
@@ -68,6 +80,7 @@ impl Shared {
     /// Reasons the site cannot serve every model; empty when ready.
     pub fn readiness_problems(&self) -> Vec<String> {
         let security = self.security.problem();
+        let audit = self.trail.as_ref().and_then(Trail::problem);
         self.model_ids
             .iter()
             .filter_map(|id| match &self.models[id] {
@@ -78,6 +91,7 @@ impl Shared {
                 }),
             })
             .chain(security)
+            .chain(audit)
             .collect()
     }
 }

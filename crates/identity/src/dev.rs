@@ -13,6 +13,10 @@
 //! DIR/directory.toml          clearance and roles of each certificate subject
 //! DIR/crl.pem                 the CA's CRL (empty)
 //! ```
+//!
+//! The configuration also names `DIR/audit-key` (the audit log's signing key)
+//! and `DIR/audit/` (the log); `rampart dev init` writes the key, with its
+//! verifier key in `DIR/audit.vkey`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -266,6 +270,10 @@ audience = "{DEV_AUDIENCE}"
 client_ca = ["ca.pem"]             # roots for client certificates (mutual TLS)
 crl = ["crl.pem"]                  # CRL files
 directory = "directory.toml"       # certificate subject -> clearance, roles
+
+[audit]
+dir = "audit"                      # the tamper-evident audit log (C2SP tlog-tiles), created on first start
+signing_key = "audit-key"          # signs its checkpoints; verify with `rampart audit verify audit --vkey audit.vkey`
 
 [labels]
 # spif = ["nato-v88.spif"]         # security policies; the first is the default (default: the shipped NATO SPIF)

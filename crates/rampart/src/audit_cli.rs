@@ -97,6 +97,15 @@ fn open_dir(dir: &Path) -> anyhow::Result<FsStorage> {
     Ok(FsStorage::new(dir)?)
 }
 
+/// The development audit key of `rampart dev init`: `DIR/audit-key` (the
+/// signing key) and `DIR/audit.vkey` (its verifier key, for `audit verify`).
+pub fn write_dev_key(dir: &Path) -> anyhow::Result<()> {
+    let (skey, vkey) = keys::generate("localhost/rampart-dev-audit")?;
+    keys::write_signing_key(&dir.join("audit-key"), &skey)?;
+    std::fs::write(dir.join("audit.vkey"), format!("{vkey}\n"))?;
+    Ok(())
+}
+
 /// Runs one audit command.
 pub fn run(command: AuditCommand) -> anyhow::Result<()> {
     match command {

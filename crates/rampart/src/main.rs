@@ -225,6 +225,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let model = std::path::absolute(&model)?;
             let options = rampart_identity::dev::DevOptions { listen, model, token_ttl };
             rampart_identity::dev::dev_init(&dir, &options).map_err(|e| anyhow::anyhow!(e))?;
+            audit_cli::write_dev_key(&dir)?;
             println!("{}", dir.join("rampart.toml").display());
             Ok(())
         }

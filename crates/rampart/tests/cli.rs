@@ -81,9 +81,12 @@ async fn serves_https_with_a_real_handshake() {
     };
     rampart_identity::dev::dev_init(&pki, &options).unwrap();
     let token = std::fs::read_to_string(pki.join("tokens/usa-secret.jwt")).unwrap();
+    let (skey, _) = rampart_audit::keys::generate("test.example/audit").unwrap();
+    rampart_audit::keys::write_signing_key(&dir.path().join("audit.key"), &skey).unwrap();
     let config = format!(
         "[server]\nlisten = \"127.0.0.1:{{port}}\"\n[server.tls]\ncert = \"{0}/server.pem\"\nkey = \"{0}/server.key\"\n\
-         [identity]\njwks = \"{0}/pki/jwks.json\"\nissuer = \"rampart-dev\"\naudience = \"rampart\"\n{1}",
+         [identity]\njwks = \"{0}/pki/jwks.json\"\nissuer = \"rampart-dev\"\naudience = \"rampart\"\n\
+         [audit]\ndir = \"{0}/audit\"\nsigning_key = \"{0}/audit.key\"\n{1}",
         dir.path().display(),
         backend("a", addr, &["echo"], "")
     );

@@ -6,160 +6,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::site::*;
 use common::*;
 use futures_util::StreamExt;
-use rampart_identity::dev::{DEV_PRINCIPALS, dev_claims, issue_client_certificate, write_crl};
-use rampart_identity::{Claims, mint_token};
+use rampart_identity::dev::{issue_client_certificate, write_crl};
 use serde_json::{Value, json};
-
-/// A development PKI made by the CLI.
-fn dev_init(dir: &Path) {
-    let output = Command::new(binary())
-        .args(["dev", "init"])
-        .arg(dir)
-        .args(["--model", "unused.gguf"])
-        .output()
-        .expect("rampart dev init runs");
-    assert!(output.status.success(), "dev init: {}", String::from_utf8_lossy(&output.stderr));
-    let printed = String::from_utf8_lossy(&output.stdout);
-    assert!(printed.trim_end().ends_with("rampart.toml"), "prints the configuration's path: {printed}");
-}
-
-/// A site using the development PKI in front of a test upstream serving
-/// `shared` and `gbr-only`, accredited to NATO SECRET, with one operator policy.
-struct Site {
-    rampart: Rampart,
-    pki: PathBuf,
-    _pki_dir: tempfile::TempDir,
-    _upstream: rampart_testkit::MockServer,
-}
-
-const OPERATOR_POLICY: &str = r#"
-@id("gbr-only-model")
-forbid (principal, action, resource == Rampart::Model::"gbr-only")
-unless { principal.nation == "GBR" };
-"#;
-
-impl Site {
-    async fn start(prepare: impl FnOnce(&Path)) -> Self {
-        let pki_dir = tempfile::tempdir().unwrap();
-        let pki = pki_dir.path().to_path_buf();
-        dev_init(&pki);
-        prepare(&pki);
-        let (upstream, addr) = mock("upstream").await;
-        std::fs::write(pki.join("site.cedar"), OPERATOR_POLICY).unwrap();
-        let port = free_port();
-        let config = format!(
-            r#"
-[server]
-listen = "127.0.0.1:{port}"
-[server.tls]
-cert = "server.pem"
-key = "server.key"
-
-[identity]
-jwks = "jwks.json"
-issuer = "rampart-dev"
-audience = "rampart"
-client_ca = ["ca.pem"]
-crl = ["crl.pem"]
-directory = "directory.toml"
-
-[labels]
-default_label = "NATO UNCLASSIFIED"
-
-[policy]
-files = ["site.cedar"]
-
-[[backends]]
-name = "upstream"
-url = "http://{addr}/v1"
-models = ["shared", "gbr-only", "slow-stream"]
-accreditation = "NATO SECRET"
-owner = "GBR"
-"#
-        );
-        let path = pki.join("site.toml");
-        std::fs::write(&path, config).unwrap();
-        let rampart = Rampart::start_file(&path, port, tempfile::tempdir().unwrap(), "https").await;
-        Self { rampart, pki, _pki_dir: pki_dir, _upstream: upstream }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("https://127.0.0.1:{}{path}", self.rampart.port)
-    }
-
-    /// A client trusting the dev CA, presenting `cert` (a `clients/NAME` stem or a path stem) if given.
-    fn client(&self, cert: Option<&Path>) -> reqwest::Client {
-        let ca = reqwest::Certificate::from_pem(&std::fs::read(self.pki.join("ca.pem")).unwrap()).unwrap();
-        let mut builder = reqwest::Client::builder().tls_built_in_root_certs(false).add_root_certificate(ca);
-        if let Some(stem) = cert {
-            let mut pem = std::fs::read(stem.with_extension("pem")).unwrap();
-            pem.extend(std::fs::read(stem.with_extension("key")).unwrap());
-            builder = builder.identity(reqwest::Identity::from_pem(&pem).unwrap());
-        }
-        builder.build().unwrap()
-    }
-
-    fn client_cert(&self, name: &str) -> PathBuf {
-        self.pki.join("clients").join(name)
-    }
-
-    fn token(&self, name: &str) -> String {
-        std::fs::read_to_string(self.pki.join("tokens").join(format!("{name}.jwt"))).unwrap().trim().to_owned()
-    }
-
-    /// Mints a token with the site's issuer key after `change` edits gbr-secret's claims.
-    fn mint(&self, change: impl FnOnce(&mut Claims)) -> String {
-        let mut claims = dev_claims(&DEV_PRINCIPALS[0], Duration::from_secs(3600));
-        change(&mut claims);
-        let key = std::fs::read(self.pki.join("token-key.pem")).unwrap();
-        mint_token(&claims, &key, Some(rampart_identity::dev::DEV_KEY_ID)).unwrap()
-    }
-
-    async fn chat(&self, client: &reqwest::Client, token: Option<&str>, label: Option<&str>, body: Value) -> Answer {
-        let mut request = client.post(self.url("/v1/chat/completions")).json(&body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(label) = label {
-            request = request.header("Rampart-Label", label);
-        }
-        Answer::of(request.send().await.expect("the request completes")).await
-    }
-}
-
-/// A response's status, label header and JSON body.
-struct Answer {
-    status: u16,
-    label: Option<String>,
-    body: Value,
-}
-
-impl Answer {
-    async fn of(response: reqwest::Response) -> Self {
-        let status = response.status().as_u16();
-        let label = response.headers().get("rampart-label").map(|v| v.to_str().unwrap().to_owned());
-        let body = response.json().await.expect("a JSON body");
-        Self { status, label, body }
-    }
-
-    fn code(&self) -> &str {
-        self.body["error"]["code"].as_str().unwrap_or("")
-    }
-
-    fn message(&self) -> &str {
-        self.body["error"]["message"].as_str().unwrap_or("")
-    }
-}
-
-fn ask(model: &str, text: &str) -> Value {
-    json!({"model": model, "messages": [{"role": "user", "content": text}]})
-}
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
@@ -176,7 +31,17 @@ fn issue(pki: &Path, stem: &str, name: &str, nation: &str, validity: (SystemTime
 async fn dev_init_writes_the_contract_layout() {
     let dir = tempfile::tempdir().unwrap();
     dev_init(dir.path());
-    for file in ["rampart.toml", "ca.pem", "server.pem", "server.key", "token-key.pem", "jwks.json", "directory.toml"] {
+    for file in [
+        "rampart.toml",
+        "ca.pem",
+        "server.pem",
+        "server.key",
+        "token-key.pem",
+        "jwks.json",
+        "directory.toml",
+        "audit-key",
+        "audit.vkey",
+    ] {
         assert!(dir.path().join(file).is_file(), "{file}");
     }
     for principal in ["gbr-secret", "usa-secret", "deu-confidential", "auditor"] {

@@ -1,0 +1,320 @@
+//! The audit trail of the request path: every decision and outcome becomes an
+//! entry of the tamper-evident log before its answer is released.
+//!
+//! A whole answer is held until its entry is durable. A stream is started only
+//! once its start entry is durable, and its closing `data: [DONE]` event is
+//! held until its end entry is. When the log cannot be written the request is
+//! refused with `503 audit_unavailable`: nothing reaches a client that is not
+//! in the log.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use http_body_util::BodyExt;
+use rampart_api::{ApiError, ErrorKind};
+use rampart_audit::entry::{self, Caller, Entry, Phase};
+use rampart_audit::keys;
+use rampart_audit::log::Log;
+use rampart_audit::recorder::{Recorder, Unavailable};
+use rampart_audit::storage::FsStorage;
+use rampart_config::AuditConfig;
+use rampart_identity::Principal;
+use rampart_policy::Decision;
+use serde::Deserialize;
+
+use crate::audited_stream::AuditedStream;
+use crate::error::ErrorResponse;
+use crate::security::LABEL_HEADER;
+
+/// How often a log that cannot be written is tried again while no request comes.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The site's audit log, open for appending.
+pub struct Trail {
+    recorder: Recorder,
+    dir: PathBuf,
+}
+
+impl Trail {
+    /// Opens (or creates) the log in `config.dir`, signed with `config.signing_key`;
+    /// recovers to the last signed checkpoint after a crash.
+    pub fn open(config: &AuditConfig) -> anyhow::Result<Self> {
+        let skey = keys::read_signing_key(&config.signing_key)
+            .with_context(|| format!("audit.signing_key '{}'", config.signing_key.display()))?;
+        let storage = FsStorage::new(&config.dir)
+            .with_context(|| format!("audit.dir '{}' cannot be created", config.dir.display()))?;
+        let log = Log::open(storage, skey).with_context(|| format!("audit log '{}'", config.dir.display()))?;
+        let size = log.size();
+        let recorder = Recorder::start_probing(log, PROBE_INTERVAL, resumed_entry)?;
+        tracing::info!(dir = %config.dir.display(), entries = size, "audit log open");
+        Ok(Self { recorder, dir: config.dir.clone() })
+    }
+
+    /// The log directory, published read-only to auditors.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// Why the log cannot be written right now, if it cannot.
+    pub fn problem(&self) -> Option<String> {
+        self.recorder.problem().map(|reason| format!("audit log: {reason}"))
+    }
+}
+
+/// The entry a probe appends when the log can be written again: it marks the end of an outage.
+fn resumed_entry() -> Vec<u8> {
+    let draft = Draft::new(String::new(), "audit_resumed");
+    Entry { allowed: true, ..draft.entry(Phase::Complete, 0, Outcome::default()) }.encode()
+}
+
+/// Token counts of an answer, when known.
+pub type Tokens = (u64, u64);
+
+/// Filled by the embedded engine when a stream ends, so its entry has exact
+/// token counts even when the client did not ask for a usage chunk.
+#[derive(Clone, Default)]
+pub struct StreamUsage(pub Arc<OnceLock<Tokens>>);
+
+/// What served an answer: a backend's name, or `embedded`.
+#[derive(Clone)]
+pub struct ServedBy(pub String);
+
+/// What is known of a request so far, for its entry.
+#[derive(Clone)]
+pub struct Draft {
+    started: Instant,
+    request_id: String,
+    action: &'static str,
+    caller: Option<Caller>,
+    model: Option<String>,
+    request_label: Option<String>,
+    allowed: bool,
+    policies: Vec<String>,
+    request_sha256: Option<String>,
+    code: Option<&'static str>,
+}
+
+/// What is known of an answer, for its entry.
+#[derive(Default)]
+pub struct Outcome {
+    /// The code of the error answered, if any.
+    pub code: Option<String>,
+    /// The backend or engine that served it.
+    pub backend: Option<String>,
+    /// The answer's label (banner marking).
+    pub response_label: Option<String>,
+    /// Prompt and completion tokens.
+    pub tokens: Option<Tokens>,
+    /// SHA-256 (hex) of the bytes sent.
+    pub response_sha256: Option<String>,
+}
+
+impl Draft {
+    /// A request that has just arrived.
+    pub fn new(request_id: String, action: &'static str) -> Self {
+        Self {
+            started: Instant::now(),
+            request_id,
+            action,
+            caller: None,
+            model: None,
+            request_label: None,
+            allowed: false,
+            policies: Vec::new(),
+            request_sha256: None,
+            code: None,
+        }
+    }
+
+    /// The caller has been identified.
+    pub fn identified(&mut self, principal: &Principal) {
+        self.caller = Some(Caller {
+            subject: principal.subject.clone(),
+            nation: principal.nation.clone(),
+            roles: principal.roles.clone(),
+        });
+    }
+
+    /// The request body has been read.
+    pub fn body(&mut self, body: &[u8]) {
+        self.request_sha256 = Some(entry::sha256_hex(body));
+    }
+
+    /// The model asked for.
+    pub fn model(&mut self, model: &str) {
+        self.model = Some(model.to_owned());
+    }
+
+    /// The request's effective label.
+    pub fn labelled(&mut self, banner: String) {
+        self.request_label = Some(banner);
+    }
+
+    /// The policy decision.
+    pub fn decided(&mut self, decision: &Decision) {
+        self.allowed = decision.allowed();
+        self.policies.clone_from(&decision.policies);
+    }
+
+    /// The request is allowed without a policy decision of its own (a model
+    /// listing: each model in it was decided separately).
+    pub fn allowed(&mut self) {
+        self.allowed = true;
+    }
+
+    /// The request is answered with `error`.
+    pub fn failed(&mut self, error: &ApiError) {
+        self.code = error.code;
+    }
+
+    /// The entry for one phase of this request.
+    pub fn entry(&self, phase: Phase, status: u16, outcome: Outcome) -> Entry {
+        let time_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis();
+        Entry {
+            v: entry::VERSION,
+            time_ms: u64::try_from(time_ms).unwrap_or(u64::MAX),
+            request_id: self.request_id.clone(),
+            phase,
+            caller: self.caller.clone(),
+            action: self.action.to_owned(),
+            model: self.model.clone(),
+            backend: outcome.backend,
+            request_label: self.request_label.clone(),
+            response_label: outcome.response_label,
+            allowed: self.allowed,
+            policies: self.policies.clone(),
+            code: outcome.code.or_else(|| self.code.map(str::to_owned)),
+            status,
+            prompt_tokens: outcome.tokens.map(|t| t.0),
+            completion_tokens: outcome.tokens.map(|t| t.1),
+            duration_us: u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            request_sha256: self.request_sha256.clone(),
+            response_sha256: outcome.response_sha256,
+        }
+    }
+}
+
+/// The refusal sent when a request's entry cannot be made durable.
+pub fn unavailable(reason: &Unavailable, request_id: &str) -> Response {
+    tracing::error!(request_id, error = %reason, "request refused: the audit log cannot be written");
+    ErrorResponse(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::ServerError,
+        "audit_unavailable",
+        "this request was not served because the audit log cannot be written; the site operator has been alerted",
+    ))
+    .into_response()
+}
+
+/// Records `response` in the trail and returns what may be sent: the response
+/// itself once its entry is durable, or a 503 when it cannot be recorded.
+pub async fn release(trail: Option<&Trail>, draft: Draft, response: Response) -> Response {
+    let Some(trail) = trail else { return response };
+    let (mut parts, body) = response.into_parts();
+    let served_by = parts.extensions.remove::<ServedBy>().map(|s| s.0);
+    let response_label = parts.headers.get(&LABEL_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let is_stream = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let status = parts.status.as_u16();
+    if is_stream && parts.status.is_success() {
+        let outcome =
+            Outcome { backend: served_by.clone(), response_label: response_label.clone(), ..Outcome::default() };
+        if let Err(err) = trail.recorder.record(draft.entry(Phase::Start, status, outcome).encode()).await {
+            return unavailable(&err, &draft.request_id);
+        }
+        let usage = parts.extensions.remove::<StreamUsage>().unwrap_or_default();
+        let end = Outcome { backend: served_by, response_label, ..Outcome::default() };
+        let stream = AuditedStream::new(body, trail.recorder.clone(), draft, end, usage);
+        return Response::from_parts(parts, Body::new(stream));
+    }
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) => {
+            let failure = ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                ErrorKind::ServerError,
+                "upstream_error",
+                format!("the answer could not be read: {err}"),
+            );
+            let mut draft = draft;
+            draft.failed(&failure);
+            return Box::pin(release(Some(trail), draft, ErrorResponse(failure).into_response())).await;
+        }
+    };
+    let outcome = Outcome {
+        code: None,
+        backend: served_by,
+        response_label,
+        tokens: parts.status.is_success().then(|| usage_of(&bytes)).flatten(),
+        response_sha256: Some(entry::sha256_hex(&bytes)),
+    };
+    match trail.recorder.record(draft.entry(Phase::Complete, status, outcome).encode()).await {
+        Ok(_) => Response::from_parts(parts, Body::from(bytes)),
+        Err(err) => unavailable(&err, &draft.request_id),
+    }
+}
+
+#[derive(Deserialize)]
+struct Usage {
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+}
+
+/// The `usage` of an OpenAI answer (a JSON body or one SSE event's JSON).
+pub fn usage_of(json: &[u8]) -> Option<Tokens> {
+    #[derive(Deserialize)]
+    struct WithUsage {
+        usage: Option<Usage>,
+    }
+    let usage = serde_json::from_slice::<WithUsage>(json).ok()?.usage?;
+    Some((usage.prompt_tokens, usage.completion_tokens))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_is_read_from_answers_and_events() {
+        let answer = br#"{"id":"x","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":7,"total_tokens":19}}"#;
+        assert_eq!(usage_of(answer), Some((12, 7)));
+        assert_eq!(usage_of(br#"{"usage":{"prompt_tokens":3,"total_tokens":3}}"#), Some((3, 0)), "embeddings");
+        assert_eq!(usage_of(br#"{"usage":null}"#), None);
+        assert_eq!(usage_of(b"not json"), None);
+    }
+
+    #[test]
+    fn an_entry_carries_what_the_draft_learned() {
+        let mut draft = Draft::new("req-9".into(), "infer");
+        draft.body(b"{}");
+        draft.model("smollm2");
+        draft.labelled("NATO SECRET".into());
+        draft.decided(&Decision { refusal: None, policies: vec!["rampart/infer".into()] });
+        let outcome = Outcome { backend: Some("embedded".into()), tokens: Some((5, 2)), ..Outcome::default() };
+        let entry = draft.entry(Phase::Complete, 200, outcome);
+        assert_eq!(entry.request_id, "req-9");
+        assert!(entry.allowed);
+        assert_eq!(entry.policies, ["rampart/infer"]);
+        assert_eq!(entry.request_label.as_deref(), Some("NATO SECRET"));
+        assert_eq!((entry.prompt_tokens, entry.completion_tokens), (Some(5), Some(2)));
+        assert_eq!(entry.request_sha256.as_deref(), Some(entry::sha256_hex(b"{}").as_str()));
+        assert_eq!(entry.code, None);
+        assert!(entry.caller.is_none());
+
+        let refusal = ApiError::new(StatusCode::FORBIDDEN, ErrorKind::PermissionError, "not_releasable", "no");
+        draft.decided(&Decision { refusal: Some(rampart_policy::Refusal::NotReleasable), policies: vec![] });
+        draft.failed(&refusal);
+        let entry = draft.entry(Phase::Complete, 403, Outcome::default());
+        assert!(!entry.allowed);
+        assert_eq!(entry.code.as_deref(), Some("not_releasable"));
+    }
+}
