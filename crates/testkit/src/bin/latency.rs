@@ -1,13 +1,18 @@
-//! A closed-loop latency probe for benchmarks: one keep-alive HTTP/1.1
-//! connection (plain, TLS, or mutual TLS with a client certificate) sending
-//! the same POST back to back, printing latency percentiles as one JSON line.
+//! A latency probe for benchmarks, printing latency percentiles as one JSON line.
 //!
+//! Closed loop (the default): one keep-alive HTTP/1.1 connection (plain, TLS,
+//! or mutual TLS with a client certificate) sending the same POST back to back.
 //! wrk cannot present a client certificate, so the benchmark of Rampart with
 //! mutual TLS uses this for every path it compares, keeping the client the same.
 //!
+//! Open loop (`--rate R`): plain HTTP on `--connections K` connections, each
+//! sending on its own fixed schedule so that together they offer R requests
+//! per second, as wrk2 does. A request held up by a slow server is timed from
+//! when it should have been sent, so queueing is counted (no coordinated omission).
+//!
 //! ```text
 //! latency --url URL --body JSON [--seconds 10] [--warmup 2] [--header 'Name: value']...
-//!         [--ca ca.pem] [--cert client.pem --key client.key]
+//!         [--ca ca.pem] [--cert client.pem --key client.key] [--rate R --connections 64]
 //! ```
 
 use std::sync::Arc;
@@ -29,6 +34,8 @@ struct Options {
     ca: Option<String>,
     cert: Option<String>,
     key: Option<String>,
+    rate: Option<f64>,
+    connections: usize,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -42,6 +49,8 @@ fn parse_options() -> Result<Options, String> {
         ca: None,
         cert: None,
         key: None,
+        rate: None,
+        connections: 64,
     };
     let mut url = None;
     while let Some(flag) = args.next() {
@@ -59,6 +68,8 @@ fn parse_options() -> Result<Options, String> {
             "--ca" => options.ca = Some(value()?),
             "--cert" => options.cert = Some(value()?),
             "--key" => options.key = Some(value()?),
+            "--rate" => options.rate = Some(value()?.parse().map_err(|e| format!("--rate: {e}"))?),
+            "--connections" => options.connections = value()?.parse().map_err(|e| format!("--connections: {e}"))?,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -98,21 +109,13 @@ where
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
     tokio::spawn(connection);
-    let host = options.url.authority().map(|a| a.to_string()).unwrap_or_default();
-    let path = options.url.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let body = Bytes::from(options.body.clone());
     let (mut latencies, mut failures) = (Vec::new(), 0);
     let started = Instant::now();
     let warmup = Duration::from_secs_f64(options.warmup);
     let end = warmup + Duration::from_secs_f64(options.seconds);
     while started.elapsed() < end {
-        let mut request = http::Request::post(&path)
-            .header(http::header::HOST, &host)
-            .header(http::header::CONTENT_TYPE, "application/json");
-        for (name, value) in &options.headers {
-            request = request.header(name, value);
-        }
-        let request = request.body(Full::new(body.clone())).map_err(|e| e.to_string())?;
+        let request = request(options, &body)?;
         let sent = Instant::now();
         let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
         let ok = response.status().is_success();
@@ -125,12 +128,95 @@ where
     Ok((latencies, failures))
 }
 
+fn request(options: &Options, body: &Bytes) -> Result<http::Request<Full<Bytes>>, String> {
+    let host = options.url.authority().map(|a| a.to_string()).unwrap_or_default();
+    let path = options.url.path_and_query().map_or("/", |p| p.as_str());
+    let mut request = http::Request::post(path)
+        .header(http::header::HOST, host)
+        .header(http::header::CONTENT_TYPE, "application/json");
+    for (name, value) in &options.headers {
+        request = request.header(name, value);
+    }
+    request.body(Full::new(body.clone())).map_err(|e| e.to_string())
+}
+
+/// One connection of the open loop: sends at `start + offset + n * interval`
+/// until `end`; returns latencies of requests due after `warmup`.
+async fn scheduled(
+    options: Arc<Options>,
+    start: tokio::time::Instant,
+    offset: Duration,
+    interval: Duration,
+) -> Result<(Vec<Duration>, usize), String> {
+    let host = options.url.host().ok_or("--url needs a host")?.to_owned();
+    let port = options.url.port_u16().unwrap_or(80);
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(|e| format!("connect: {e}"))?;
+    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    let body = Bytes::from(options.body.clone());
+    let warmup = Duration::from_secs_f64(options.warmup);
+    let end = warmup + Duration::from_secs_f64(options.seconds);
+    let (mut latencies, mut failures) = (Vec::new(), 0);
+    let mut due = offset;
+    while due < end {
+        let intended = start + due;
+        // Late because the previous answer came late: time from when this one was due.
+        // Otherwise wait, and time from the actual send (the timer's own lateness is not the server's).
+        let sent = if tokio::time::Instant::now() > intended {
+            intended
+        } else {
+            tokio::time::sleep_until(intended).await;
+            tokio::time::Instant::now()
+        };
+        let response = sender.send_request(request(&options, &body)?).await.map_err(|e| e.to_string())?;
+        let ok = response.status().is_success();
+        response.into_body().collect().await.map_err(|e| e.to_string())?;
+        if due >= warmup {
+            latencies.push(sent.elapsed());
+            failures += usize::from(!ok);
+        }
+        due += interval;
+    }
+    Ok((latencies, failures))
+}
+
+async fn open_loop(options: Options, rate: f64) -> Result<(Vec<Duration>, usize), String> {
+    if options.url.scheme_str() != Some("http") {
+        return Err("--rate measures plain http:// URLs only".into());
+    }
+    let connections = options.connections.max(1);
+    let interval = Duration::from_secs_f64(connections as f64 / rate);
+    let options = Arc::new(options);
+    let start = tokio::time::Instant::now() + Duration::from_millis(100);
+    let tasks: Vec<_> = (0..connections)
+        .map(|n| {
+            let offset = interval.mul_f64(n as f64 / connections as f64);
+            tokio::spawn(scheduled(Arc::clone(&options), start, offset, interval))
+        })
+        .collect();
+    let (mut latencies, mut failures) = (Vec::new(), 0);
+    for task in tasks {
+        let (l, f) = task.await.map_err(|e| e.to_string())??;
+        latencies.extend(l);
+        failures += f;
+    }
+    Ok((latencies, failures))
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let index = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
     sorted.get(index).map_or(0.0, |d| d.as_secs_f64() * 1e6)
 }
 
 async fn probe(options: Options) -> Result<String, String> {
+    let seconds = options.seconds;
+    if let Some(rate) = options.rate {
+        let (mut latencies, failures) = open_loop(options, rate).await?;
+        latencies.sort();
+        return Ok(summary(&latencies, failures, seconds));
+    }
     let host = options.url.host().ok_or("--url needs a host")?.to_owned();
     let port = options.url.port_u16().unwrap_or(if options.url.scheme_str() == Some("https") { 443 } else { 80 });
     let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(|e| format!("connect: {e}"))?;
@@ -144,14 +230,19 @@ async fn probe(options: Options) -> Result<String, String> {
         run(tcp, &options).await?
     };
     latencies.sort();
-    Ok(format!(
-        "{{\"requests\":{},\"non_2xx\":{},\"p50_us\":{:.1},\"p99_us\":{:.1},\"p999_us\":{:.1}}}",
-        latencies.len(),
+    Ok(summary(&latencies, failures, seconds))
+}
+
+fn summary(sorted: &[Duration], failures: usize, seconds: f64) -> String {
+    format!(
+        "{{\"requests\":{},\"non_2xx\":{},\"rps\":{:.0},\"p50_us\":{:.1},\"p99_us\":{:.1},\"p999_us\":{:.1}}}",
+        sorted.len(),
         failures,
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.99),
-        percentile(&latencies, 0.999),
-    ))
+        sorted.len() as f64 / seconds,
+        percentile(sorted, 0.50),
+        percentile(sorted, 0.99),
+        percentile(sorted, 0.999),
+    )
 }
 
 fn main() -> std::process::ExitCode {
