@@ -143,7 +143,7 @@ impl<S: Storage> Log<S> {
         for tile in Tile::new_tiles(HEIGHT, old, self.size) {
             let data = tile.read_data(&self.hashes).map_err(math)?;
             let path = tiles::path_of(&tile);
-            self.storage.write(&path, &data).map_err(|source| LogError::Io { path, source })?;
+            self.storage.write_fresh(&path, &data).map_err(|source| LogError::Io { path, source })?;
         }
         self.storage.sync().map_err(|source| LogError::Io { path: "(sync)".into(), source })?;
         self.publish()
@@ -155,7 +155,7 @@ impl<S: Storage> Log<S> {
             tiles::push_entry(&mut bundle, entry);
         }
         let path = tiles::entry_bundle_path(index, self.tail.len() as u64);
-        self.storage.write(&path, &bundle).map_err(|source| LogError::Io { path, source })
+        self.storage.write_fresh(&path, &bundle).map_err(|source| LogError::Io { path, source })
     }
 
     /// Signs and durably writes the checkpoint of the current tree.

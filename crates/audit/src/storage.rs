@@ -13,6 +13,13 @@ pub trait Storage: Send + Sync {
     /// Writes a whole file. A reader never sees it half-written, and after
     /// [`Storage::sync`] returns it survives a crash.
     fn write(&self, path: &str, data: &[u8]) -> io::Result<()>;
+    /// Writes a whole file that nothing reads before the next [`Storage::sync`]:
+    /// a tile or entry bundle beyond the signed checkpoint. Unlike
+    /// [`Storage::write`] it may be torn by a crash before that sync, which lets
+    /// a driver flush all of a batch's files together.
+    fn write_fresh(&self, path: &str, data: &[u8]) -> io::Result<()> {
+        self.write(path, data)
+    }
     /// Makes every write so far durable.
     fn sync(&self) -> io::Result<()>;
 }
@@ -22,13 +29,15 @@ pub struct FsStorage {
     root: PathBuf,
     /// Directories with renames not yet made durable.
     dirty: Mutex<Vec<PathBuf>>,
+    /// Files from [`Storage::write_fresh`] whose data is not yet durable.
+    unsynced: Mutex<Vec<PathBuf>>,
 }
 
 impl FsStorage {
     /// Storage in `root`, created if missing.
     pub fn new(root: &Path) -> io::Result<Self> {
         fs::create_dir_all(root)?;
-        Ok(Self { root: root.to_path_buf(), dirty: Mutex::new(Vec::new()) })
+        Ok(Self { root: root.to_path_buf(), dirty: Mutex::new(Vec::new()), unsynced: Mutex::new(Vec::new()) })
     }
 
     /// The directory.
@@ -47,6 +56,54 @@ impl Storage for FsStorage {
     }
 
     fn write(&self, path: &str, data: &[u8]) -> io::Result<()> {
+        // Written beside the target, made durable, then renamed over it: never a torn file.
+        self.put(path, data, true).map(drop)
+    }
+
+    fn write_fresh(&self, path: &str, data: &[u8]) -> io::Result<()> {
+        // Renamed into place now, flushed by the next sync together with the rest of the batch.
+        let target = self.put(path, data, false)?;
+        self.unsynced.lock().unwrap_or_else(|e| e.into_inner()).push(target);
+        Ok(())
+    }
+
+    fn sync(&self) -> io::Result<()> {
+        let files = std::mem::take(&mut *self.unsynced.lock().unwrap_or_else(|e| e.into_inner()));
+        let dirs = self.dirty.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        // Every flush at once: the filesystem commits them together instead of one after another.
+        let result = std::thread::scope(|scope| {
+            let flushes: Vec<_> = files
+                .iter()
+                .map(|file| (file, false))
+                .chain(dirs.iter().map(|dir| (dir, true)))
+                .map(|(path, is_dir)| {
+                    scope.spawn(
+                        move || if is_dir { File::open(path)?.sync_all() } else { File::open(path)?.sync_data() },
+                    )
+                })
+                .collect();
+            flushes
+                .into_iter()
+                .try_for_each(|flush| flush.join().unwrap_or_else(|_| Err(io::Error::other("a flush panicked"))))
+        });
+        match result {
+            Ok(()) => {
+                self.dirty.lock().unwrap_or_else(|e| e.into_inner()).retain(|dir| !dirs.contains(dir));
+                Ok(())
+            }
+            Err(err) => {
+                // Tried again by the next sync.
+                self.unsynced.lock().unwrap_or_else(|e| e.into_inner()).extend(files);
+                Err(err)
+            }
+        }
+    }
+}
+
+impl FsStorage {
+    /// Writes `data` beside `path` and renames it into place (syncing it first
+    /// when `durable`); notes the directories whose entries changed.
+    fn put(&self, path: &str, data: &[u8], durable: bool) -> io::Result<PathBuf> {
         let target = self.root.join(path);
         let dir = target.parent().unwrap_or(&self.root).to_path_buf();
         let mut created = Vec::new();
@@ -56,12 +113,13 @@ impl Storage for FsStorage {
             missing = missing.parent().unwrap_or(&self.root);
         }
         fs::create_dir_all(&dir)?;
-        // Written beside the target, made durable, then renamed over it: never a torn file.
         let temporary =
             dir.join(format!(".{}.tmp", target.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
         let mut file = File::create(&temporary)?;
         file.write_all(data)?;
-        file.sync_data()?;
+        if durable {
+            file.sync_data()?;
+        }
         fs::rename(&temporary, &target)?;
         // The new file's name, and any new directory's, must reach the disk too.
         let mut dirty = self.dirty.lock().unwrap_or_else(|e| e.into_inner());
@@ -70,16 +128,37 @@ impl Storage for FsStorage {
                 dirty.push(dir);
             }
         }
-        Ok(())
+        Ok(target)
     }
+}
 
-    fn sync(&self) -> io::Result<()> {
-        let mut dirty = self.dirty.lock().unwrap_or_else(|e| e.into_inner());
-        while let Some(dir) = dirty.last() {
-            // On failure the directory stays listed, so the next sync tries it again.
-            File::open(dir)?.sync_all()?;
-            dirty.pop();
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_and_durable_writes_land_whole_and_leave_no_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FsStorage::new(dir.path()).unwrap();
+        storage.write_fresh("tile/entries/000.p/1", b"one").unwrap();
+        storage.write_fresh("tile/0/000.p/1", b"hash").unwrap();
+        storage.sync().unwrap();
+        storage.write("checkpoint", b"head").unwrap();
+        storage.sync().unwrap();
+        assert_eq!(storage.read("tile/entries/000.p/1").unwrap().as_deref(), Some(&b"one"[..]));
+        assert_eq!(storage.read("tile/0/000.p/1").unwrap().as_deref(), Some(&b"hash"[..]));
+        assert_eq!(storage.read("checkpoint").unwrap().as_deref(), Some(&b"head"[..]));
+        assert_eq!(storage.read("tile/1/000").unwrap(), None);
+        assert!(storage.unsynced.lock().unwrap().is_empty() && storage.dirty.lock().unwrap().is_empty());
+        let mut dirs = vec![dir.path().to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            for entry in fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                assert!(!path.to_string_lossy().ends_with(".tmp"), "{}", path.display());
+                if path.is_dir() {
+                    dirs.push(path);
+                }
+            }
         }
-        Ok(())
     }
 }
