@@ -9,11 +9,11 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
 use rampart_api::{ApiError, ErrorKind};
+use rampart_audit::log::CHECKPOINT;
 use rampart_audit::tiles::is_log_path;
 use rampart_identity::PeerCertificate;
 use rampart_policy::Action;
 
-use crate::error::ErrorResponse;
 use crate::request_id::RequestId;
 use crate::security;
 use crate::state::Worker;
@@ -60,16 +60,12 @@ pub async fn read(
                 ));
             }
         };
-        let content_type = if path == "checkpoint" { "text/plain; charset=utf-8" } else { "application/octet-stream" };
+        let is_checkpoint = path == CHECKPOINT;
+        let content_type = if is_checkpoint { "text/plain; charset=utf-8" } else { "application/octet-stream" };
         // The checkpoint changes with every batch; tiles of full width never change.
-        let cache =
-            if path == "checkpoint" || path.contains(".p/") { "no-cache" } else { "max-age=31536000, immutable" };
+        let cache = if is_checkpoint || path.contains(".p/") { "no-cache" } else { "max-age=31536000, immutable" };
         Ok(([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, cache)], data).into_response())
     }
     .await;
-    let response = result.unwrap_or_else(|err| {
-        draft.failed(&err);
-        ErrorResponse(err).into_response()
-    });
-    trail::release(w.shared.trail.as_ref(), draft, response).await
+    trail::settle(w.shared.trail.as_ref(), draft, result).await
 }

@@ -13,7 +13,7 @@ use rampart_audit::entry::{self, Phase};
 use rampart_audit::recorder::{Recorder, Unavailable};
 use sha2::{Digest as _, Sha256};
 
-use crate::trail::{Draft, Outcome, StreamUsage, Tokens, usage_of};
+use crate::trail::{AnswerUsage, Draft, Outcome};
 
 const DONE: &[u8] = b"data: [DONE]";
 
@@ -29,8 +29,7 @@ pub struct AuditedStream {
     draft: Draft,
     /// What the end entry will say; taken when it is written.
     end: Option<Outcome>,
-    usage: StreamUsage,
-    parsed_usage: Option<Tokens>,
+    usage: AnswerUsage,
     digest: Sha256,
     /// The frame with `[DONE]`, waiting for the end entry.
     held: Option<Bytes>,
@@ -40,14 +39,13 @@ pub struct AuditedStream {
 
 impl AuditedStream {
     /// Wraps a stream whose start entry is already durable.
-    pub fn new(inner: Body, recorder: Recorder, draft: Draft, end: Outcome, usage: StreamUsage) -> Self {
+    pub fn new(inner: Body, recorder: Recorder, draft: Draft, end: Outcome, usage: AnswerUsage) -> Self {
         Self {
             inner,
             recorder,
             draft,
             end: Some(end),
             usage,
-            parsed_usage: None,
             digest: Sha256::new(),
             held: None,
             recording: None,
@@ -59,7 +57,7 @@ impl AuditedStream {
     fn end_entry(&mut self, code: Option<&str>) -> Option<Vec<u8>> {
         let mut outcome = self.end.take()?;
         outcome.code = code.map(str::to_owned);
-        outcome.tokens = self.usage.0.get().copied().or(self.parsed_usage);
+        outcome.tokens = self.usage.get();
         outcome.response_sha256 = Some(entry::hex(&std::mem::take(&mut self.digest).finalize()));
         Some(self.draft.entry(Phase::End, 200, outcome).encode())
     }
@@ -70,14 +68,6 @@ impl AuditedStream {
             self.recording = Some(Box::pin(async move { recorder.record(entry).await }));
         }
         self.finished = true;
-    }
-
-    fn sent(&mut self, data: &[u8]) {
-        self.digest.update(data);
-        if self.parsed_usage.is_none() && memchr::memmem::find(data, b"\"usage\":{").is_some() {
-            self.parsed_usage =
-                data.split(|&b| b == b'\n').filter_map(|line| line.strip_prefix(b"data: ")).find_map(usage_of);
-        }
     }
 }
 
@@ -106,12 +96,12 @@ impl HttpBody for AuditedStream {
             match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
                 Some(Ok(frame)) => match frame.into_data() {
                     Ok(data) if memchr::memmem::find(&data, DONE).is_some() => {
-                        this.sent(&data);
+                        this.digest.update(&data);
                         this.held = Some(data);
                         this.start_recording(None);
                     }
                     Ok(data) => {
-                        this.sent(&data);
+                        this.digest.update(&data);
                         return Poll::Ready(Some(Ok(Frame::data(data))));
                     }
                     Err(frame) => return Poll::Ready(Some(Ok(frame))),

@@ -21,7 +21,7 @@ use crate::metrics::InFlight;
 use crate::request_id::RequestId;
 use crate::routes::{Parsed, Route};
 use crate::state::{Shared, Worker};
-use crate::trail::{ServedBy, StreamUsage};
+use crate::trail::{AnswerUsage, ServedBy};
 
 fn engine_error(err: EngineError, prompt_param: &str) -> ApiError {
     let message = err.to_string();
@@ -122,14 +122,16 @@ pub async fn serve(
         model: engine.name().to_owned(),
         shape,
         shared: worker.shared.clone(),
-        usage: StreamUsage::default(),
+        usage: AnswerUsage::default(),
     };
+    let usage = answer.usage.clone();
     let mut response = if params.streaming() {
         answer.stream(first, generation.events, params.include_usage(), in_flight)
     } else {
         answer.complete(first, generation.events).await?
     };
     response.extensions_mut().insert(ServedBy("embedded".to_owned()));
+    response.extensions_mut().insert(usage);
     Ok(response)
 }
 
@@ -141,7 +143,7 @@ struct Answer {
     shape: Shape,
     shared: Arc<Shared>,
     /// Token counts for the audit entry of a stream.
-    usage: StreamUsage,
+    usage: AnswerUsage,
 }
 
 /// Said when the engine's event channel closes before `Done`.
@@ -152,6 +154,12 @@ fn failed(message: String) -> ApiError {
 }
 
 impl Answer {
+    /// Notes an answer's token counts: in the metrics, and for its audit entry.
+    fn count(&self, usage: &Usage) {
+        self.shared.metrics.tokens(&self.model, usage.prompt_tokens.into(), usage.completion_tokens.into());
+        self.usage.set((usage.prompt_tokens.into(), usage.completion_tokens.into()));
+    }
+
     async fn complete(self, first: Option<Event>, mut events: UnboundedReceiver<Event>) -> Result<Response, ApiError> {
         let mut text = String::new();
         let mut next = first;
@@ -164,7 +172,7 @@ impl Answer {
             }
             next = events.recv().await;
         };
-        self.shared.metrics.tokens(&self.model, usage.prompt_tokens.into(), usage.completion_tokens.into());
+        self.count(&usage);
         let body = match self.shape {
             Shape::Chat => serde_json::to_vec(&ChatCompletion {
                 id: self.id,
@@ -251,8 +259,7 @@ impl Answer {
         match event {
             Some(Event::Text(text)) => (vec![self.chunk(Some(&text), false, None, None)], false),
             Some(Event::Done { finish_reason, usage }) => {
-                self.shared.metrics.tokens(&self.model, usage.prompt_tokens.into(), usage.completion_tokens.into());
-                let _ = self.usage.0.set((usage.prompt_tokens.into(), usage.completion_tokens.into()));
+                self.count(&usage);
                 let mut frames = vec![self.chunk(None, false, Some(finish_reason), None)];
                 if include_usage {
                     frames.push(self.chunk(None, false, None, Some(usage)));
@@ -272,7 +279,6 @@ impl Answer {
         include_usage: bool,
         in_flight: InFlight,
     ) -> Response {
-        let usage = self.usage.clone();
         let opening = match self.shape {
             Shape::Chat => vec![self.chunk(Some(""), true, None, None)],
             Shape::Text => Vec::new(),
@@ -296,12 +302,10 @@ impl Answer {
                 done = finished;
             }
         });
-        let mut response = Response::builder()
+        Response::builder()
             .header(header::CONTENT_TYPE, "text/event-stream")
             .header(header::CACHE_CONTROL, "no-cache")
             .body(Body::from_stream(body))
-            .unwrap_or_default();
-        response.extensions_mut().insert(usage);
-        response
+            .unwrap_or_default()
     }
 }

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use rampart_api::{ApiError, ErrorKind, Usage};
+use rampart_api::{ApiError, ErrorKind};
 use serde::Deserialize;
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -19,7 +19,7 @@ use crate::metrics::InFlight;
 use crate::request_id::{self, RequestId};
 use crate::routes::Route;
 use crate::state::Worker;
-use crate::trail::ServedBy;
+use crate::trail::{AnswerUsage, ServedBy, Tokens};
 use crate::upstream_stream::MeteredStream;
 
 /// Largest non-streamed upstream answer Rampart accepts.
@@ -174,9 +174,12 @@ async fn relay(
     if let Some(value) = parts.headers.get(header::RETRY_AFTER) {
         builder = builder.header(header::RETRY_AFTER, value);
     }
+    let usage = AnswerUsage::default();
     if is_stream {
-        let stream = MeteredStream::new(body, worker.shared.clone(), call.model.to_owned(), permit, in_flight);
+        let stream =
+            MeteredStream::new(body, worker.shared.clone(), call.model.to_owned(), permit, in_flight, usage.clone());
         return Ok(builder
+            .extension(usage)
             .header(header::CONTENT_TYPE, "text/event-stream")
             .header(header::CACHE_CONTROL, "no-cache")
             .body(Body::new(stream))
@@ -207,17 +210,31 @@ async fn relay(
             format!("the backend answered with status {} and a body that is not JSON", parts.status.as_u16()),
         ));
     }
-    if parts.status.is_success() {
-        #[derive(Deserialize)]
-        struct WithUsage {
-            usage: Option<Usage>,
-        }
-        if let Ok(WithUsage { usage: Some(usage) }) = serde_json::from_slice::<WithUsage>(&bytes) {
-            worker.shared.metrics.tokens(call.model, usage.prompt_tokens.into(), usage.completion_tokens.into());
-        }
+    if parts.status.is_success()
+        && let Some((prompt, completion)) = usage_of(&bytes)
+    {
+        worker.shared.metrics.tokens(call.model, prompt, completion);
+        usage.set((prompt, completion));
     }
     Ok(builder
+        .extension(usage)
         .header(header::CONTENT_TYPE, content_type.unwrap_or(HeaderValue::from_static("application/json")))
         .body(Body::from(bytes))
         .unwrap_or_default())
+}
+
+/// The `usage` of an OpenAI answer; `completion_tokens` may be absent (embeddings).
+fn usage_of(json: &[u8]) -> Option<Tokens> {
+    #[derive(Deserialize)]
+    struct Counts {
+        prompt_tokens: u64,
+        #[serde(default)]
+        completion_tokens: u64,
+    }
+    #[derive(Deserialize)]
+    struct WithUsage {
+        usage: Option<Counts>,
+    }
+    let usage = serde_json::from_slice::<WithUsage>(json).ok()?.usage?;
+    Some((usage.prompt_tokens, usage.completion_tokens))
 }

@@ -19,7 +19,7 @@ use rampart_policy::Action;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::error::{ErrorResponse, no_such_route, wrong_method};
+use crate::error::{no_such_route, wrong_method};
 use crate::request_id::RequestId;
 use crate::state::{ModelEntry, Worker};
 use crate::trail::{self, Draft};
@@ -208,17 +208,12 @@ async fn inference(
         Ok::<_, ApiError>(security::label_response(response, &label))
     }
     .await;
-    let response = match result {
-        Ok(response) => response,
-        Err(err) => {
-            if err.status.is_server_error() {
-                tracing::warn!(request_id = id.as_str(), route = route.metric_name(), status = err.status.as_u16(), error = %err.message, "request failed");
-            }
-            draft.failed(&err);
-            ErrorResponse(err).into_response()
-        }
-    };
-    let response = trail::release(w.shared.trail.as_ref(), draft, response).await;
+    if let Err(err) = &result
+        && err.status.is_server_error()
+    {
+        tracing::warn!(request_id = id.as_str(), route = route.metric_name(), status = err.status.as_u16(), error = %err.message, "request failed");
+    }
+    let response = trail::settle(w.shared.trail.as_ref(), draft, result).await;
     let metric_model = w.shared.metric_model(&model);
     w.shared.metrics.request(route.metric_name(), metric_model, response.status().as_u16());
     response
@@ -286,17 +281,11 @@ async fn listing(
         draft.identified(&principal);
         answer(&principal)
     });
-    let response = match result {
-        Ok(value) => {
-            draft.allowed();
-            Json(value).into_response()
-        }
-        Err(err) => {
-            draft.failed(&err);
-            ErrorResponse(err).into_response()
-        }
-    };
-    let response = trail::release(w.shared.trail.as_ref(), draft, response).await;
+    let result = result.map(|value| {
+        draft.allowed();
+        Json(value).into_response()
+    });
+    let response = trail::settle(w.shared.trail.as_ref(), draft, result).await;
     w.shared.metrics.request(Route::Models.metric_name(), "all", response.status().as_u16());
     response
 }

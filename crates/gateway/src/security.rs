@@ -147,18 +147,14 @@ impl Security {
         }
     }
 
-    /// The policy decision for `action` on a model at `label`.
-    pub fn authorize(&self, principal: &Principal, action: Action, model: &str, label: &Label) -> Decision {
-        self.decide(principal, action, model, label)
-    }
-
     /// The decision on reading the audit log (auditors only, by the built-in policy).
     pub fn authorize_audit_read(&self, principal: &Principal) -> Decision {
         let facts = LabelFacts::assess(&principal.clearance, &self.default_label, &self.audit_ceiling);
         self.authority.decide(&subject_of(principal), Action::ReadAudit, &Resource::AuditLog, &facts)
     }
 
-    fn decide(&self, principal: &Principal, action: Action, model: &str, label: &Label) -> Decision {
+    /// The policy decision for `action` on a model at `label`.
+    pub fn authorize(&self, principal: &Principal, action: Action, model: &str, label: &Label) -> Decision {
         let Some(entry) = self.models.get(model) else {
             // Every served model has an entry; a missing one is refused, never allowed.
             return Decision { refusal: Some(Refusal::PolicyError), policies: Vec::new() };
@@ -169,7 +165,7 @@ impl Security {
 
     /// Whether the caller may see `model` in `/v1/models` (at the site's default label).
     pub fn may_list(&self, principal: &Principal, model: &str) -> bool {
-        self.decide(principal, Action::ListModels, model, &self.default_label).allowed()
+        self.authorize(principal, Action::ListModels, model, &self.default_label).allowed()
     }
 
     /// Re-reads the subject directory (SIGHUP).

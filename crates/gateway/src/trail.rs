@@ -8,7 +8,7 @@
 //! in the log.
 
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
@@ -25,7 +25,6 @@ use rampart_audit::storage::FsStorage;
 use rampart_config::AuditConfig;
 use rampart_identity::Principal;
 use rampart_policy::Decision;
-use serde::Deserialize;
 
 use crate::audited_stream::AuditedStream;
 use crate::error::ErrorResponse;
@@ -75,10 +74,23 @@ fn resumed_entry() -> Vec<u8> {
 /// Token counts of an answer, when known.
 pub type Tokens = (u64, u64);
 
-/// Filled by the embedded engine when a stream ends, so its entry has exact
-/// token counts even when the client did not ask for a usage chunk.
+/// Token counts of an answer, noted by whatever serves it (the engine, or the
+/// relay of a backend's answer or stream) and read for its audit entry, so a
+/// stream's entry has them even when the client asked for no usage chunk.
 #[derive(Clone, Default)]
-pub struct StreamUsage(pub Arc<OnceLock<Tokens>>);
+pub struct AnswerUsage(Arc<Mutex<Option<Tokens>>>);
+
+impl AnswerUsage {
+    /// Notes the counts; a stream may report them more than once, the last wins.
+    pub fn set(&self, tokens: Tokens) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(tokens);
+    }
+
+    /// The counts, once noted.
+    pub fn get(&self) -> Option<Tokens> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 /// What served an answer: a backend's name, or `embedded`.
 #[derive(Clone)]
@@ -211,9 +223,20 @@ pub fn unavailable(reason: &Unavailable, request_id: &str) -> Response {
     .into_response()
 }
 
+/// Records the outcome of a request: an error is answered in OpenAI's format
+/// and its code goes into the entry. Returns what may be sent: the response
+/// once its entry is durable, or a 503 when it cannot be recorded.
+pub async fn settle(trail: Option<&Trail>, mut draft: Draft, result: Result<Response, ApiError>) -> Response {
+    let response = result.unwrap_or_else(|err| {
+        draft.failed(&err);
+        ErrorResponse(err).into_response()
+    });
+    release(trail, draft, response).await
+}
+
 /// Records `response` in the trail and returns what may be sent: the response
 /// itself once its entry is durable, or a 503 when it cannot be recorded.
-pub async fn release(trail: Option<&Trail>, draft: Draft, response: Response) -> Response {
+async fn release(trail: Option<&Trail>, draft: Draft, response: Response) -> Response {
     let Some(trail) = trail else { return response };
     let (mut parts, body) = response.into_parts();
     let served_by = parts.extensions.remove::<ServedBy>().map(|s| s.0);
@@ -224,13 +247,13 @@ pub async fn release(trail: Option<&Trail>, draft: Draft, response: Response) ->
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
     let status = parts.status.as_u16();
+    let usage = parts.extensions.remove::<AnswerUsage>().unwrap_or_default();
     if is_stream && parts.status.is_success() {
         let outcome =
             Outcome { backend: served_by.clone(), response_label: response_label.clone(), ..Outcome::default() };
         if let Err(err) = trail.recorder.record(draft.entry(Phase::Start, status, outcome).encode()).await {
             return unavailable(&err, &draft.request_id);
         }
-        let usage = parts.extensions.remove::<StreamUsage>().unwrap_or_default();
         let end = Outcome { backend: served_by, response_label, ..Outcome::default() };
         let stream = AuditedStream::new(body, trail.recorder.clone(), draft, end, usage);
         return Response::from_parts(parts, Body::new(stream));
@@ -244,16 +267,14 @@ pub async fn release(trail: Option<&Trail>, draft: Draft, response: Response) ->
                 "upstream_error",
                 format!("the answer could not be read: {err}"),
             );
-            let mut draft = draft;
-            draft.failed(&failure);
-            return Box::pin(release(Some(trail), draft, ErrorResponse(failure).into_response())).await;
+            return Box::pin(settle(Some(trail), draft, Err(failure))).await;
         }
     };
     let outcome = Outcome {
         code: None,
         backend: served_by,
         response_label,
-        tokens: parts.status.is_success().then(|| usage_of(&bytes)).flatten(),
+        tokens: usage.get(),
         response_sha256: Some(entry::sha256_hex(&bytes)),
     };
     match trail.recorder.record(draft.entry(Phase::Complete, status, outcome).encode()).await {
@@ -262,35 +283,9 @@ pub async fn release(trail: Option<&Trail>, draft: Draft, response: Response) ->
     }
 }
 
-#[derive(Deserialize)]
-struct Usage {
-    prompt_tokens: u64,
-    #[serde(default)]
-    completion_tokens: u64,
-}
-
-/// The `usage` of an OpenAI answer (a JSON body or one SSE event's JSON).
-pub fn usage_of(json: &[u8]) -> Option<Tokens> {
-    #[derive(Deserialize)]
-    struct WithUsage {
-        usage: Option<Usage>,
-    }
-    let usage = serde_json::from_slice::<WithUsage>(json).ok()?.usage?;
-    Some((usage.prompt_tokens, usage.completion_tokens))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn usage_is_read_from_answers_and_events() {
-        let answer = br#"{"id":"x","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":7,"total_tokens":19}}"#;
-        assert_eq!(usage_of(answer), Some((12, 7)));
-        assert_eq!(usage_of(br#"{"usage":{"prompt_tokens":3,"total_tokens":3}}"#), Some((3, 0)), "embeddings");
-        assert_eq!(usage_of(br#"{"usage":null}"#), None);
-        assert_eq!(usage_of(b"not json"), None);
-    }
 
     #[test]
     fn an_entry_carries_what_the_draft_learned() {

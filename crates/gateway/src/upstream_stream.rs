@@ -14,6 +14,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::metrics::InFlight;
 use crate::state::Shared;
+use crate::trail::{AnswerUsage, Tokens};
 
 /// Bytes of the previous frame kept, so a key split across frames is found.
 const CARRY: usize = 48;
@@ -57,6 +58,11 @@ impl UsageScan {
     pub(crate) fn usage(&self) -> (u64, u64) {
         (self.prompt.unwrap_or(0), self.completion.unwrap_or(0))
     }
+
+    /// The counts, once a prompt count has been seen.
+    fn found(&self) -> Option<Tokens> {
+        self.prompt.map(|prompt| (prompt, self.completion.unwrap_or(0)))
+    }
 }
 
 /// The streamed body of an upstream answer.
@@ -65,20 +71,23 @@ pub struct MeteredStream {
     scan: UsageScan,
     shared: Arc<Shared>,
     model: String,
+    usage: AnswerUsage,
     _permit: OwnedSemaphorePermit,
     _in_flight: InFlight,
 }
 
 impl MeteredStream {
-    /// Wraps an upstream body.
+    /// Wraps an upstream body; holds the backend's slot and the in-flight
+    /// count until it ends, and notes the stream's token counts in `usage`.
     pub fn new(
         inner: Incoming,
         shared: Arc<Shared>,
         model: String,
         permit: OwnedSemaphorePermit,
         in_flight: InFlight,
+        usage: AnswerUsage,
     ) -> Self {
-        Self { inner, scan: UsageScan::default(), shared, model, _permit: permit, _in_flight: in_flight }
+        Self { inner, scan: UsageScan::default(), shared, model, usage, _permit: permit, _in_flight: in_flight }
     }
 }
 
@@ -92,6 +101,9 @@ impl Body for MeteredStream {
             && let Some(data) = frame.data_ref()
         {
             self.scan.feed(data);
+            if let Some(tokens) = self.scan.found() {
+                self.usage.set(tokens);
+            }
         }
         Poll::Ready(frame)
     }

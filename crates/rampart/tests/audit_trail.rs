@@ -93,6 +93,7 @@ async fn answers_refusals_and_streams_are_recorded_with_digests_of_what_was_sent
 
     let mut stream_request = chat.clone();
     stream_request["stream"] = json!(true);
+    stream_request["stream_options"] = json!({"include_usage": true});
     let stream = client.post(site.rampart.url("/v1/chat/completions")).json(&stream_request).send().await.unwrap();
     assert_eq!(stream.status(), 200);
     let stream_id = request_id(&stream);
@@ -130,6 +131,7 @@ async fn answers_refusals_and_streams_are_recorded_with_digests_of_what_was_sent
     assert!(start.response_sha256.is_none() && start.allowed);
     assert_eq!(end.response_sha256.as_deref(), Some(sha256_hex(&streamed).as_str()), "every byte sent");
     assert_eq!(end.code, None);
+    assert!(end.prompt_tokens.is_some() && end.completion_tokens.is_some(), "the usage chunk's counts");
     let refused = find(&bad_id, Phase::Complete);
     assert_eq!((refused.status, refused.allowed), (400, false));
     assert!(refused.code.is_some());
