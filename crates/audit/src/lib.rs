@@ -6,6 +6,7 @@
 //! can check offline that an entry is in the log and that the log only grew.
 
 pub mod entry;
+pub mod journal;
 pub mod keys;
 pub mod log;
 pub mod proof;

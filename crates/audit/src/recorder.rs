@@ -1,23 +1,29 @@
 //! Group commit: many request handlers record entries at once; one writer
-//! thread appends whatever is waiting as a single durable batch, then answers
-//! each of them. A handler releases its response only after its answer, so
-//! nothing is acknowledged that is not in the log.
+//! thread commits whatever is waiting as a single durable batch (one journal
+//! flush), then answers each of them. A handler releases its response only
+//! after its answer, so nothing is acknowledged that is not in the log.
 //!
 //! The writer takes every entry that waits when it starts a batch (eager
 //! batching, no timer: under light load a batch is one entry and costs one
-//! round of flushes; under heavy load batches grow by themselves).
+//! flush; under heavy load batches grow by themselves). A second thread
+//! publishes what was committed (tiles and signed checkpoint) behind the
+//! writer, one publication at a time, so publishing never delays an answer.
+//! When a commit or a publication fails, the log is failing: entries are
+//! refused until a retry succeeds.
 
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use crate::log::Log;
+use crate::log::{Log, LogError, Publication};
 use crate::storage::Storage;
 
-/// Most entries appended as one batch.
+/// Most entries committed as one batch.
 const MAX_BATCH: usize = 4096;
+/// How often the writer looks for the publisher's answer while one is in flight.
+const PUBLISH_POLL: Duration = Duration::from_millis(1);
 
 /// The log cannot be written, so the entry is not recorded and the request must be refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,21 +32,22 @@ pub struct Unavailable(pub String);
 
 /// How often, and with which entry, a failing log is retried.
 type Probe = (Duration, Box<dyn Fn() -> Vec<u8> + Send>);
+type Answer<T> = oneshot::Sender<Result<T, Unavailable>>;
 
-struct Pending {
-    entry: Vec<u8>,
-    done: oneshot::Sender<Result<u64, Unavailable>>,
+enum Job {
+    Record { entry: Vec<u8>, done: Answer<u64> },
+    Publish { done: Answer<u64> },
 }
 
 /// The handle request handlers record through; cheap to clone.
 #[derive(Clone)]
 pub struct Recorder {
-    queue: mpsc::Sender<Pending>,
+    queue: mpsc::Sender<Job>,
     problem: Arc<Mutex<Option<String>>>,
 }
 
 impl Recorder {
-    /// Starts the writer thread that owns `log`.
+    /// Starts the writer and publisher threads that own `log`.
     pub fn start<S: Storage + 'static>(log: Log<S>) -> std::io::Result<Self> {
         Self::spawn(log, None)
     }
@@ -56,46 +63,37 @@ impl Recorder {
         Self::spawn(log, Some((every, Box::new(probe))))
     }
 
-    fn spawn<S: Storage + 'static>(mut log: Log<S>, probe: Option<Probe>) -> std::io::Result<Self> {
-        let (queue, waiting) = mpsc::channel::<Pending>();
-        let problem = Arc::new(Mutex::new(None));
-        let health = Arc::clone(&problem);
-        std::thread::Builder::new().name("audit-writer".into()).spawn(move || {
-            let failing = || health.lock().unwrap_or_else(|e| e.into_inner()).is_some();
-            loop {
-                let first = match &probe {
-                    Some((every, make)) if failing() => match waiting.recv_timeout(*every) {
-                        Ok(first) => first,
-                        Err(mpsc::RecvTimeoutError::Timeout) => {
-                            let (done, _) = oneshot::channel();
-                            Pending { entry: make(), done }
-                        }
-                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                    },
-                    // Ends when every Recorder is dropped.
-                    _ => match waiting.recv() {
-                        Ok(first) => first,
-                        Err(_) => break,
-                    },
-                };
-                let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    match waiting.try_recv() {
-                        Ok(next) => batch.push(next),
-                        Err(_) => break,
-                    }
+    fn spawn<S: Storage + 'static>(log: Log<S>, probe: Option<Probe>) -> std::io::Result<Self> {
+        let (queue, waiting) = mpsc::channel::<Job>();
+        let (to_publisher, publications) = mpsc::channel::<Publication>();
+        let (to_writer, reports) = mpsc::channel();
+        let storage = log.shared_storage();
+        std::thread::Builder::new().name("audit-publisher".into()).spawn(move || {
+            for publication in publications {
+                let report = publication.write(&*storage).map(|()| publication).map_err(|e| e.to_string());
+                if to_writer.send(report).is_err() {
+                    break;
                 }
-                write_batch(&mut log, batch, &health);
             }
         })?;
+        let problem = Arc::new(Mutex::new(None));
+        let writer = Writer {
+            log,
+            health: Arc::clone(&problem),
+            publisher: to_publisher,
+            reports,
+            in_flight: false,
+            publish_failed: false,
+            waiting_publication: Vec::new(),
+        };
+        std::thread::Builder::new().name("audit-writer".into()).spawn(move || writer.run(&waiting, probe))?;
         Ok(Self { queue, problem })
     }
 
-    /// Records `entry` durably; returns its index once it is in a signed checkpoint.
+    /// Records `entry` durably; returns its index in the log.
     pub async fn record(&self, entry: Vec<u8>) -> Result<u64, Unavailable> {
-        let stopped = || Unavailable("the audit writer has stopped".into());
         let (done, answer) = oneshot::channel();
-        self.queue.send(Pending { entry, done }).map_err(|_| stopped())?;
+        self.send(Job::Record { entry, done })?;
         answer.await.map_err(|_| stopped())?
     }
 
@@ -104,36 +102,198 @@ impl Recorder {
     /// abandoned). A failure still shows in [`Recorder::problem`].
     pub fn record_detached(&self, entry: Vec<u8>) {
         let (done, _) = oneshot::channel();
-        let _ = self.queue.send(Pending { entry, done });
+        let _ = self.send(Job::Record { entry, done });
     }
 
-    /// Why the last batch failed, while the log cannot be written; `None` once a batch succeeds again.
+    /// Waits until every entry recorded so far is published under a signed
+    /// checkpoint; returns the published size.
+    pub async fn publish(&self) -> Result<u64, Unavailable> {
+        let (done, answer) = oneshot::channel();
+        self.send(Job::Publish { done })?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// [`Recorder::publish`] for a thread outside any async runtime (shutting down).
+    pub fn publish_blocking(&self) -> Result<u64, Unavailable> {
+        let (done, answer) = oneshot::channel();
+        self.send(Job::Publish { done })?;
+        answer.blocking_recv().map_err(|_| stopped())?
+    }
+
+    /// Why the log is failing, while it is; `None` once a retry succeeds.
     pub fn problem(&self) -> Option<String> {
         self.problem.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+
+    fn send(&self, job: Job) -> Result<(), Unavailable> {
+        self.queue.send(job).map_err(|_| stopped())
+    }
 }
 
-/// Appends one batch and answers each of its entries; keeps `health` in step.
-fn write_batch<S: Storage>(log: &mut Log<S>, batch: Vec<Pending>, health: &Mutex<Option<String>>) {
-    let (entries, answers): (Vec<Vec<u8>>, Vec<_>) = batch.into_iter().map(|p| (p.entry, p.done)).unzip();
-    let result = log.append(&entries);
-    // A poisoned lock only means a reader panicked; the value is still a plain Option.
-    let mut health = health.lock().unwrap_or_else(|e| e.into_inner());
-    match result {
-        Ok(first_index) => {
-            *health = None;
-            drop(health);
-            for (offset, answer) in (0u64..).zip(answers) {
-                let _ = answer.send(Ok(first_index + offset));
+fn stopped() -> Unavailable {
+    Unavailable("the audit writer has stopped".into())
+}
+
+/// The writer thread's state.
+struct Writer<S: Storage> {
+    log: Log<S>,
+    health: Arc<Mutex<Option<String>>>,
+    publisher: mpsc::Sender<Publication>,
+    reports: mpsc::Receiver<Result<Publication, String>>,
+    /// A publication is with the publisher.
+    in_flight: bool,
+    /// The last publication failed: publish again, here, before committing more.
+    publish_failed: bool,
+    /// [`Recorder::publish`] callers and the size each waits for.
+    waiting_publication: Vec<(u64, Answer<u64>)>,
+}
+
+impl<S: Storage> Writer<S> {
+    fn run(mut self, waiting: &mpsc::Receiver<Job>, probe: Option<Probe>) {
+        loop {
+            let timeout = match &probe {
+                Some((every, _)) if self.failing() && !self.in_flight => Some(*every),
+                _ if self.in_flight => Some(PUBLISH_POLL),
+                _ => None,
+            };
+            // Ends when every Recorder is dropped.
+            let first = match timeout {
+                Some(timeout) => match waiting.recv_timeout(timeout) {
+                    Ok(job) => Some(job),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+                None => match waiting.recv() {
+                    Ok(job) => Some(job),
+                    Err(_) => break,
+                },
+            };
+            self.collect_report();
+            match first {
+                Some(first) => {
+                    let mut jobs = vec![first];
+                    jobs.extend(waiting.try_iter().take(MAX_BATCH - 1));
+                    self.run_jobs(jobs);
+                }
+                None => {
+                    if let Some((_, make)) = probe.as_ref().filter(|_| self.failing() && !self.in_flight) {
+                        let (done, _) = oneshot::channel();
+                        self.commit(vec![(make(), done)]);
+                    }
+                }
+            }
+            self.start_publication();
+        }
+        // Shutting down: everything committed is published before the thread ends.
+        if self.in_flight
+            && let Ok(report) = self.reports.recv()
+        {
+            self.note_report(report);
+        }
+        let result = self.log.publish().map_err(|e| Unavailable(e.to_string()));
+        for (_, done) in self.waiting_publication.drain(..) {
+            let _ = done.send(result.clone());
+        }
+    }
+
+    fn failing(&self) -> bool {
+        self.health.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
+    fn set_health(&self, problem: Option<String>) {
+        *self.health.lock().unwrap_or_else(|e| e.into_inner()) = problem;
+    }
+
+    fn run_jobs(&mut self, jobs: Vec<Job>) {
+        let mut records = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            match job {
+                Job::Record { entry, done } => records.push((entry, done)),
+                Job::Publish { done } => self.waiting_publication.push((self.log.size(), done)),
             }
         }
-        Err(err) => {
-            let reason = err.to_string();
-            *health = Some(reason.clone());
-            drop(health);
-            for answer in answers {
-                let _ = answer.send(Err(Unavailable(reason.clone())));
+        if !records.is_empty() {
+            self.commit(records);
+        }
+        self.answer_publication_waiters();
+    }
+
+    /// Commits one batch and answers each of its entries; keeps the health in step.
+    fn commit(&mut self, records: Vec<(Vec<u8>, Answer<u64>)>) {
+        let (entries, answers): (Vec<Vec<u8>>, Vec<_>) = records.into_iter().unzip();
+        let result = self.retry_publication().and_then(|()| self.log.commit(&entries));
+        match result {
+            Ok(first) => {
+                self.set_health(None);
+                for (offset, answer) in (0u64..).zip(answers) {
+                    let _ = answer.send(Ok(first + offset));
+                }
             }
+            Err(err) => {
+                let reason = err.to_string();
+                self.set_health(Some(reason.clone()));
+                for answer in answers {
+                    let _ = answer.send(Err(Unavailable(reason.clone())));
+                }
+            }
+        }
+    }
+
+    /// After a failed publication, publishes here before anything more is committed.
+    fn retry_publication(&mut self) -> Result<(), LogError> {
+        if self.publish_failed {
+            self.log.publish()?;
+            self.publish_failed = false;
+        }
+        Ok(())
+    }
+
+    fn collect_report(&mut self) {
+        if let Ok(report) = self.reports.try_recv() {
+            self.note_report(report);
+        }
+    }
+
+    fn note_report(&mut self, report: Result<Publication, String>) {
+        self.in_flight = false;
+        match report {
+            Ok(publication) => self.log.published(publication),
+            Err(reason) => {
+                self.publish_failed = true;
+                self.set_health(Some(reason));
+            }
+        }
+        self.answer_publication_waiters();
+    }
+
+    fn start_publication(&mut self) {
+        if self.in_flight || self.publish_failed {
+            return;
+        }
+        match self.log.publication() {
+            Ok(Some(publication)) => {
+                self.in_flight = self.publisher.send(publication).is_ok();
+            }
+            Ok(None) => {}
+            Err(err) => {
+                self.publish_failed = true;
+                self.set_health(Some(err.to_string()));
+            }
+        }
+    }
+
+    fn answer_publication_waiters(&mut self) {
+        let published = self.log.published_size();
+        let failure = self.publish_failed.then(|| self.health.lock().unwrap_or_else(|e| e.into_inner()).clone());
+        let (answered, still): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting_publication)
+            .into_iter()
+            .partition(|(size, _)| *size <= published || failure.is_some());
+        self.waiting_publication = still;
+        for (_, done) in answered {
+            let _ = done.send(match &failure {
+                Some(reason) => Err(Unavailable(reason.clone().unwrap_or_default())),
+                None => Ok(published),
+            });
         }
     }
 }

@@ -22,7 +22,18 @@ pub trait Storage: Send + Sync {
     }
     /// Makes every write so far durable.
     fn sync(&self) -> io::Result<()>;
+    /// The write-ahead journal (see [`crate::journal`]), or `None` when there is none.
+    fn read_journal(&self) -> io::Result<Option<Vec<u8>>>;
+    /// Replaces the journal with `records`, atomically and durably, and
+    /// makes it the file [`Storage::append_journal`] appends to.
+    fn replace_journal(&self, records: &[u8]) -> io::Result<()>;
+    /// Appends `record` to the journal; it is durable when this returns. After
+    /// an error the journal must be replaced before the next append.
+    fn append_journal(&self, record: &[u8]) -> io::Result<()>;
 }
+
+/// The journal's name in the log directory; not a tlog-tiles path, so never published.
+pub const JOURNAL: &str = "journal";
 
 /// The log in a directory of the local filesystem.
 pub struct FsStorage {
@@ -31,13 +42,20 @@ pub struct FsStorage {
     dirty: Mutex<Vec<PathBuf>>,
     /// Files from [`Storage::write_fresh`] whose data is not yet durable.
     unsynced: Mutex<Vec<PathBuf>>,
+    /// The journal open for appending, and where its records end.
+    journal: Mutex<Option<(File, u64)>>,
 }
 
 impl FsStorage {
     /// Storage in `root`, created if missing.
     pub fn new(root: &Path) -> io::Result<Self> {
         fs::create_dir_all(root)?;
-        Ok(Self { root: root.to_path_buf(), dirty: Mutex::new(Vec::new()), unsynced: Mutex::new(Vec::new()) })
+        Ok(Self {
+            root: root.to_path_buf(),
+            dirty: Mutex::new(Vec::new()),
+            unsynced: Mutex::new(Vec::new()),
+            journal: Mutex::new(None),
+        })
     }
 
     /// The directory.
@@ -97,6 +115,37 @@ impl Storage for FsStorage {
                 Err(err)
             }
         }
+    }
+
+    fn read_journal(&self) -> io::Result<Option<Vec<u8>>> {
+        self.read(JOURNAL)
+    }
+
+    fn replace_journal(&self, records: &[u8]) -> io::Result<()> {
+        let mut journal = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+        // Until this succeeds nothing may be appended: the old file may already be replaced.
+        *journal = None;
+        let temporary = self.root.join(format!(".{JOURNAL}.tmp"));
+        let mut file = File::create(&temporary)?;
+        file.write_all(records)?;
+        file.sync_data()?;
+        fs::rename(&temporary, self.root.join(JOURNAL))?;
+        File::open(&self.root)?.sync_all()?;
+        *journal = Some((file, records.len() as u64));
+        Ok(())
+    }
+
+    fn append_journal(&self, record: &[u8]) -> io::Result<()> {
+        use std::os::unix::fs::FileExt as _;
+        let mut journal = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+        let (file, end) = journal.as_mut().ok_or_else(|| io::Error::other("the audit journal is not open"))?;
+        let written = file.write_all_at(record, *end).and_then(|()| file.sync_data());
+        match written {
+            Ok(()) => *end += record.len() as u64,
+            // After a failed flush the kernel may have dropped the pages: never append to this file again.
+            Err(_) => *journal = None,
+        }
+        written
     }
 }
 

@@ -115,11 +115,21 @@ fn tampering_is_found_and_named() {
     assert!(matches!(tampered(CHECKPOINT, 20), Err(VerifyError::Checkpoint(_))));
 }
 
-/// Storage that can be made to fail, as a full or broken disk would.
+/// Storage that can be made to fail, as a full or broken disk would: every
+/// write, or only the published files (the journal still works).
 struct Flaky {
     inner: FsStorage,
     failing: AtomicBool,
-    fail_only: Option<&'static str>,
+    journal_too: bool,
+}
+
+impl Flaky {
+    fn check(&self, journal: bool) -> io::Result<()> {
+        if self.failing.load(Ordering::SeqCst) && (self.journal_too || !journal) {
+            return Err(io::Error::other("no space left on device"));
+        }
+        Ok(())
+    }
 }
 
 impl Storage for Flaky {
@@ -127,41 +137,82 @@ impl Storage for Flaky {
         self.inner.read(path)
     }
     fn write(&self, path: &str, data: &[u8]) -> io::Result<()> {
-        if self.failing.load(Ordering::SeqCst) && self.fail_only.is_none_or(|p| p == path) {
-            return Err(io::Error::other("no space left on device"));
-        }
+        self.check(false)?;
         self.inner.write(path, data)
     }
     fn sync(&self) -> io::Result<()> {
         self.inner.sync()
     }
+    fn read_journal(&self) -> io::Result<Option<Vec<u8>>> {
+        self.inner.read_journal()
+    }
+    fn replace_journal(&self, records: &[u8]) -> io::Result<()> {
+        self.check(true)?;
+        self.inner.replace_journal(records)
+    }
+    fn append_journal(&self, record: &[u8]) -> io::Result<()> {
+        self.check(true)?;
+        self.inner.append_journal(record)
+    }
+}
+
+fn flaky(dir: &std::path::Path, journal_too: bool) -> Flaky {
+    Flaky { inner: FsStorage::new(dir).unwrap(), failing: AtomicBool::new(false), journal_too }
 }
 
 #[test]
-fn a_failed_batch_is_not_in_the_log_and_the_log_carries_on() {
-    for fail_only in [None, Some(CHECKPOINT)] {
+fn a_failed_commit_is_not_in_the_log_and_the_log_carries_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (skey, vkey) = keys::generate("test.example/log").unwrap();
+    let mut log = Log::open(flaky(dir.path(), true), skey.clone()).unwrap();
+    let first: Vec<Vec<u8>> = (0..10).map(entry).collect();
+    log.append(&first).unwrap();
+
+    log.storage().failing.store(true, Ordering::SeqCst);
+    let lost: Vec<Vec<u8>> = (100..120).map(entry).collect();
+    let err = log.commit(&lost).unwrap_err();
+    assert!(err.to_string().contains("no space left"), "{err}");
+    assert_eq!(log.size(), 10, "nothing of the failed batch counts");
+    assert_eq!(checkpoint_root(dir.path(), &vkey), (10, mth(&first)));
+
+    // Recovery: the same writer carries on, and a fresh open agrees.
+    log.storage().failing.store(false, Ordering::SeqCst);
+    let next: Vec<Vec<u8>> = (10..15).map(entry).collect();
+    assert_eq!(log.append(&next).unwrap(), 10);
+    let all: Vec<Vec<u8>> = first.iter().chain(&next).cloned().collect();
+    assert_eq!(checkpoint_root(dir.path(), &vkey), (15, mth(&all)));
+    drop(log);
+    assert_eq!(Log::open(FsStorage::new(dir.path()).unwrap(), skey).unwrap().size(), 15);
+    verify(&FsStorage::new(dir.path()).unwrap(), &vkey, &mut |_, _| {}).unwrap();
+}
+
+#[test]
+fn a_committed_batch_survives_a_failed_publication_and_is_published_later() {
+    for reopen in [false, true] {
         let dir = tempfile::tempdir().unwrap();
         let (skey, vkey) = keys::generate("test.example/log").unwrap();
-        let storage = Flaky { inner: FsStorage::new(dir.path()).unwrap(), failing: AtomicBool::new(false), fail_only };
-        let mut log = Log::open(storage, skey.clone()).unwrap();
+        let mut log = Log::open(flaky(dir.path(), false), skey.clone()).unwrap();
         let first: Vec<Vec<u8>> = (0..10).map(entry).collect();
         log.append(&first).unwrap();
 
         log.storage().failing.store(true, Ordering::SeqCst);
-        let lost: Vec<Vec<u8>> = (100..120).map(entry).collect();
-        let err = log.append(&lost).unwrap_err();
+        let kept: Vec<Vec<u8>> = (10..300).map(entry).collect();
+        assert_eq!(log.commit(&kept).unwrap(), 10, "the journal takes the batch");
+        let err = log.publish().unwrap_err();
         assert!(err.to_string().contains("no space left"), "{err}");
-        assert_eq!(log.size(), 10, "nothing of the failed batch counts");
-        assert_eq!(checkpoint_root(dir.path(), &vkey), (10, mth(&first)));
+        assert_eq!((log.size(), log.published_size()), (300, 10));
+        assert_eq!(checkpoint_root(dir.path(), &vkey), (10, mth(&first)), "the published tree is untouched");
 
-        // Recovery: the same writer carries on, and a fresh open agrees.
-        log.storage().failing.store(false, Ordering::SeqCst);
-        let next: Vec<Vec<u8>> = (10..15).map(entry).collect();
-        assert_eq!(log.append(&next).unwrap(), 10);
-        let all: Vec<Vec<u8>> = first.iter().chain(&next).cloned().collect();
-        assert_eq!(checkpoint_root(dir.path(), &vkey), (15, mth(&all)));
-        drop(log);
-        assert_eq!(Log::open(FsStorage::new(dir.path()).unwrap(), skey).unwrap().size(), 15);
+        let all: Vec<Vec<u8>> = first.iter().chain(&kept).cloned().collect();
+        if reopen {
+            // As after a crash: the next open publishes what the journal holds.
+            drop(log);
+            assert_eq!(Log::open(FsStorage::new(dir.path()).unwrap(), skey).unwrap().published_size(), 300);
+        } else {
+            log.storage().failing.store(false, Ordering::SeqCst);
+            assert_eq!(log.publish().unwrap(), 300);
+        }
+        assert_eq!(checkpoint_root(dir.path(), &vkey), (300, mth(&all)));
         verify(&FsStorage::new(dir.path()).unwrap(), &vkey, &mut |_, _| {}).unwrap();
     }
 }
@@ -173,4 +224,45 @@ fn oversized_entries_are_refused() {
     let mut log = Log::open(FsStorage::new(dir.path()).unwrap(), skey).unwrap();
     assert!(log.append(&[vec![b'x'; 70_000]]).is_err());
     assert_eq!(log.size(), 0);
+}
+
+#[test]
+fn committed_batches_not_yet_published_are_recovered_from_the_journal() {
+    use rampart_audit::journal;
+    let dir = tempfile::tempdir().unwrap();
+    let (skey, vkey) = keys::generate("test.example/log").unwrap();
+    let mut log = Log::open(FsStorage::new(dir.path()).unwrap(), skey.clone()).unwrap();
+    let all: Vec<Vec<u8>> = (0..400).map(entry).collect();
+    log.append(&all[..5]).unwrap();
+    let checkpoint_at_5 = std::fs::read(dir.path().join(CHECKPOINT)).unwrap();
+    for batch in [&all[5..6], &all[6..260], &all[260..400]] {
+        log.commit(batch).unwrap();
+    }
+    drop(log); // As a crash would leave it: only the first batch published.
+    assert_eq!(checkpoint_root(dir.path(), &vkey), (5, mth(&all[..5])));
+    // The start of a write the crash cut short follows the last record.
+    let journal_path = dir.path().join("journal");
+    let mut torn = std::fs::read(&journal_path).unwrap();
+    torn.extend_from_slice(b"\x40\0\0\0torn");
+    std::fs::write(&journal_path, torn).unwrap();
+
+    let log = Log::open(FsStorage::new(dir.path()).unwrap(), skey.clone()).unwrap();
+    assert_eq!((log.size(), log.published_size()), (400, 400));
+    assert_eq!(checkpoint_root(dir.path(), &vkey), (400, mth(&all)));
+    verify(&FsStorage::new(dir.path()).unwrap(), &vkey, &mut |_, _| {}).unwrap();
+    drop(log);
+
+    // A journal that disagrees with the published log is refused, not replayed.
+    let refused = |journal: Vec<u8>| {
+        std::fs::write(&journal_path, journal).unwrap();
+        Log::open(FsStorage::new(dir.path()).unwrap(), skey.clone()).err().expect("refused").to_string()
+    };
+    let mut forged = journal::base(5, &checkpoint_at_5);
+    forged.extend(journal::entries(5, &[b"forged".to_vec()]));
+    assert!(refused(forged).contains("disagrees with the published entry 5"));
+    let mut gap = journal::base(5, &checkpoint_at_5);
+    gap.extend(journal::entries(6, &all[6..7]));
+    assert!(refused(gap).contains("skips from entry 5 to 6"));
+    assert!(refused(journal::base(6, &checkpoint_at_5)).contains("does not contain"));
+    assert!(refused(journal::entries(0, &all[..1])).contains("does not begin"));
 }

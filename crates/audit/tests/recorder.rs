@@ -32,6 +32,7 @@ async fn concurrent_records_are_batched_durably_and_each_answered_with_its_index
         answered.extend(task.await.unwrap());
     }
     assert_eq!(answered.len(), 1600);
+    assert_eq!(recorder.publish().await, Ok(1600));
     // Every answer is durable and names the entry's real place.
     let storage = FsStorage::new(dir.path()).unwrap();
     let report = verify(&storage, &vkey, &mut |_, _| {}).unwrap();
@@ -47,6 +48,8 @@ async fn concurrent_records_are_batched_durably_and_each_answered_with_its_index
 struct Switchable {
     inner: FsStorage,
     broken: Arc<AtomicBool>,
+    /// Whether the journal breaks with the rest, or only the published files do.
+    journal_too: bool,
 }
 
 impl Storage for Switchable {
@@ -54,13 +57,39 @@ impl Storage for Switchable {
         self.inner.read(path)
     }
     fn write(&self, path: &str, data: &[u8]) -> io::Result<()> {
-        if self.broken.load(Ordering::SeqCst) {
-            return Err(io::Error::other("permission denied"));
-        }
+        self.check()?;
         self.inner.write(path, data)
     }
     fn sync(&self) -> io::Result<()> {
         self.inner.sync()
+    }
+    fn read_journal(&self) -> io::Result<Option<Vec<u8>>> {
+        self.inner.read_journal()
+    }
+    fn replace_journal(&self, records: &[u8]) -> io::Result<()> {
+        self.check_journal()?;
+        self.inner.replace_journal(records)
+    }
+    fn append_journal(&self, record: &[u8]) -> io::Result<()> {
+        self.check_journal()?;
+        self.inner.append_journal(record)
+    }
+}
+
+impl Switchable {
+    fn new(dir: &std::path::Path, broken: &Arc<AtomicBool>, journal_too: bool) -> Self {
+        Self { inner: FsStorage::new(dir).unwrap(), broken: Arc::clone(broken), journal_too }
+    }
+
+    fn check_journal(&self) -> io::Result<()> {
+        if self.journal_too { self.check() } else { Ok(()) }
+    }
+
+    fn check(&self) -> io::Result<()> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(io::Error::other("permission denied"));
+        }
+        Ok(())
     }
 }
 
@@ -69,7 +98,7 @@ async fn a_failing_log_refuses_then_recovers_by_itself() {
     let dir = tempfile::tempdir().unwrap();
     let (skey, vkey) = keys::generate("test.example/log").unwrap();
     let broken = Arc::new(AtomicBool::new(false));
-    let storage = Switchable { inner: FsStorage::new(dir.path()).unwrap(), broken: Arc::clone(&broken) };
+    let storage = Switchable::new(dir.path(), &broken, true);
     let recorder = Recorder::start(Log::open(storage, skey).unwrap()).unwrap();
     assert_eq!(recorder.record(b"first".to_vec()).await, Ok(0));
 
@@ -81,6 +110,7 @@ async fn a_failing_log_refuses_then_recovers_by_itself() {
     broken.store(false, Ordering::SeqCst);
     assert_eq!(recorder.record(b"second".to_vec()).await, Ok(1), "the refused entry took no place");
     assert_eq!(recorder.problem(), None);
+    assert_eq!(recorder.publish().await, Ok(2));
     let report = verify(&FsStorage::new(dir.path()).unwrap(), &vkey, &mut |_, _| {}).unwrap();
     assert_eq!(report.size, 2);
 }
@@ -90,7 +120,7 @@ async fn a_probing_recorder_recovers_without_any_request() {
     let dir = tempfile::tempdir().unwrap();
     let (skey, vkey) = keys::generate("test.example/log").unwrap();
     let broken = Arc::new(AtomicBool::new(false));
-    let storage = Switchable { inner: FsStorage::new(dir.path()).unwrap(), broken: Arc::clone(&broken) };
+    let storage = Switchable::new(dir.path(), &broken, true);
     let every = std::time::Duration::from_millis(20);
     let recorder = Recorder::start_probing(Log::open(storage, skey).unwrap(), every, || b"probe".to_vec()).unwrap();
     broken.store(true, Ordering::SeqCst);
@@ -107,9 +137,39 @@ async fn a_probing_recorder_recovers_without_any_request() {
     assert_eq!(recorder.problem(), None, "a probe succeeded by itself");
     // Exactly one probe entry marks the recovery; a healthy log is not probed.
     tokio::time::sleep(every * 5).await;
+    assert_eq!(recorder.publish().await, Ok(1));
     let storage = FsStorage::new(dir.path()).unwrap();
     assert_eq!(verify(&storage, &vkey, &mut |_, _| {}).unwrap().size, 1);
     let mut entries = Vec::new();
     for_each_entry(&storage, 1, 0, &mut |_, entry| entries.push(entry.to_vec())).unwrap();
     assert_eq!(entries, [b"probe".to_vec()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_publication_keeps_what_was_acknowledged_and_refuses_more_until_it_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (skey, vkey) = keys::generate("test.example/log").unwrap();
+    let broken = Arc::new(AtomicBool::new(false));
+    let recorder = Recorder::start(Log::open(Switchable::new(dir.path(), &broken, false), skey).unwrap()).unwrap();
+    assert_eq!(recorder.record(b"published".to_vec()).await, Ok(0));
+    assert_eq!(recorder.publish().await, Ok(1));
+
+    // Tiles cannot be written; the journal still can: the entry is durable and acknowledged.
+    broken.store(true, Ordering::SeqCst);
+    assert_eq!(recorder.record(b"journaled".to_vec()).await, Ok(1));
+    let failed = recorder.publish().await.unwrap_err();
+    assert!(failed.to_string().contains("permission denied"), "{failed}");
+    assert!(recorder.problem().is_some());
+    // A log that cannot publish takes nothing more.
+    assert!(recorder.record(b"refused".to_vec()).await.is_err());
+
+    broken.store(false, Ordering::SeqCst);
+    assert_eq!(recorder.record(b"after".to_vec()).await, Ok(2), "publishing is retried first");
+    assert_eq!(recorder.problem(), None);
+    assert_eq!(recorder.publish().await, Ok(3));
+    let storage = FsStorage::new(dir.path()).unwrap();
+    assert_eq!(verify(&storage, &vkey, &mut |_, _| {}).unwrap().size, 3);
+    let mut entries = Vec::new();
+    for_each_entry(&storage, 3, 0, &mut |_, entry| entries.push(entry.to_vec())).unwrap();
+    assert_eq!(entries, [b"published".to_vec(), b"journaled".to_vec(), b"after".to_vec()]);
 }

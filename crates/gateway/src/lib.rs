@@ -110,5 +110,8 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             Err(_) => anyhow::bail!("a worker thread panicked"),
         }
     }
+    if let Some(trail) = &shared.trail {
+        trail.finish();
+    }
     Ok(())
 }

@@ -59,6 +59,15 @@ impl Trail {
         &self.dir
     }
 
+    /// Publishes everything recorded, so the log on disk is whole when the site
+    /// stops (what is not published is in the journal, published at the next start).
+    pub fn finish(&self) {
+        match self.recorder.publish_blocking() {
+            Ok(size) => tracing::info!(entries = size, "audit log published"),
+            Err(err) => tracing::warn!(error = %err, "audit log left for the next start to publish"),
+        }
+    }
+
     /// Why the log cannot be written right now, if it cannot.
     pub fn problem(&self) -> Option<String> {
         self.recorder.problem().map(|reason| format!("audit log: {reason}"))

@@ -28,14 +28,27 @@ pub fn audit_key(dir: &Path) -> (PathBuf, String) {
     (key, String::from_utf8(output.stdout).unwrap().trim().to_owned())
 }
 
-/// Every entry of the log in `dir`, after checking that it verifies.
-pub fn entries(dir: &Path, vkey: &str) -> Vec<Entry> {
+/// Every published entry of the log in `dir`, after checking that it verifies.
+fn published(dir: &Path, vkey: &str) -> Vec<Entry> {
     let storage = FsStorage::new(dir).unwrap();
     let report = verify::verify(&storage, vkey, &mut |_, _| {}).expect("the log verifies");
     let mut entries = Vec::new();
     verify::for_each_entry(&storage, report.size, 0, &mut |_, bytes| entries.push(Entry::decode(bytes).unwrap()))
         .unwrap();
     entries
+}
+
+/// The published entries of the log in `dir` once `ready` holds for them:
+/// the site publishes what it commits a few milliseconds later.
+fn entries_when(dir: &Path, vkey: &str, ready: impl Fn(&[Entry]) -> bool) -> Vec<Entry> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let entries = published(dir, vkey);
+        if ready(&entries) || std::time::Instant::now() > deadline {
+            return entries;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 struct Audited {
@@ -64,8 +77,8 @@ impl Audited {
         self.rampart.dir.path().join("audit")
     }
 
-    fn entries(&self) -> Vec<Entry> {
-        entries(&self.log_dir(), &self.vkey)
+    fn entries_when(&self, ready: impl Fn(&[Entry]) -> bool) -> Vec<Entry> {
+        entries_when(&self.log_dir(), &self.vkey, ready)
     }
 }
 
@@ -110,7 +123,7 @@ async fn answers_refusals_and_streams_are_recorded_with_digests_of_what_was_sent
     let listing = client.get(site.rampart.url("/v1/models")).send().await.unwrap();
     assert_eq!(listing.status(), 200);
 
-    let entries = site.entries();
+    let entries = site.entries_when(|entries| entries.iter().any(|e| e.action == "list_models"));
     let find = |id: &str, phase: Phase| {
         entries.iter().find(|e| e.request_id == id && e.phase == phase).unwrap_or_else(|| panic!("{id} {phase:?}"))
     };
@@ -160,17 +173,28 @@ async fn a_log_that_cannot_be_written_refuses_service_then_recovers_by_itself() 
     assert_eq!(ok.status(), 200);
 
     // The tile directory becomes a plain file: every write under it fails
-    // (this holds for root too, unlike a permission change).
+    // (this holds for root too, unlike a permission change). The journal still
+    // takes the next batch, so one more answer may be acknowledged (it is
+    // durable); once publishing has failed, nothing more is served.
     let tiles = site.log_dir().join("tile");
     let moved = site.log_dir().join("tile.moved");
     std::fs::rename(&tiles, &moved).unwrap();
     std::fs::write(&tiles, b"not a directory").unwrap();
-    for stream in [false, true] {
-        let refused = client.post(site.rampart.url("/v1/chat/completions")).json(&chat(stream)).send().await.unwrap();
-        assert_eq!(refused.status(), 503, "stream: {stream}");
-        let body: serde_json::Value = refused.json().await.unwrap();
-        assert_eq!(body["error"]["code"], "audit_unavailable", "{body}");
-    }
+    let mut acknowledged_while_failing = 0;
+    let refused = loop {
+        let answer = client.post(site.rampart.url("/v1/chat/completions")).json(&chat(false)).send().await.unwrap();
+        if answer.status() != 200 || acknowledged_while_failing == 20 {
+            break answer;
+        }
+        acknowledged_while_failing += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(acknowledged_while_failing <= 1, "{acknowledged_while_failing} answers after publishing failed");
+    assert_eq!(refused.status(), 503);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "audit_unavailable", "{body}");
+    let refused = client.post(site.rampart.url("/v1/chat/completions")).json(&chat(true)).send().await.unwrap();
+    assert_eq!(refused.status(), 503, "a stream is refused too");
     let ready = client.get(site.rampart.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
     let ready: serde_json::Value = ready.json().await.unwrap();
@@ -183,9 +207,11 @@ async fn a_log_that_cannot_be_written_refuses_service_then_recovers_by_itself() 
     let ok = client.post(site.rampart.url("/v1/chat/completions")).json(&chat(false)).send().await.unwrap();
     assert_eq!(ok.status(), 200);
 
-    let entries = site.entries();
+    let mut expected = vec!["infer"; 1 + acknowledged_while_failing];
+    expected.extend(["audit_resumed", "infer"]);
+    let entries = site.entries_when(|entries| entries.len() >= expected.len());
     let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["infer", "audit_resumed", "infer"], "refused requests left no entry");
+    assert_eq!(actions, expected, "refused requests left no entry");
     assert!(entries.iter().all(|e| e.status == 200 || e.action == "audit_resumed"));
 }
 
@@ -200,10 +226,19 @@ async fn auditors_read_the_log_over_https_and_others_may_not() {
 
     let get =
         |path: &str, who: &str| client.get(site.url(&format!("/audit/{path}"))).bearer_auth(site.token(who)).send();
-    let checkpoint = get("checkpoint", "auditor").await.unwrap();
-    assert_eq!(checkpoint.status(), 200);
-    let checkpoint = keys::open_checkpoint(&vkey, &checkpoint.bytes().await.unwrap()).expect("signed by the site");
-    assert!(checkpoint.size() >= 1);
+    // The answer's entry is published (under a new checkpoint) milliseconds after it is committed.
+    let mut size = 0;
+    for _ in 0..250 {
+        let checkpoint = get("checkpoint", "auditor").await.unwrap();
+        assert_eq!(checkpoint.status(), 200);
+        let signed = checkpoint.bytes().await.unwrap();
+        size = keys::open_checkpoint(&vkey, &signed).expect("signed by the site").size();
+        if size >= 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(size >= 1, "the checkpoint covers the answer");
     let bundle = get("tile/entries/000.p/1", "auditor").await.unwrap();
     assert_eq!(bundle.status(), 200, "partial bundles stay published as the log grows");
 
@@ -218,7 +253,12 @@ async fn auditors_read_the_log_over_https_and_others_may_not() {
     assert_eq!(unauthenticated.status(), 401);
 
     // The reads are themselves in the log, refused ones too.
-    let entries = entries(&site.pki.join("audit"), &vkey);
-    assert!(entries.iter().any(|e| e.action == "read_audit" && e.allowed && e.status == 200));
-    assert!(entries.iter().any(|e| e.action == "read_audit" && !e.allowed && e.status == 403));
+    let read = |allowed: bool, status: u16| {
+        move |e: &Entry| e.action == "read_audit" && e.allowed == allowed && e.status == status
+    };
+    let entries = entries_when(&site.pki.join("audit"), &vkey, |entries| {
+        entries.iter().any(read(true, 200)) && entries.iter().any(read(false, 403))
+    });
+    assert!(entries.iter().any(read(true, 200)));
+    assert!(entries.iter().any(read(false, 403)));
 }
