@@ -245,7 +245,7 @@ async fn auditors_read_the_log_over_https_and_others_may_not() {
     assert_eq!(refused.status(), 403);
     let refused: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(refused["error"]["type"], "permission_error", "{refused}");
-    for path in ["site.toml", "tile%2F..%2F..%2Fsite.toml", ".checkpoint.tmp", "tile/0/1"] {
+    for path in ["site.toml", "tile%2F..%2F..%2Fsite.toml", ".checkpoint.tmp", "tile/0/1", "journal"] {
         assert_eq!(get(path, "auditor").await.unwrap().status(), 404, "{path}");
     }
     let unauthenticated = client.get(site.url("/audit/checkpoint")).send().await.unwrap();
