@@ -8,6 +8,7 @@
 
 mod error;
 mod locate;
+mod sites;
 mod validate;
 
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use error::ConfigError;
+pub use sites::{BUILTIN_GROUPS, PlacementClause, PlacementRule, ResidencyRule, SiteConfig, SiteSelf};
 pub use validate::is_alpha3;
 
 /// The whole configuration of one Rampart process.
@@ -48,6 +50,21 @@ pub struct Config {
     /// The tamper-evident audit log; absent only on an `insecure_dev` loopback site.
     #[serde(default)]
     pub audit: Option<AuditConfig>,
+    /// Which of `sites` this process is.
+    #[serde(default)]
+    pub site: Option<SiteSelf>,
+    /// The sites that may serve requests, this one and its peers.
+    #[serde(default)]
+    pub sites: Vec<SiteConfig>,
+    /// Nations' residency rules.
+    #[serde(default)]
+    pub residency: Vec<ResidencyRule>,
+    /// Model owners' placement rules.
+    #[serde(default)]
+    pub placement: Vec<PlacementRule>,
+    /// Named groups of jurisdictions, beside the built-in `EU` and `NATO`.
+    #[serde(default)]
+    pub groups: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// `[audit]`: where the audit log lives and the key that signs its checkpoints.

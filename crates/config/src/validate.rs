@@ -62,6 +62,7 @@ impl Config {
         self.validate_models()?;
         self.validate_owners()?;
         self.validate_identity()?;
+        self.validate_sites()?;
         self.validate_audit()
     }
 
@@ -225,10 +226,11 @@ impl Config {
             }
             match model.engine {
                 EngineKind::Remote => {
-                    if !served.contains_key(model.name.as_str()) {
+                    let at_peer = self.sites.iter().any(|site| site.models.contains(&model.name));
+                    if !served.contains_key(model.name.as_str()) && !at_peer {
                         return fail(
                             at("name"),
-                            format!("remote model '{}' is listed by no [[backends]] entry", model.name),
+                            format!("remote model '{}' is listed by no [[backends]] or [[sites]] entry", model.name),
                         );
                     }
                     if model.path.is_some() {

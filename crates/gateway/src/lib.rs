@@ -21,6 +21,8 @@ mod labelled_stream;
 mod metrics;
 mod proxy;
 pub mod request_id;
+
+pub use security::load_policies;
 mod routes;
 mod security;
 mod server;

@@ -36,7 +36,8 @@ pub struct Security {
     audit_ceiling: Clearance,
 }
 
-fn load_policies(config: &Config) -> anyhow::Result<Policies> {
+/// The security policies `config` names (`labels.spif`), or the built-in NATO policy when it names none.
+pub fn load_policies(config: &Config) -> anyhow::Result<Policies> {
     if config.labels.spif.is_empty() {
         return Ok(Policies::nato());
     }

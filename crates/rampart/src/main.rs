@@ -4,6 +4,7 @@
 //! and calls into the library crates that do the work.
 
 mod audit_cli;
+mod route_cli;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -58,6 +59,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: audit_cli::AuditCommand,
+    },
+    /// Placement: which sites may serve a request.
+    Route {
+        #[command(subcommand)]
+        command: route_cli::RouteCommand,
     },
 }
 
@@ -221,6 +227,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit { command } => audit_cli::run(command),
+        Command::Route { command } => route_cli::run(command),
         Command::Dev { command: DevCommand::Init { dir, listen, model, token_ttl } } => {
             let model = std::path::absolute(&model)?;
             let options = rampart_identity::dev::DevOptions { listen, model, token_ttl };

@@ -1,0 +1,207 @@
+//! Sites, nations' residency rules and model owners' placement rules: the
+//! keys that decide which site may serve a request (see `rampart-router`).
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Deserialize;
+
+use crate::validate::{KeyPath, is_alpha3};
+use crate::{Config, ConfigError};
+
+/// `[site]`: which of the `[[sites]]` this process is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteSelf {
+    /// The id of this site's `[[sites]]` entry.
+    pub id: String,
+}
+
+/// `[[sites]]`: a site that may serve requests, this one or a peer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    /// Unique id.
+    pub id: String,
+    /// The country whose law the site is under (ISO 3166 alpha-3).
+    pub jurisdiction: String,
+    /// The nations that operate it (alpha-3).
+    pub operators: Vec<String>,
+    /// RAND security level, 1 to 5.
+    pub security_level: u8,
+    /// The highest label the site is accredited to process (a marking or JSON label).
+    pub accreditation: String,
+    /// Names of the `[[backends]]` and `[[models]]` at this site.
+    #[serde(default)]
+    pub backends: Vec<String>,
+    /// Models a peer site serves, when its backends are not declared here.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// The peer's Rampart (`https://...`), reached over mutual TLS; absent for this site.
+    #[serde(default)]
+    pub peer: Option<String>,
+}
+
+/// `[[residency]]`: where one nation's requests may be processed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResidencyRule {
+    /// The requesting nation (alpha-3).
+    pub nation: String,
+    /// The rule holds for requests whose classification is at or above this
+    /// label's; absent: for every request of the nation.
+    #[serde(default)]
+    pub from_label: Option<String>,
+    /// Jurisdictions (alpha-3) or groups (`EU`, `NATO`, or a `[groups]` name) allowed.
+    pub jurisdictions: Vec<String>,
+}
+
+/// `[[placement]]`: where a model owner's models may run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlacementRule {
+    /// The owner nation (alpha-3) of the models it governs.
+    pub owner: String,
+    /// A site is allowed when it meets any one of these.
+    pub any_of: Vec<PlacementClause>,
+}
+
+/// One acceptable kind of site; every key given must hold.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlacementClause {
+    /// Every operator of the site is one of these nations.
+    #[serde(default)]
+    pub operators: Option<Vec<String>>,
+    /// The site's RAND security level is at least this.
+    #[serde(default)]
+    pub min_security_level: Option<u8>,
+    /// The site's jurisdiction is one of these (alpha-3 or groups).
+    #[serde(default)]
+    pub jurisdictions: Option<Vec<String>>,
+}
+
+/// Groups of jurisdictions every configuration knows; `[groups]` may add others or replace these.
+pub const BUILTIN_GROUPS: [(&str, &[&str]); 2] = [
+    (
+        "EU",
+        &[
+            "AUT", "BEL", "BGR", "HRV", "CYP", "CZE", "DNK", "EST", "FIN", "FRA", "DEU", "GRC", "HUN", "IRL", "ITA",
+            "LVA", "LTU", "LUX", "MLT", "NLD", "POL", "PRT", "ROU", "SVK", "SVN", "ESP", "SWE",
+        ],
+    ),
+    (
+        "NATO",
+        &[
+            "ALB", "BEL", "BGR", "CAN", "HRV", "CZE", "DNK", "EST", "FIN", "FRA", "DEU", "GRC", "HUN", "ISL", "ITA",
+            "LVA", "LTU", "LUX", "MNE", "NLD", "MKD", "NOR", "POL", "PRT", "ROU", "SVK", "SVN", "ESP", "SWE", "TUR",
+            "GBR", "USA",
+        ],
+    ),
+];
+
+impl Config {
+    /// The jurisdiction groups: the built-in `EU` and `NATO`, then `[groups]`.
+    pub fn jurisdiction_groups(&self) -> BTreeMap<String, Vec<String>> {
+        let mut groups: BTreeMap<String, Vec<String>> = BUILTIN_GROUPS
+            .iter()
+            .map(|(name, members)| ((*name).to_owned(), members.iter().map(|m| (*m).to_owned()).collect()))
+            .collect();
+        groups.extend(self.groups.clone());
+        groups
+    }
+
+    pub(crate) fn validate_sites(&self) -> Result<(), ConfigError> {
+        let fail = |at: KeyPath, message: String| Err(ConfigError::at(at, message));
+        let alpha3 = |at: KeyPath, code: &str| {
+            if is_alpha3(code) {
+                Ok(())
+            } else {
+                fail(at, format!("'{code}' is not an ISO 3166 alpha-3 code such as \"GBR\""))
+            }
+        };
+        let groups = self.jurisdiction_groups();
+        let jurisdiction = |at: KeyPath, code: &str| {
+            if groups.contains_key(code) { Ok(()) } else { alpha3(at, code) }
+        };
+        for (name, members) in &self.groups {
+            for (i, member) in members.iter().enumerate() {
+                alpha3(KeyPath::key("groups").then(name).index(i), member)?;
+            }
+        }
+        let mut ids = HashSet::new();
+        for (i, site) in self.sites.iter().enumerate() {
+            let at = |key: &str| KeyPath::key("sites").index(i).then(key);
+            if !ids.insert(site.id.as_str()) {
+                return fail(at("id"), format!("site '{}' is defined twice", site.id));
+            }
+            alpha3(at("jurisdiction"), &site.jurisdiction)?;
+            if site.operators.is_empty() {
+                return fail(at("operators"), "name at least one operating nation".into());
+            }
+            for (n, operator) in site.operators.iter().enumerate() {
+                alpha3(at("operators").index(n), operator)?;
+            }
+            if !(1..=5).contains(&site.security_level) {
+                return fail(at("security_level"), "a RAND security level is 1 to 5".into());
+            }
+            let local = self.site.as_ref().is_some_and(|s| s.id == site.id);
+            if local && site.peer.is_some() {
+                return fail(at("peer"), "this process's own site has no peer address".into());
+            }
+            if !local && site.peer.is_none() {
+                return fail(at("peer"), format!("site '{}' is not [site].id, so it needs a peer address", site.id));
+            }
+            for (n, name) in site.backends.iter().enumerate() {
+                let declared =
+                    self.backends.iter().any(|b| &b.name == name) || self.models.iter().any(|m| &m.name == name);
+                if local && !declared {
+                    return fail(
+                        at("backends").index(n),
+                        format!("no [[backends]] or [[models]] entry is named '{name}'"),
+                    );
+                }
+            }
+        }
+        if let Some(own) = &self.site
+            && !ids.contains(own.id.as_str())
+        {
+            return fail(KeyPath::key("site").then("id"), format!("no [[sites]] entry has id '{}'", own.id));
+        }
+        if self.site.is_none() && !self.sites.is_empty() {
+            return fail(
+                KeyPath::key("site").then("id"),
+                "[[sites]] are listed, so [site] must say which one this is".into(),
+            );
+        }
+        for (i, rule) in self.residency.iter().enumerate() {
+            let at = |key: &str| KeyPath::key("residency").index(i).then(key);
+            alpha3(at("nation"), &rule.nation)?;
+            if rule.jurisdictions.is_empty() {
+                return fail(at("jurisdictions"), "name at least one jurisdiction or group".into());
+            }
+            for (n, code) in rule.jurisdictions.iter().enumerate() {
+                jurisdiction(at("jurisdictions").index(n), code)?;
+            }
+        }
+        for (i, rule) in self.placement.iter().enumerate() {
+            let at = |key: &str| KeyPath::key("placement").index(i).then(key);
+            alpha3(at("owner"), &rule.owner)?;
+            if rule.any_of.is_empty() {
+                return fail(at("any_of"), "name at least one kind of site, e.g. { min_security_level = 5 }".into());
+            }
+            for (n, clause) in rule.any_of.iter().enumerate() {
+                let at = |key: &str| at("any_of").index(n).then(key);
+                for (k, operator) in clause.operators.iter().flatten().enumerate() {
+                    alpha3(at("operators").index(k), operator)?;
+                }
+                for (k, code) in clause.jurisdictions.iter().flatten().enumerate() {
+                    jurisdiction(at("jurisdictions").index(k), code)?;
+                }
+                if clause.min_security_level.is_some_and(|level| !(1..=5).contains(&level)) {
+                    return fail(at("min_security_level"), "a RAND security level is 1 to 5".into());
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,60 @@
+//! `rampart route explain` on the example of three allied sites: the eligible
+//! sites, and for each excluded one the class of rule that excluded it.
+
+mod common;
+
+use std::process::Command;
+
+use common::binary;
+use serde_json::{Value, json};
+
+const SITES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/sites.toml");
+
+fn explain(args: &[&str]) -> Result<Value, String> {
+    let out =
+        Command::new(binary()).args(["route", "explain", "--config", SITES, "--json"]).args(args).output().unwrap();
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+fn residency_placement_accreditation_and_health_each_exclude_sites() {
+    let ask =
+        |nat: &str, label: &str, model: &str| explain(&["--nat", nat, "--label", label, "--model", model]).unwrap();
+    // A USA-owned model for a GBR request at NATO SECRET: GBR residency keeps it home, where the
+    // owner does not allow it; the DEU site does not serve it.
+    assert_eq!(
+        ask("GBR", "NATO SECRET", "usa-frontier"),
+        json!({"eligible": [], "excluded": {"gbr-north": "owner", "usa-east": "residency", "deu-south": "model"}})
+    );
+    assert_eq!(
+        ask("USA", "NATO SECRET", "usa-frontier"),
+        json!({"eligible": ["usa-east"], "excluded": {"gbr-north": "owner", "deu-south": "model"}})
+    );
+    // DEU requests stay in the EU.
+    assert_eq!(
+        ask("DEU", "NATO RESTRICTED", "open-model"),
+        json!({"eligible": ["deu-south"], "excluded": {"gbr-north": "residency", "usa-east": "residency"}})
+    );
+    // Below GBR's residency threshold an open model may run anywhere accredited.
+    assert_eq!(ask("GBR", "NATO RESTRICTED", "open-model")["eligible"], json!(["gbr-north", "usa-east", "deu-south"]));
+    assert_eq!(
+        ask("USA", "NATO SECRET", "open-model"),
+        json!({"eligible": ["gbr-north", "usa-east"], "excluded": {"deu-south": "accreditation"}})
+    );
+    let down = explain(&["--nat", "USA", "--label", "NATO SECRET", "--model", "usa-frontier", "--down", "usa-east"]);
+    assert_eq!(down.unwrap()["excluded"]["usa-east"], "health");
+}
+
+#[test]
+fn bad_arguments_are_named() {
+    let err = explain(&["--nat", "gb", "--label", "NATO SECRET", "--model", "open-model"]).unwrap_err();
+    assert!(err.contains("--nat 'gb'"), "{err}");
+    let err = explain(&["--nat", "GBR", "--label", "BOGUS", "--model", "open-model"]).unwrap_err();
+    assert!(err.contains("--label 'BOGUS'"), "{err}");
+    let err = explain(&["--nat", "GBR", "--label", "NATO SECRET", "--model", "open-model", "--down", "x"]).unwrap_err();
+    assert!(err.contains("--down 'x'"), "{err}");
+}
