@@ -87,6 +87,20 @@ impl ApiError {
         err
     }
 
+    /// The site takes no new requests while its facility (power, cooling,
+    /// physical security) is degraded; the reason stays with the operators.
+    pub fn site_draining() -> Self {
+        let mut err = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::ServerError,
+            "site_draining",
+            "this site is not taking new requests while its facility is degraded; send the request to another site"
+                .to_owned(),
+        );
+        err.retry_after = Some(30);
+        err
+    }
+
     /// Names the parameter at fault.
     #[must_use]
     pub fn with_param(mut self, param: &str) -> Self {

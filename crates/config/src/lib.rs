@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use error::ConfigError;
-pub use sites::{BUILTIN_GROUPS, PlacementClause, PlacementRule, ResidencyRule, SiteConfig, SiteSelf};
+pub use sites::{BUILTIN_GROUPS, FacilityConfig, PlacementClause, PlacementRule, ResidencyRule, SiteConfig, SiteSelf};
 pub use validate::is_alpha3;
 
 /// The whole configuration of one Rampart process.
@@ -65,6 +65,9 @@ pub struct Config {
     /// Named groups of jurisdictions, beside the built-in `EU` and `NATO`.
     #[serde(default)]
     pub groups: std::collections::BTreeMap<String, Vec<String>>,
+    /// This site's facility signals; absent: the site never drains for its facility.
+    #[serde(default)]
+    pub facility: Option<FacilityConfig>,
 }
 
 /// `[audit]`: where the audit log lives and the key that signs its checkpoints.
@@ -483,6 +486,9 @@ impl Config {
         if let Some(audit) = &mut self.audit {
             fix(&mut audit.dir);
             fix(&mut audit.signing_key);
+        }
+        if let Some(facility) = &mut self.facility {
+            fix(&mut facility.status_file);
         }
     }
 }

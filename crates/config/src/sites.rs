@@ -41,6 +41,30 @@ pub struct SiteConfig {
     pub peer: Option<String>,
 }
 
+/// `[facility]`: where this site's power, cooling and alarm signals come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FacilityConfig {
+    /// JSON written by the facility's monitoring: `{"power": "ok", "cooling": "ok", "alarms": []}`.
+    pub status_file: std::path::PathBuf,
+    /// How often the file is read, in milliseconds.
+    #[serde(default = "facility_poll_ms")]
+    pub poll_ms: u64,
+    /// How long the signals must stay good before a drained site takes requests again, in seconds.
+    #[serde(default = "facility_recover_after_secs")]
+    pub recover_after_secs: u64,
+}
+
+/// `facility.poll_ms`.
+fn facility_poll_ms() -> u64 {
+    1_000
+}
+
+/// `facility.recover_after_secs`.
+fn facility_recover_after_secs() -> u64 {
+    60
+}
+
 /// `[[residency]]`: where one nation's requests may be processed.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -119,6 +143,11 @@ impl Config {
                 fail(at, format!("'{code}' is not an ISO 3166 alpha-3 code such as \"GBR\""))
             }
         };
+        if let Some(facility) = &self.facility
+            && facility.poll_ms == 0
+        {
+            return fail(KeyPath::key("facility").then("poll_ms"), "must be at least 1".into());
+        }
         let groups = self.jurisdiction_groups();
         let jurisdiction = |at: KeyPath, code: &str| {
             if groups.contains_key(code) { Ok(()) } else { alpha3(at, code) }

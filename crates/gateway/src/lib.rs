@@ -16,6 +16,7 @@ mod audited_stream;
 mod backend;
 mod embedded;
 mod error;
+mod facility;
 mod health;
 mod labelled_stream;
 mod metrics;

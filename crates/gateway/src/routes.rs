@@ -185,6 +185,9 @@ async fn inference(
         // Identity first: nothing of an unidentified caller's request is read.
         let principal = w.shared.security.authenticate(&headers, peer.as_deref())?;
         draft.identified(&principal);
+        if w.shared.draining().is_some() {
+            return Err(ApiError::site_draining());
+        }
         check_content_type(&headers)?;
         let bytes = read_body(body, &headers, w.shared.config.server.max_body_bytes).await?;
         draft.body(&bytes);

@@ -8,6 +8,7 @@ use rampart_config::Config;
 use rampart_engine::Engine;
 
 use crate::backend::{Backend, UpstreamClient};
+use crate::facility::Facility;
 use crate::metrics::Metrics;
 use crate::security::Security;
 use crate::trail::Trail;
@@ -36,6 +37,8 @@ pub struct Shared {
     pub security: Security,
     /// The audit log; `None` only on an `insecure_dev` site without `[audit]`.
     pub trail: Option<Trail>,
+    /// The facility's health, when `[facility]` is configured.
+    pub facility: Option<Arc<Facility>>,
 }
 
 impl Shared {
@@ -69,7 +72,8 @@ impl Shared {
                 None
             }
         };
-        Ok(Self { config, models, model_ids, backends, metrics: Metrics::default(), security, trail })
+        let facility = config.facility.as_ref().map(Facility::watch).transpose()?;
+        Ok(Self { config, models, model_ids, backends, metrics: Metrics::default(), security, trail, facility })
     }
 
     /// The configured name of a model, for metric labels (`unknown` otherwise).
@@ -81,6 +85,7 @@ impl Shared {
     pub fn readiness_problems(&self) -> Vec<String> {
         let security = self.security.problem();
         let audit = self.trail.as_ref().and_then(Trail::problem);
+        let facility = self.draining().map(|reason| format!("facility: draining ({reason})"));
         self.model_ids
             .iter()
             .filter_map(|id| match &self.models[id] {
@@ -92,7 +97,13 @@ impl Shared {
             })
             .chain(security)
             .chain(audit)
+            .chain(facility)
             .collect()
+    }
+
+    /// Why the site takes no new inference requests, while its facility is degraded.
+    pub fn draining(&self) -> Option<String> {
+        self.facility.as_ref().and_then(|f| f.draining())
     }
 }
 

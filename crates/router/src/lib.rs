@@ -7,7 +7,10 @@
 //! `[[residency]]` and `[[placement]]` into [`SiteSet`]s once, so a decision is
 //! a few set intersections however many rules there are; [`Topology::explain`]
 //! names, for each excluded site, the class of rule that excluded it.
+//! [`facility`] turns a site's power, cooling and alarm signals into whether
+//! it takes new requests.
 
+pub mod facility;
 mod site_set;
 mod topology;
 
