@@ -101,6 +101,28 @@ impl ApiError {
         err
     }
 
+    /// No site may serve the request; `classes` names the kinds of rule that
+    /// excluded the sites (model, accreditation, residency, owner, health), never a rule.
+    pub fn no_eligible_site(classes: &str) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::ServerError,
+            "no_eligible_site",
+            format!("no site may serve this request: every site is excluded by {classes} rules"),
+        )
+    }
+
+    /// This site may not serve the request (the `class` of rule says why) but
+    /// another site may; forwarding to peer sites is not available here.
+    pub fn site_not_eligible(class: &str) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::ServerError,
+            "site_not_eligible",
+            format!("this site may not serve this request ({class} rules); another site of the alliance may"),
+        )
+    }
+
     /// Names the parameter at fault.
     #[must_use]
     pub fn with_param(mut self, param: &str) -> Self {

@@ -157,6 +157,11 @@ impl Config {
                 alpha3(KeyPath::key("groups").then(name).index(i), member)?;
             }
         }
+        if let Some(own) = &self.site
+            && !self.sites.iter().any(|site| site.id == own.id)
+        {
+            return fail(KeyPath::key("site").then("id"), format!("no [[sites]] entry has id '{}'", own.id));
+        }
         let mut ids = HashSet::new();
         for (i, site) in self.sites.iter().enumerate() {
             let at = |key: &str| KeyPath::key("sites").index(i).then(key);
@@ -192,9 +197,22 @@ impl Config {
             }
         }
         if let Some(own) = &self.site
-            && !ids.contains(own.id.as_str())
+            && let Some((k, local)) = self.sites.iter().enumerate().find(|(_, s)| s.id == own.id)
         {
-            return fail(KeyPath::key("site").then("id"), format!("no [[sites]] entry has id '{}'", own.id));
+            let served_here =
+                self.backends.iter().enumerate().map(|(i, b)| (KeyPath::key("backends").index(i), &b.name));
+            let embedded = self.models.iter().enumerate().filter(|(_, m)| m.engine == crate::EngineKind::Embedded);
+            for (at, name) in served_here.chain(embedded.map(|(i, m)| (KeyPath::key("models").index(i), &m.name))) {
+                if !local.backends.contains(name) {
+                    return fail(
+                        at.then("name"),
+                        format!(
+                            "'{name}' is not listed in sites[{k}].backends, the backends of this site ('{}')",
+                            own.id
+                        ),
+                    );
+                }
+            }
         }
         if self.site.is_none() && !self.sites.is_empty() {
             return fail(

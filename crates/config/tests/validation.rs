@@ -171,3 +171,29 @@ models = ["mistral-small"]
     assert!(err.message.contains("signing_key"), "{err}");
     assert!(parse(BASE).unwrap().audit.is_none(), "an insecure_dev site may run without a log");
 }
+
+#[test]
+fn sites_and_rules_are_checked_key_by_key() {
+    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/sites.toml")).unwrap();
+    let config = parse(&example).expect("the sites example is valid");
+    assert_eq!((config.sites.len(), config.residency.len(), config.placement.len()), (3, 2, 1));
+    assert_eq!(config.jurisdiction_groups()["EU"].len(), 27);
+    let broken = |from: &str, to: &str| {
+        assert!(example.contains(from), "{from}");
+        error(&example.replacen(from, to, 1))
+    };
+    let err = broken("security_level = 4", "security_level = 6");
+    assert_eq!(err.key.as_deref(), Some("sites[0].security_level"), "{err}");
+    let err = broken("jurisdiction = \"USA\"", "jurisdiction = \"US\"");
+    assert_eq!(err.key.as_deref(), Some("sites[1].jurisdiction"), "{err}");
+    let err = broken("jurisdictions = [\"EU\"]", "jurisdictions = [\"EUROPE\"]");
+    assert_eq!(err.key.as_deref(), Some("residency[1].jurisdictions[0]"), "{err}");
+    let err = broken("peer = \"https://deu-south.example:8443\"", "");
+    assert!(err.key.as_deref() == Some("sites[2].peer") && err.message.contains("peer address"), "{err}");
+    let err = broken("backends = [\"vllm-a\"]", "backends = []");
+    assert!(err.key.as_deref() == Some("backends[0].name") && err.message.contains("sites[0].backends"), "{err}");
+    let err = broken("id = \"gbr-north\"                      #", "id = \"nowhere\" #");
+    assert_eq!(err.key.as_deref(), Some("site.id"), "{err}");
+    let err = broken("{ min_security_level = 5 }", "{ min_security_level = 0 }");
+    assert_eq!(err.key.as_deref(), Some("placement[0].any_of[1].min_security_level"), "{err}");
+}

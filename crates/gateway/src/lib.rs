@@ -20,6 +20,7 @@ mod facility;
 mod health;
 mod labelled_stream;
 mod metrics;
+mod placement;
 mod proxy;
 pub mod request_id;
 

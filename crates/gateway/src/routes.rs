@@ -200,6 +200,9 @@ async fn inference(
         let decision = w.shared.security.authorize(&principal, Action::Infer, &model, &label);
         draft.decided(&decision);
         security::enforce(&decision)?;
+        if let Some(placement) = &w.shared.placement {
+            placement.check(&principal.nation, &label, &model)?;
+        }
         let response = match entry {
             ModelEntry::Remote(backends) => {
                 let body = security::without_extension(bytes);

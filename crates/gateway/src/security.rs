@@ -50,6 +50,11 @@ pub fn load_policies(config: &Config) -> anyhow::Result<Policies> {
 }
 
 impl Security {
+    /// The security policies labels are read with.
+    pub fn labels(&self) -> &Policies {
+        &self.labels
+    }
+
     /// Loads policies, identity settings and Cedar policies; fails start-up on any error.
     pub fn new(config: &Config, model_ids: &[String]) -> anyhow::Result<Self> {
         let labels = load_policies(config)?;

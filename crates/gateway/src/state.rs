@@ -10,6 +10,7 @@ use rampart_engine::Engine;
 use crate::backend::{Backend, UpstreamClient};
 use crate::facility::Facility;
 use crate::metrics::Metrics;
+use crate::placement::Placement;
 use crate::security::Security;
 use crate::trail::Trail;
 
@@ -39,6 +40,8 @@ pub struct Shared {
     pub trail: Option<Trail>,
     /// The facility's health, when `[facility]` is configured.
     pub facility: Option<Arc<Facility>>,
+    /// Which requests this site may serve, when `[[sites]]` are configured.
+    pub placement: Option<Placement>,
 }
 
 impl Shared {
@@ -73,7 +76,9 @@ impl Shared {
             }
         };
         let facility = config.facility.as_ref().map(Facility::watch).transpose()?;
-        Ok(Self { config, models, model_ids, backends, metrics: Metrics::default(), security, trail, facility })
+        let placement = Placement::new(&config, security.labels())?;
+        let metrics = Metrics::default();
+        Ok(Self { config, models, model_ids, backends, metrics, security, trail, facility, placement })
     }
 
     /// The configured name of a model, for metric labels (`unknown` otherwise).

@@ -58,3 +58,58 @@ fn bad_arguments_are_named() {
     let err = explain(&["--nat", "GBR", "--label", "NATO SECRET", "--model", "open-model", "--down", "x"]).unwrap_err();
     assert!(err.contains("--down 'x'"), "{err}");
 }
+
+/// The dev site `gbr-north` with a USA peer; USA keeps its requests from NATO
+/// CONFIDENTIAL up at home, DEU keeps all of its in the EU.
+const ALLIANCE: &str = r#"
+[site]
+id = "gbr-north"
+
+[[sites]]
+id = "gbr-north"
+jurisdiction = "GBR"
+operators = ["GBR"]
+security_level = 4
+accreditation = "NATO SECRET"
+backends = ["upstream"]
+
+[[sites]]
+id = "usa-east"
+jurisdiction = "USA"
+operators = ["USA"]
+security_level = 5
+accreditation = "NATO SECRET"
+models = ["shared"]
+peer = "https://usa-east.example:8443"
+
+[[residency]]
+nation = "USA"
+from_label = "NATO CONFIDENTIAL"
+jurisdictions = ["USA"]
+
+[[residency]]
+nation = "DEU"
+jurisdictions = ["EU"]
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_site_serves_only_the_requests_it_is_eligible_for() {
+    use common::site::{Site, ask};
+    let site = Site::start_with(|_| {}, ALLIANCE).await;
+    let client = site.client(None);
+    let chat = |who: &'static str, label: &'static str| {
+        let (site, client) = (&site, &client);
+        async move { site.chat(client, Some(&site.token(who)), Some(label), ask("shared", "hi")).await }
+    };
+    assert_eq!(chat("gbr-secret", "NATO SECRET").await.status, 200);
+    // Below its residency threshold a USA request may be served here.
+    assert_eq!(chat("usa-secret", "NATO RESTRICTED").await.status, 200);
+    // At NATO SECRET it must stay in the USA: the peer may serve it, this site may not.
+    let refused = chat("usa-secret", "NATO SECRET").await;
+    assert_eq!((refused.status, refused.code()), (503, "site_not_eligible"), "{}", refused.body);
+    assert!(refused.message().contains("residency"), "{}", refused.message());
+    // DEU requests stay in the EU, where no site is.
+    let refused = chat("deu-confidential", "NATO RESTRICTED").await;
+    assert_eq!((refused.status, refused.code()), (503, "no_eligible_site"), "{}", refused.body);
+    assert!(refused.message().contains("residency") && !refused.message().contains("EU"), "{}", refused.message());
+}

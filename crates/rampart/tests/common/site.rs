@@ -42,6 +42,11 @@ unless { principal.nation == "GBR" };
 
 impl Site {
     pub async fn start(prepare: impl FnOnce(&Path)) -> Self {
+        Self::start_with(prepare, "").await
+    }
+
+    /// Like [`Site::start`], with `extra` appended to the configuration.
+    pub async fn start_with(prepare: impl FnOnce(&Path), extra: &str) -> Self {
         let pki_dir = tempfile::tempdir().unwrap();
         let pki = pki_dir.path().to_path_buf();
         dev_init(&pki);
@@ -81,7 +86,7 @@ url = "http://{addr}/v1"
 models = ["shared", "gbr-only", "slow-stream"]
 accreditation = "NATO SECRET"
 owner = "GBR"
-"#
+{extra}"#
         );
         let path = pki.join("site.toml");
         std::fs::write(&path, config).unwrap();
