@@ -14,6 +14,7 @@ use hyper_util::rt::TokioExecutor;
 use rampart_config::BackendConfig;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::breaker::Breaker;
 use crate::routes::Route;
 
 /// The HTTP client used for one backend.
@@ -27,6 +28,8 @@ pub struct Backend {
     pub config: BackendConfig,
     /// `Authorization` header value, when an API key file is configured.
     pub authorization: Option<HeaderValue>,
+    /// Its circuit breaker and latency estimate.
+    pub breaker: Breaker,
     /// Full URIs of each forwarded route.
     uris: Vec<Uri>,
     healthy: AtomicBool,
@@ -62,6 +65,7 @@ impl Backend {
             name: config.name.clone(),
             slots: Arc::new(Semaphore::new(config.max_concurrent)),
             healthy: AtomicBool::new(false),
+            breaker: Breaker::default(),
             authorization,
             uris,
             tls,
@@ -104,6 +108,11 @@ impl Backend {
     /// Whether the last probe or request reached it.
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Reachable and its circuit breaker not open.
+    pub fn is_available(&self) -> bool {
+        self.is_healthy() && !self.breaker.is_open(std::time::Instant::now())
     }
 
     /// Records whether the backend was reachable; logs changes.

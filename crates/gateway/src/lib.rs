@@ -14,6 +14,7 @@
 mod audit_read;
 mod audited_stream;
 mod backend;
+mod breaker;
 mod embedded;
 mod error;
 mod facility;

@@ -83,12 +83,37 @@ impl Failure {
 }
 
 /// Order in which to try backends: reachable ones first, least loaded first.
+/// The backends to try, in order: of two healthy candidates drawn at random
+/// the one with the shorter expected wait (latency average × requests in
+/// flight) first, then the rest by health and expected wait; backends whose
+/// circuit breaker is open are left out. At most `1 + proxy.retries`.
 fn attempt_order(worker: &Worker, candidates: &[usize]) -> Vec<usize> {
     let backends = &worker.shared.backends;
+    let wait = |i: usize| backends[i].breaker.latency_us().max(1) * (backends[i].in_flight() as u64 + 1);
     let mut order = candidates.to_vec();
-    order.sort_by_key(|&i| (!backends[i].is_healthy(), backends[i].in_flight()));
-    order.truncate(1 + worker.shared.config.proxy.retries as usize);
-    order
+    order.sort_by_key(|&i| (!backends[i].is_healthy(), wait(i)));
+    let healthy = order.iter().take_while(|&&i| backends[i].is_healthy()).count();
+    if healthy >= 2 {
+        // Power of two choices: sending every request to the single best
+        // backend would overload it between two updates of its figures.
+        let a = fastrand::usize(..healthy);
+        let b = (a + 1 + fastrand::usize(..healthy - 1)) % healthy;
+        let pick = if wait(order[a]) <= wait(order[b]) { a } else { b };
+        order[..=pick].rotate_right(1);
+    }
+    let now = Instant::now();
+    let attempts = 1 + worker.shared.config.proxy.retries as usize;
+    // `admits` hands out a half-open breaker's single probe, so it is asked only until the list is full.
+    let mut admitted = Vec::with_capacity(attempts);
+    for index in order {
+        if admitted.len() == attempts {
+            break;
+        }
+        if backends[index].breaker.admits(now) {
+            admitted.push(index);
+        }
+    }
+    admitted
 }
 
 fn upstream_request(backend: &Backend, call: &Call<'_>) -> Request<Full<Bytes>> {
@@ -128,16 +153,23 @@ pub async fn forward(
         match tokio::time::timeout(limit, worker.clients[index].request(upstream_request(backend, &call))).await {
             Err(_) => {
                 tracing::warn!(request_id = call.id.as_str(), backend = %backend.name, "backend did not answer in time");
+                backend.breaker.failed(Instant::now());
                 failure = Failure::Timeout(limit);
             }
             Ok(Err(err)) => {
                 backend.set_healthy(false, &err.to_string());
+                backend.breaker.failed(Instant::now());
                 failure = Failure::Unreachable;
             }
             Ok(Ok(response)) => {
                 backend.set_healthy(true, "");
                 let status = response.status();
                 let retryable = matches!(status.as_u16(), 502..=504);
+                if retryable {
+                    backend.breaker.failed(Instant::now());
+                } else {
+                    backend.breaker.succeeded(sent.elapsed());
+                }
                 if retryable && n + 1 < attempts {
                     tracing::warn!(request_id = call.id.as_str(), backend = %backend.name, status = status.as_u16(), "backend failed; trying another");
                     failure = Failure::Status(status);

@@ -95,7 +95,7 @@ impl Shared {
             .iter()
             .filter_map(|id| match &self.models[id] {
                 ModelEntry::Embedded(_) => None,
-                ModelEntry::Remote(list) => (!list.iter().any(|&i| self.backends[i].is_healthy())).then(|| {
+                ModelEntry::Remote(list) => (!list.iter().any(|&i| self.backends[i].is_available())).then(|| {
                     let names: Vec<&str> = list.iter().map(|&i| self.backends[i].name.as_str()).collect();
                     format!("model '{id}': no reachable backend ({})", names.join(", "))
                 }),

@@ -218,11 +218,15 @@ async fn retries_on_another_backend_before_the_first_byte() {
     let r = Rampart::start(&config).await;
     r.wait_ready().await;
 
-    // An upstream 503 before the first byte is retried on the next backend.
-    let response = post(&r, "/v1/chat/completions", &chat_body("answers-503", json!({}))).await;
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.json::<Value>().await.unwrap()["system_fingerprint"], "first");
-    assert_eq!(broken.stats.requests.load(Ordering::SeqCst), 1);
+    // An upstream 503 before the first byte is retried on the next backend. The
+    // failing backend answers fastest, so it is tried first until its circuit
+    // breaker opens after 5 failures in a row; then it is left alone.
+    for _ in 0..12 {
+        let response = post(&r, "/v1/chat/completions", &chat_body("answers-503", json!({}))).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.json::<Value>().await.unwrap()["system_fingerprint"], "first");
+    }
+    assert_eq!(broken.stats.requests.load(Ordering::SeqCst), 5, "tried until its breaker opened");
 
     // A backend that dies is skipped: every request still succeeds.
     first.stop().await;
@@ -233,6 +237,8 @@ async fn retries_on_another_backend_before_the_first_byte() {
         assert!(text.contains("\"system_fingerprint\":\"second\"") && text.ends_with("data: [DONE]\n\n"), "{text}");
     }
     assert_eq!(second.stats.requests.load(Ordering::SeqCst), 10);
-    let ready = reqwest::get(r.url("/readyz")).await.unwrap();
-    assert_eq!(ready.status(), 200, "echo is still served by 'second'");
+    // Readiness names the model left without a usable backend ('first' is down,
+    // 'broken' has its breaker open), not the one 'second' still serves.
+    let ready = reqwest::get(r.url("/readyz")).await.unwrap().text().await.unwrap();
+    assert!(ready.contains("model 'answers-503'") && !ready.contains("model 'echo'"), "{ready}");
 }
