@@ -4,7 +4,15 @@
 //! generating sequence plus as much pending prompt as the batch has room for,
 //! decodes it, samples, and reports. New requests are admitted between steps;
 //! sequences whose receiver was dropped are freed before the next step.
+//!
+//! With a KV cache per sequence (not unified), llama.cpp puts into one
+//! micro-batch only sequences whose ids follow one another in batch order
+//! (`split_equal`, sequential); any other arrangement costs a whole extra
+//! forward pass per run of ids. So a new request takes the lowest free
+//! sequence id, and every batch lists its sequences in id order.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use llama_cpp_2::context::LlamaContext;
@@ -79,7 +87,8 @@ struct DecodeLoop<'a> {
     ctx: LlamaContext<'a>,
     queue: mpsc::Receiver<Job>,
     slots: Vec<Slot>,
-    free_seqs: Vec<i32>,
+    /// Free sequence ids, lowest first.
+    free_seqs: BinaryHeap<Reverse<i32>>,
     batch: LlamaBatch<'static>,
     piece: Vec<u8>,
 }
@@ -92,7 +101,7 @@ impl<'a> DecodeLoop<'a> {
             ctx,
             queue,
             slots: Vec::with_capacity(parallel as usize),
-            free_seqs: (0..parallel).rev().collect(),
+            free_seqs: (0..parallel).map(Reverse).collect(),
             batch: LlamaBatch::new(shared.config.batch as usize, parallel),
             piece: Vec::with_capacity(64),
         }
@@ -117,7 +126,7 @@ impl<'a> DecodeLoop<'a> {
     /// Takes new jobs while sequences are free; blocks only when idle.
     /// Returns false when the engine is being dropped and has no work left.
     fn admit(&mut self) -> bool {
-        while let Some(&seq) = self.free_seqs.last() {
+        while let Some(&Reverse(seq)) = self.free_seqs.peek() {
             let job = if self.slots.is_empty() {
                 match self.queue.blocking_recv() {
                     Some(job) => job,
@@ -154,7 +163,7 @@ impl<'a> DecodeLoop<'a> {
     fn free(&mut self, seq: i32) {
         // Removing a whole sequence cannot fail for a valid id.
         let _ = self.ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
-        self.free_seqs.push(seq);
+        self.free_seqs.push(Reverse(seq));
     }
 
     fn release_cancelled(&mut self) {
@@ -171,22 +180,23 @@ impl<'a> DecodeLoop<'a> {
 
     fn step(&mut self) -> Result<(), String> {
         self.batch.clear();
-        let mut budget = self.shared.config.batch as usize;
+        self.slots.sort_unstable_by_key(|slot| slot.seq);
+        // Generating sequences first: each gets its one token; prompts share the rest.
+        let generating = self.slots.iter().filter(|slot| slot.next_token.is_some()).count();
+        let mut prompt_budget = (self.shared.config.batch as usize).saturating_sub(generating);
         for slot in &mut self.slots {
             slot.logits_at = None;
             if let Some(token) = slot.next_token.take() {
                 slot.logits_at = Some(self.batch.n_tokens());
                 self.batch.add(token, slot.pos, &[slot.seq], true).map_err(|e| e.to_string())?;
                 slot.pos += 1;
-                budget -= 1;
-            }
-        }
-        for slot in &mut self.slots {
-            let remaining = slot.job.tokens.len() - slot.prompt_done;
-            if remaining == 0 || budget == 0 {
                 continue;
             }
-            let take = remaining.min(budget);
+            let remaining = slot.job.tokens.len() - slot.prompt_done;
+            let take = remaining.min(prompt_budget);
+            if take == 0 {
+                continue;
+            }
             let last = slot.prompt_done + take == slot.job.tokens.len();
             for (k, &token) in slot.job.tokens[slot.prompt_done..slot.prompt_done + take].iter().enumerate() {
                 let wants_logits = last && k + 1 == take;
@@ -197,7 +207,7 @@ impl<'a> DecodeLoop<'a> {
                 slot.pos += 1;
             }
             slot.prompt_done += take;
-            budget -= take;
+            prompt_budget -= take;
         }
         self.ctx.decode(&mut self.batch).map_err(|e| e.to_string())?;
         self.sample_all();
