@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::Deserialize;
 
-use crate::validate::{KeyPath, is_alpha3};
+use crate::validate::{KeyPath, check_alpha3 as alpha3, fail};
 use crate::{Config, ConfigError};
 
 /// `[site]`: which of the `[[sites]]` this process is.
@@ -135,18 +135,10 @@ impl Config {
     }
 
     pub(crate) fn validate_sites(&self) -> Result<(), ConfigError> {
-        let fail = |at: KeyPath, message: String| Err(ConfigError::at(at, message));
-        let alpha3 = |at: KeyPath, code: &str| {
-            if is_alpha3(code) {
-                Ok(())
-            } else {
-                fail(at, format!("'{code}' is not an ISO 3166 alpha-3 code such as \"GBR\""))
-            }
-        };
         if let Some(facility) = &self.facility
             && facility.poll_ms == 0
         {
-            return fail(KeyPath::key("facility").then("poll_ms"), "must be at least 1".into());
+            return fail(KeyPath::key("facility").then("poll_ms"), "must be at least 1");
         }
         let groups = self.jurisdiction_groups();
         let jurisdiction = |at: KeyPath, code: &str| {
@@ -170,25 +162,26 @@ impl Config {
             }
             alpha3(at("jurisdiction"), &site.jurisdiction)?;
             if site.operators.is_empty() {
-                return fail(at("operators"), "name at least one operating nation".into());
+                return fail(at("operators"), "name at least one operating nation");
             }
             for (n, operator) in site.operators.iter().enumerate() {
                 alpha3(at("operators").index(n), operator)?;
             }
             if !(1..=5).contains(&site.security_level) {
-                return fail(at("security_level"), "a RAND security level is 1 to 5".into());
+                return fail(at("security_level"), "a RAND security level is 1 to 5");
             }
             let local = self.site.as_ref().is_some_and(|s| s.id == site.id);
             if local && site.peer.is_some() {
-                return fail(at("peer"), "this process's own site has no peer address".into());
+                return fail(at("peer"), "this process's own site has no peer address");
             }
             if !local && site.peer.is_none() {
                 return fail(at("peer"), format!("site '{}' is not [site].id, so it needs a peer address", site.id));
             }
-            for (n, name) in site.backends.iter().enumerate() {
+            // A peer's backends are declared at the peer; this site's must be declared here.
+            for (n, name) in site.backends.iter().enumerate().filter(|_| local) {
                 let declared =
                     self.backends.iter().any(|b| &b.name == name) || self.models.iter().any(|m| &m.name == name);
-                if local && !declared {
+                if !declared {
                     return fail(
                         at("backends").index(n),
                         format!("no [[backends]] or [[models]] entry is named '{name}'"),
@@ -215,16 +208,13 @@ impl Config {
             }
         }
         if self.site.is_none() && !self.sites.is_empty() {
-            return fail(
-                KeyPath::key("site").then("id"),
-                "[[sites]] are listed, so [site] must say which one this is".into(),
-            );
+            return fail(KeyPath::key("site").then("id"), "[[sites]] are listed, so [site] must say which one this is");
         }
         for (i, rule) in self.residency.iter().enumerate() {
             let at = |key: &str| KeyPath::key("residency").index(i).then(key);
             alpha3(at("nation"), &rule.nation)?;
             if rule.jurisdictions.is_empty() {
-                return fail(at("jurisdictions"), "name at least one jurisdiction or group".into());
+                return fail(at("jurisdictions"), "name at least one jurisdiction or group");
             }
             for (n, code) in rule.jurisdictions.iter().enumerate() {
                 jurisdiction(at("jurisdictions").index(n), code)?;
@@ -234,7 +224,7 @@ impl Config {
             let at = |key: &str| KeyPath::key("placement").index(i).then(key);
             alpha3(at("owner"), &rule.owner)?;
             if rule.any_of.is_empty() {
-                return fail(at("any_of"), "name at least one kind of site, e.g. { min_security_level = 5 }".into());
+                return fail(at("any_of"), "name at least one kind of site, e.g. { min_security_level = 5 }");
             }
             for (n, clause) in rule.any_of.iter().enumerate() {
                 let at = |key: &str| at("any_of").index(n).then(key);
@@ -245,7 +235,7 @@ impl Config {
                     jurisdiction(at("jurisdictions").index(k), code)?;
                 }
                 if clause.min_security_level.is_some_and(|level| !(1..=5).contains(&level)) {
-                    return fail(at("min_security_level"), "a RAND security level is 1 to 5".into());
+                    return fail(at("min_security_level"), "a RAND security level is 1 to 5");
                 }
             }
         }

@@ -51,8 +51,16 @@ pub fn is_alpha3(code: &str) -> bool {
     code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())
 }
 
-fn fail(path: KeyPath, message: impl Into<String>) -> Result<(), ConfigError> {
+pub(crate) fn fail(path: KeyPath, message: impl Into<String>) -> Result<(), ConfigError> {
     Err(ConfigError::at(path, message.into()))
+}
+
+/// Refuses `code` at `path` unless it is an ISO 3166 alpha-3 code.
+pub(crate) fn check_alpha3(path: KeyPath, code: &str) -> Result<(), ConfigError> {
+    if is_alpha3(code) {
+        return Ok(());
+    }
+    fail(path, format!("'{code}' is not an ISO 3166 alpha-3 code such as \"GBR\""))
 }
 
 impl Config {
@@ -81,10 +89,8 @@ impl Config {
         let owners = self.models.iter().enumerate().map(|(i, m)| (KeyPath::key("models").index(i), &m.owner));
         let backends = self.backends.iter().enumerate().map(|(i, b)| (KeyPath::key("backends").index(i), &b.owner));
         for (at, owner) in owners.chain(backends) {
-            if let Some(owner) = owner
-                && !is_alpha3(owner)
-            {
-                return fail(at.then("owner"), format!("'{owner}' is not an ISO 3166 alpha-3 code such as \"GBR\""));
+            if let Some(owner) = owner {
+                check_alpha3(at.then("owner"), owner)?;
             }
         }
         Ok(())

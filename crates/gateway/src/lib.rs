@@ -24,8 +24,6 @@ mod metrics;
 mod placement;
 mod proxy;
 pub mod request_id;
-
-pub use security::load_policies;
 mod routes;
 mod security;
 mod server;
@@ -33,6 +31,8 @@ mod state;
 mod tls;
 mod trail;
 mod upstream_stream;
+
+pub use security::load_policies;
 
 use std::sync::Arc;
 

@@ -13,7 +13,8 @@ use rampart_router::{Exclusion, SiteSet, Topology};
 pub struct Placement {
     topology: Topology,
     local: usize,
-    healthy: SiteSet,
+    /// Sites known to be down: none yet, as peers' health is not tracked.
+    down: SiteSet,
 }
 
 impl Placement {
@@ -23,17 +24,17 @@ impl Placement {
         let topology = Topology::new(config, labels)?;
         let local =
             topology.index_of(&own.id).ok_or_else(|| anyhow::anyhow!("[site] id '{}' is not a site", own.id))?;
-        let healthy = SiteSet::none(topology.sites().len());
-        Ok(Some(Self { topology, local, healthy }))
+        let down = SiteSet::none(topology.sites().len());
+        Ok(Some(Self { topology, local, down }))
     }
 
     /// Whether this site may serve `model` for a caller of `nation` at `label`.
     pub fn check(&self, nation: &str, label: &Label, model: &str) -> Result<(), ApiError> {
-        let eligible = self.topology.eligible(nation, label, model, &self.healthy);
+        let eligible = self.topology.eligible(nation, label, model, &self.down);
         if eligible.contains(self.local) {
             return Ok(());
         }
-        let reasons = self.topology.explain(nation, label, model, &self.healthy);
+        let reasons = self.topology.explain(nation, label, model, &self.down);
         if eligible.is_empty() {
             let mut classes: Vec<Exclusion> = reasons.into_iter().flatten().collect();
             classes.sort();

@@ -82,7 +82,6 @@ impl Failure {
     }
 }
 
-/// Order in which to try backends: reachable ones first, least loaded first.
 /// The backends to try, in order: of two healthy candidates drawn at random
 /// the one with the shorter expected wait (latency average × requests in
 /// flight) first, then the rest by health and expected wait; backends whose

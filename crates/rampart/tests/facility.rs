@@ -17,6 +17,15 @@ async fn readiness(rampart: &Rampart) -> (u16, String) {
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
+/// Readiness once the site has stopped being ready (or after 5 s).
+async fn readiness_once_drained(rampart: &Rampart) -> (u16, String) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while readiness(rampart).await.0 == 200 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    readiness(rampart).await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_degraded_facility_drains_the_site_and_it_recovers_after_a_steady_spell() {
     let (_upstream, addr) = mock("upstream").await;
@@ -46,11 +55,7 @@ async fn a_degraded_facility_drains_the_site_and_it_recovers_after_a_steady_spel
     let mut chunks = stream.bytes_stream();
     chunks.next().await.unwrap().unwrap();
     std::fs::write(&status, r#"{"power": "ok", "cooling": "degraded", "alarms": ["intrusion, fence 3"]}"#).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while readiness(&rampart).await.0 == 200 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let (code, body) = readiness(&rampart).await;
+    let (code, body) = readiness_once_drained(&rampart).await;
     assert_eq!(code, 503);
     assert!(body.contains("facility: draining (cooling degraded, 1 physical alarm)"), "{body}");
     assert!(!body.contains("fence"), "an alarm's text is not published: {body}");
@@ -77,11 +82,7 @@ async fn a_degraded_facility_drains_the_site_and_it_recovers_after_a_steady_spel
 
     // A report that cannot be read is no proof of health.
     std::fs::write(&status, "{\"power\": ").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while readiness(&rampart).await.0 == 200 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let (code, body) = readiness(&rampart).await;
+    let (code, body) = readiness_once_drained(&rampart).await;
     assert_eq!(code, 503);
     assert!(body.contains("unusable"), "{body}");
     assert_eq!(ask().await.unwrap().status(), 503);

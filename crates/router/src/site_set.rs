@@ -13,15 +13,6 @@ impl SiteSet {
         Self { words: vec![0; len.div_ceil(64)] }
     }
 
-    /// Every site, out of `len`.
-    pub fn all(len: usize) -> Self {
-        let mut set = Self::none(len);
-        for index in 0..len {
-            set.insert(index);
-        }
-        set
-    }
-
     /// Adds site `index`.
     pub fn insert(&mut self, index: usize) {
         self.words[index / 64] |= 1 << (index % 64);
@@ -36,6 +27,13 @@ impl SiteSet {
     pub fn intersect(&mut self, other: &SiteSet) {
         for (word, other) in self.words.iter_mut().zip(&other.words) {
             *word &= other;
+        }
+    }
+
+    /// Adds the sites in `other`.
+    pub fn union(&mut self, other: &SiteSet) {
+        for (word, other) in self.words.iter_mut().zip(&other.words) {
+            *word |= other;
         }
     }
 
@@ -71,9 +69,12 @@ mod tests {
             set.insert(index);
         }
         assert_eq!(set.iter().collect::<Vec<_>>(), [0, 63, 64, 129]);
-        let mut other = SiteSet::all(130);
+        let mut other = SiteSet::none(130);
+        other.insert(65);
+        other.union(&set);
+        assert_eq!(other.iter().collect::<Vec<_>>(), [0, 63, 64, 65, 129]);
         other.remove_all(&set);
-        assert!(!other.contains(64) && other.contains(65));
+        assert_eq!(other.iter().collect::<Vec<_>>(), [65]);
         set.intersect(&other);
         assert!(set.is_empty());
         assert!(!SiteSet::none(3).contains(200));

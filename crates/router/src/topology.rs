@@ -66,10 +66,6 @@ pub enum RouterError {
 pub struct Site {
     /// Its id.
     pub id: String,
-    /// Its jurisdiction.
-    pub jurisdiction: String,
-    /// Its peer address; `None` for this process's own site.
-    pub peer: Option<String>,
 }
 
 /// A nation's residency rule, compiled: from which label on it holds, and the sites it allows.
@@ -190,11 +186,7 @@ impl Topology {
             residency.entry(rule.nation.clone()).or_default().push(Residency { from, allowed });
         }
 
-        let sites = config
-            .sites
-            .iter()
-            .map(|s| Site { id: s.id.clone(), jurisdiction: s.jurisdiction.clone(), peer: s.peer.clone() })
-            .collect();
+        let sites = config.sites.iter().map(|s| Site { id: s.id.clone() }).collect();
         let accreditations = accreditations.into_iter().map(|(_, clearance, sites)| (clearance, sites)).collect();
         Ok(Self { sites, serving, placed, residency, accreditations })
     }
@@ -251,9 +243,7 @@ impl Topology {
         let mut sites = SiteSet::none(self.sites.len());
         for (clearance, members) in &self.accreditations {
             if clearance.check(label).is_ok() {
-                for index in members.iter() {
-                    sites.insert(index);
-                }
+                sites.union(members);
             }
         }
         sites
