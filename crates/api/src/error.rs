@@ -113,7 +113,8 @@ impl ApiError {
     }
 
     /// This site may not serve the request (the `class` of rule says why) but
-    /// another site may; forwarding to peer sites is not available here.
+    /// another site may: answered to a request a peer forwarded here, which is
+    /// never sent on.
     pub fn site_not_eligible(class: &str) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -121,6 +122,20 @@ impl ApiError {
             "site_not_eligible",
             format!("this site may not serve this request ({class} rules); another site of the alliance may"),
         )
+    }
+
+    /// Every site that the rules allow failed or refused to take the request
+    /// (`tried` of them): for now no site may serve it, by health.
+    pub fn eligible_sites_unavailable(tried: usize) -> Self {
+        let sites = if tried == 1 { "the 1 site".to_owned() } else { format!("all {tried} sites") };
+        let mut err = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::ServerError,
+            "no_eligible_site",
+            format!("no site may serve this request now: {sites} its rules allow tried and unavailable (health rules)"),
+        );
+        err.retry_after = Some(5);
+        err
     }
 
     /// Names the parameter at fault.

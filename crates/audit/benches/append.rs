@@ -37,6 +37,8 @@ fn entry(i: u64) -> Vec<u8> {
         duration_us: 812_345,
         request_sha256: Some(sha256_hex(&i.to_le_bytes())),
         response_sha256: Some(sha256_hex(&(i + 1).to_le_bytes())),
+        forwarded_to: None,
+        forwarded_by: None,
     }
     .encode()
 }

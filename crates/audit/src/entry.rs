@@ -78,6 +78,12 @@ pub struct Entry {
     pub request_sha256: Option<String>,
     /// SHA-256 (hex) of the response body (for streams, of every byte sent).
     pub response_sha256: Option<String>,
+    /// The peer site this site forwarded the request to (which served it, or answered the error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarded_to: Option<String>,
+    /// The peer site that forwarded the request here, vouching for its caller and label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarded_by: Option<String>,
 }
 
 impl Entry {
@@ -136,6 +142,8 @@ mod tests {
             duration_us: 5400,
             request_sha256: Some(sha256_hex(b"{}")),
             response_sha256: None,
+            forwarded_to: None,
+            forwarded_by: None,
         }
     }
 
@@ -148,6 +156,16 @@ mod tests {
         assert!(text.starts_with(r#"{"v":1,"time_ms":1795000000123,"request_id":"req-1","phase":"complete","caller":{"subject":"gbr-secret""#), "{text}");
         assert!(text.contains(r#""code":null"#) && !text.contains(": ") && !text.contains(", "), "{text}");
         assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    }
+
+    #[test]
+    fn federation_fields_appear_only_when_set() {
+        let local = String::from_utf8(sample().encode()).unwrap();
+        assert!(!local.contains("forwarded"), "{local}");
+        let forwarded = Entry { forwarded_to: Some("usa-east".into()), ..sample() };
+        let text = String::from_utf8(forwarded.encode()).unwrap();
+        assert!(text.ends_with(r#""forwarded_to":"usa-east"}"#), "{text}");
+        assert_eq!(Entry::decode(text.as_bytes()).unwrap(), forwarded);
     }
 
     #[test]

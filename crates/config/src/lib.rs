@@ -17,7 +17,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use error::ConfigError;
-pub use sites::{BUILTIN_GROUPS, FacilityConfig, PlacementClause, PlacementRule, ResidencyRule, SiteConfig, SiteSelf};
+pub use sites::{
+    BUILTIN_GROUPS, FacilityConfig, FederationConfig, PlacementClause, PlacementRule, ResidencyRule, SiteConfig,
+    SiteSelf,
+};
 pub use validate::is_alpha3;
 
 /// The whole configuration of one Rampart process.
@@ -68,6 +71,9 @@ pub struct Config {
     /// This site's facility signals; absent: the site never drains for its facility.
     #[serde(default)]
     pub facility: Option<FacilityConfig>,
+    /// How this site forwards to its peers; required when `[[sites]]` lists peers.
+    #[serde(default)]
+    pub federation: Option<FederationConfig>,
 }
 
 /// `[audit]`: where the audit log lives and the key that signs its checkpoints.
@@ -441,6 +447,12 @@ impl Config {
         if let Some(audit) = &self.audit {
             files.push((KeyPath::key("audit").then("signing_key"), audit.signing_key.clone()));
         }
+        if let Some(federation) = &self.federation {
+            let at = |k: &str| KeyPath::key("federation").then(k);
+            files.push((at("cert"), federation.cert.clone()));
+            files.push((at("key"), federation.key.clone()));
+            files.push((at("ca"), federation.ca.clone()));
+        }
         files.extend(
             self.labels.spif.iter().enumerate().map(|(i, f)| (KeyPath::key("labels").then("spif").index(i), f.clone())),
         );
@@ -489,6 +501,11 @@ impl Config {
         }
         if let Some(facility) = &mut self.facility {
             fix(&mut facility.status_file);
+        }
+        if let Some(federation) = &mut self.federation {
+            fix(&mut federation.cert);
+            fix(&mut federation.key);
+            fix(&mut federation.ca);
         }
     }
 }

@@ -39,6 +39,37 @@ pub struct SiteConfig {
     /// The peer's Rampart (`https://...`), reached over mutual TLS; absent for this site.
     #[serde(default)]
     pub peer: Option<String>,
+    /// The common name of the site's certificate, by which a peer's requests are
+    /// recognised; default: the site's id.
+    #[serde(default)]
+    pub subject: Option<String>,
+}
+
+impl SiteConfig {
+    /// The common name the site's certificate carries (`subject`, or the id).
+    pub fn certificate_subject(&self) -> &str {
+        self.subject.as_deref().unwrap_or(&self.id)
+    }
+}
+
+/// `[federation]`: how this site reaches its peers and vouches for the callers it forwards.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationConfig {
+    /// This site's certificate chain from the alliance PKI (PEM), presented to peers.
+    pub cert: std::path::PathBuf,
+    /// Its private key (PEM; ECDSA P-256 or Ed25519): it also signs the assertions sent to peers.
+    pub key: std::path::PathBuf,
+    /// CA bundle (PEM) that peers' server certificates must chain to.
+    pub ca: std::path::PathBuf,
+    /// How long an assertion is valid, in seconds.
+    #[serde(default = "assertion_ttl_secs")]
+    pub assertion_ttl_secs: u64,
+}
+
+/// `federation.assertion_ttl_secs`.
+fn assertion_ttl_secs() -> u64 {
+    30
 }
 
 /// `[facility]`: where this site's power, cooling and alarm signals come from.
@@ -207,6 +238,7 @@ impl Config {
                 }
             }
         }
+        self.validate_federation()?;
         if self.site.is_none() && !self.sites.is_empty() {
             return fail(KeyPath::key("site").then("id"), "[[sites]] are listed, so [site] must say which one this is");
         }
@@ -237,6 +269,43 @@ impl Config {
                 if clause.min_security_level.is_some_and(|level| !(1..=5).contains(&level)) {
                     return fail(at("min_security_level"), "a RAND security level is 1 to 5");
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Peers need `[federation]`, and federation needs HTTPS with client certificates.
+    fn validate_federation(&self) -> Result<(), ConfigError> {
+        let has_peers = self.sites.iter().any(|site| site.peer.is_some());
+        let Some(federation) = &self.federation else {
+            if has_peers {
+                return fail(
+                    KeyPath::key("federation"),
+                    "[[sites]] lists peers, so [federation] must give this site's certificate, key and the peers' CA",
+                );
+            }
+            return Ok(());
+        };
+        let at = |key: &str| KeyPath::key("federation").then(key);
+        if !(1..=300).contains(&federation.assertion_ttl_secs) {
+            return fail(at("assertion_ttl_secs"), "must be 1 to 300 seconds");
+        }
+        if self.site.is_none() {
+            return fail(at("cert"), "[federation] needs [site] and [[sites]]: which site this is, and its peers");
+        }
+        if self.server.tls.is_none() {
+            return fail(at("cert"), "peers connect over mutual TLS, so [server.tls] is required");
+        }
+        if self.identity.as_ref().is_none_or(|identity| identity.client_ca.is_empty()) {
+            return fail(at("cert"), "peers' certificates are verified against identity.client_ca, which is empty");
+        }
+        let mut subjects = HashSet::new();
+        for (i, site) in self.sites.iter().enumerate() {
+            if !subjects.insert(site.certificate_subject()) {
+                return fail(
+                    KeyPath::key("sites").index(i).then("subject"),
+                    format!("two sites have the certificate subject '{}'", site.certificate_subject()),
+                );
             }
         }
         Ok(())

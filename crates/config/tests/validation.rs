@@ -172,16 +172,23 @@ models = ["mistral-small"]
     assert!(parse(BASE).unwrap().audit.is_none(), "an insecure_dev site may run without a log");
 }
 
+fn sites_example() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/sites.toml")).unwrap()
+}
+
+/// The error of the sites example with `from` replaced by `to`.
+fn broken(from: &str, to: &str) -> ConfigError {
+    let example = sites_example();
+    assert!(example.contains(from), "{from}");
+    error(&example.replacen(from, to, 1))
+}
+
 #[test]
 fn sites_and_rules_are_checked_key_by_key() {
-    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/sites.toml")).unwrap();
+    let example = sites_example();
     let config = parse(&example).expect("the sites example is valid");
     assert_eq!((config.sites.len(), config.residency.len(), config.placement.len()), (3, 2, 1));
     assert_eq!(config.jurisdiction_groups()["EU"].len(), 27);
-    let broken = |from: &str, to: &str| {
-        assert!(example.contains(from), "{from}");
-        error(&example.replacen(from, to, 1))
-    };
     let err = broken("security_level = 4", "security_level = 6");
     assert_eq!(err.key.as_deref(), Some("sites[0].security_level"), "{err}");
     let err = broken("jurisdiction = \"USA\"", "jurisdiction = \"US\"");
@@ -196,4 +203,21 @@ fn sites_and_rules_are_checked_key_by_key() {
     assert_eq!(err.key.as_deref(), Some("site.id"), "{err}");
     let err = broken("{ min_security_level = 5 }", "{ min_security_level = 0 }");
     assert_eq!(err.key.as_deref(), Some("placement[0].any_of[1].min_security_level"), "{err}");
+}
+
+#[test]
+fn peers_need_federation_and_federation_needs_mutual_tls() {
+    let example = sites_example();
+    let config = parse(&example).unwrap();
+    let federation = config.federation.as_ref().expect("the example federates");
+    assert_eq!(federation.assertion_ttl_secs, 30, "documented default");
+    assert_eq!(config.sites[1].certificate_subject(), "usa-east", "a site's certificate is named by its id");
+    let err = broken("[federation]\ncert = \"site.pem\"\nkey = \"site.key\"\nca = \"alliance-ca.pem\"\n", "");
+    assert!(err.key.as_deref() == Some("federation") && err.message.contains("lists peers"), "{err}");
+    let err = broken("ca = \"alliance-ca.pem\"\n", "ca = \"alliance-ca.pem\"\nassertion_ttl_secs = 0\n");
+    assert_eq!(err.key.as_deref(), Some("federation.assertion_ttl_secs"), "{err}");
+    let err = broken("client_ca = [\"alliance-ca.pem\"]", "jwks = \"j.json\"\nissuer = \"i\"\naudience = \"a\"");
+    assert!(err.key.as_deref() == Some("federation.cert") && err.message.contains("client_ca"), "{err}");
+    let err = broken("id = \"deu-south\"", "id = \"deu-south\"\nsubject = \"usa-east\"");
+    assert!(err.key.as_deref() == Some("sites[2].subject") && err.message.contains("two sites"), "{err}");
 }

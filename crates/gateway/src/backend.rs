@@ -11,7 +11,7 @@ use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use rampart_config::BackendConfig;
+use rampart_config::{BackendConfig, BackendTls, FederationConfig, SiteConfig};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::breaker::Breaker;
@@ -32,6 +32,8 @@ pub struct Backend {
     pub breaker: Breaker,
     /// Full URIs of each forwarded route.
     uris: Vec<Uri>,
+    /// What the health probe asks for.
+    probe: Uri,
     healthy: AtomicBool,
     slots: Arc<Semaphore>,
     tls: rustls::ClientConfig,
@@ -61,7 +63,9 @@ impl Backend {
             None => None,
         };
         let tls = crate::tls::upstream_client_config(&config)?;
+        let probe = uris[Route::Models.forwarded_index()].clone();
         Ok(Self {
+            probe,
             name: config.name.clone(),
             slots: Arc::new(Semaphore::new(config.max_concurrent)),
             healthy: AtomicBool::new(false),
@@ -71,6 +75,39 @@ impl Backend {
             tls,
             config,
         })
+    }
+
+    /// A peer site's Rampart as an upstream: its API under `/v1`, reached with
+    /// this site's certificate, trusted through the federation CA, and probed
+    /// at `/healthz` (which records nothing in the peer's audit log).
+    pub fn peer(site: &SiteConfig, address: &str, federation: &FederationConfig) -> anyhow::Result<Self> {
+        let base = address.trim_end_matches('/');
+        let config = BackendConfig {
+            name: site.id.clone(),
+            url: format!("{base}/v1"),
+            models: site.models.clone(),
+            connect_timeout_ms: rampart_config::defaults::connect_timeout_ms(),
+            first_byte_timeout_ms: rampart_config::defaults::first_byte_timeout_ms(),
+            max_concurrent: rampart_config::defaults::max_concurrent(),
+            api_key_file: None,
+            tls: Some(BackendTls {
+                ca: federation.ca.clone(),
+                client_cert: Some(federation.cert.clone()),
+                client_key: Some(federation.key.clone()),
+            }),
+            accreditation: None,
+            owner: None,
+        };
+        let mut peer = Self::new(config).with_context(|| format!("peer site '{}'", site.id))?;
+        peer.probe = format!("{base}/healthz")
+            .parse()
+            .with_context(|| format!("peer site '{}': address '{address}'", site.id))?;
+        Ok(peer)
+    }
+
+    /// The URI the health probe asks for.
+    pub fn probe_uri(&self) -> &Uri {
+        &self.probe
     }
 
     /// The URI a route is forwarded to.

@@ -130,7 +130,7 @@ pub async fn serve(
     } else {
         answer.complete(first, generation.events).await?
     };
-    response.extensions_mut().insert(ServedBy("embedded".to_owned()));
+    response.extensions_mut().insert(ServedBy::Here("embedded".to_owned()));
     response.extensions_mut().insert(usage);
     Ok(response)
 }

@@ -1,6 +1,6 @@
-//! Active health probes: each backend's `GET /models` on a fixed interval,
-//! on a thread of its own. Any HTTP answer counts as reachable; requests also
-//! update health as they succeed or fail.
+//! Active health probes: each backend's `GET /models` and each peer site's
+//! `GET /healthz` on a fixed interval, on a thread of its own. Any HTTP answer
+//! counts as reachable; requests also update health as they succeed or fail.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,23 +9,27 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 
-use crate::routes::Route;
 use crate::state::Shared;
+
+fn peers(shared: &Shared) -> &[crate::backend::Backend] {
+    shared.federation.as_ref().map(|f| f.backends()).unwrap_or_default()
+}
 
 /// Starts the probe thread (it lives as long as the process).
 pub fn spawn(shared: Arc<Shared>) -> anyhow::Result<()> {
-    if shared.backends.is_empty() {
+    if shared.backends.is_empty() && peers(&shared).is_empty() {
         return Ok(());
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     std::thread::Builder::new().name("health".into()).spawn(move || {
         runtime.block_on(async move {
-            let clients: Vec<_> = shared.backends.iter().map(|b| b.client()).collect();
+            let probed: Vec<_> = shared.backends.iter().chain(peers(&shared)).collect();
+            let clients: Vec<_> = probed.iter().map(|b| b.client()).collect();
             let interval = Duration::from_millis(shared.config.proxy.health_interval_ms);
             loop {
-                for (backend, client) in shared.backends.iter().zip(&clients) {
+                for (backend, client) in probed.iter().zip(&clients) {
                     let mut request = Request::new(Full::new(Bytes::new()));
-                    *request.uri_mut() = backend.uri(Route::Models).clone();
+                    *request.uri_mut() = backend.probe_uri().clone();
                     if let Some(auth) = &backend.authorization {
                         request.headers_mut().insert(http::header::AUTHORIZATION, auth.clone());
                     }

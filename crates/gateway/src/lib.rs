@@ -18,6 +18,7 @@ mod breaker;
 mod embedded;
 mod error;
 mod facility;
+mod federation;
 mod health;
 mod labelled_stream;
 mod metrics;

@@ -13,8 +13,14 @@ use rampart_router::{Exclusion, SiteSet, Topology};
 pub struct Placement {
     topology: Topology,
     local: usize,
-    /// Sites known to be down: none yet, as peers' health is not tracked.
-    down: SiteSet,
+}
+
+/// Where a request may be served.
+pub struct Plan {
+    /// This site may serve it.
+    pub local: bool,
+    /// Every site that may serve it (this one included when `local`).
+    pub eligible: SiteSet,
 }
 
 impl Placement {
@@ -24,17 +30,45 @@ impl Placement {
         let topology = Topology::new(config, labels)?;
         let local =
             topology.index_of(&own.id).ok_or_else(|| anyhow::anyhow!("[site] id '{}' is not a site", own.id))?;
-        let down = SiteSet::none(topology.sites().len());
-        Ok(Some(Self { topology, local, down }))
+        Ok(Some(Self { topology, local }))
     }
 
-    /// Whether this site may serve `model` for a caller of `nation` at `label`.
-    pub fn check(&self, nation: &str, label: &Label, model: &str) -> Result<(), ApiError> {
-        let eligible = self.topology.eligible(nation, label, model, &self.down);
-        if eligible.contains(self.local) {
-            return Ok(());
+    /// The compiled sites and rules.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// The sites known to be down: this one while it drains.
+    pub fn down(&self, draining: bool) -> SiteSet {
+        let mut down = SiteSet::none(self.topology.sites().len());
+        if draining {
+            down.insert(self.local);
         }
-        let reasons = self.topology.explain(nation, label, model, &self.down);
+        down
+    }
+
+    /// Where `model` may be served for a caller of `nation` at `label`, sites
+    /// in `down` left out. A request a peer forwarded here (`forwarded`) may be
+    /// served only here: it is never sent on. Refusals name only the class of
+    /// rule that excluded the sites.
+    pub fn plan(
+        &self,
+        nation: &str,
+        label: &Label,
+        model: &str,
+        down: &SiteSet,
+        forwarded: bool,
+    ) -> Result<Plan, ApiError> {
+        let eligible = self.topology.eligible(nation, label, model, down);
+        let local = eligible.contains(self.local);
+        if local || (!forwarded && !eligible.is_empty()) {
+            return Ok(Plan { local, eligible });
+        }
+        let reasons = self.topology.explain(nation, label, model, down);
+        if reasons[self.local] == Some(Exclusion::Health) {
+            // Only this site, which is draining, could serve it here.
+            return Err(ApiError::site_draining());
+        }
         if eligible.is_empty() {
             let mut classes: Vec<Exclusion> = reasons.into_iter().flatten().collect();
             classes.sort();

@@ -1,6 +1,6 @@
-//! Forwarding to upstream backends: pick a backend, retry on another when one
-//! fails before its first byte (bounded), and pass the answer through —
-//! streams chunk by chunk, never buffered whole.
+//! Forwarding to upstream backends or peer sites: pick one, retry on another
+//! when one fails before its first byte (bounded), and pass the answer
+//! through — streams chunk by chunk, never buffered whole.
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,11 @@ use rampart_api::{ApiError, ErrorKind};
 use serde::Deserialize;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::backend::Backend;
+use rampart_identity::{ASSERTION_HEADER, Principal};
+use rampart_labels::Label;
+
+use crate::backend::{Backend, UpstreamClient};
+use crate::federation::Federation;
 use crate::metrics::InFlight;
 use crate::request_id::{self, RequestId};
 use crate::routes::Route;
@@ -39,6 +43,36 @@ pub struct Call<'a> {
     pub id: &'a RequestId,
     /// When Rampart received the request.
     pub started: Instant,
+}
+
+/// Where a call may go: this site's backends, or its peer sites.
+pub enum Upstreams<'a> {
+    /// This site's backends.
+    Local,
+    /// Peer sites, each sent an assertion of the caller and label.
+    Peers {
+        /// The peers and this site's signer.
+        federation: &'a Federation,
+        /// The caller, as this site identified it.
+        principal: &'a Principal,
+        /// The request's label, as this site computed it.
+        label: &'a Label,
+    },
+}
+
+impl Upstreams<'_> {
+    fn pool<'w>(&'w self, worker: &'w Worker) -> (&'w [Backend], &'w [UpstreamClient]) {
+        match self {
+            Upstreams::Local => (&worker.shared.backends, &worker.clients),
+            Upstreams::Peers { federation, .. } => (federation.backends(), &worker.peer_clients),
+        }
+    }
+
+    /// Whether an answer with `status` before the first byte is worth another try elsewhere:
+    /// a gateway error, or a peer that did not accept this site's assertion.
+    fn retryable(&self, status: StatusCode) -> bool {
+        matches!(status.as_u16(), 502..=504) || (matches!(self, Upstreams::Peers { .. }) && status == 401)
+    }
 }
 
 /// Why an attempt failed before the first byte.
@@ -86,8 +120,7 @@ impl Failure {
 /// the one with the shorter expected wait (latency average × requests in
 /// flight) first, then the rest by health and expected wait; backends whose
 /// circuit breaker is open are left out. At most `1 + proxy.retries`.
-fn attempt_order(worker: &Worker, candidates: &[usize]) -> Vec<usize> {
-    let backends = &worker.shared.backends;
+fn attempt_order(worker: &Worker, backends: &[Backend], candidates: &[usize]) -> Vec<usize> {
     let wait = |i: usize| backends[i].breaker.latency_us().max(1) * (backends[i].in_flight() as u64 + 1);
     let mut order = candidates.to_vec();
     order.sort_by_key(|&i| (!backends[i].is_healthy(), wait(i)));
@@ -115,7 +148,11 @@ fn attempt_order(worker: &Worker, candidates: &[usize]) -> Vec<usize> {
     admitted
 }
 
-fn upstream_request(backend: &Backend, call: &Call<'_>) -> Request<Full<Bytes>> {
+fn upstream_request(
+    backend: &Backend,
+    call: &Call<'_>,
+    upstreams: &Upstreams<'_>,
+) -> Result<Request<Full<Bytes>>, ApiError> {
     let mut request = Request::new(Full::new(call.body.clone()));
     *request.method_mut() = Method::POST;
     *request.uri_mut() = backend.uri(call.route).clone();
@@ -128,28 +165,36 @@ fn upstream_request(backend: &Backend, call: &Call<'_>) -> Request<Full<Bytes>> 
     if let Some(auth) = &backend.authorization {
         headers.insert(header::AUTHORIZATION, auth.clone());
     }
-    request
+    if let Upstreams::Peers { federation, principal, label } = upstreams {
+        let assertion = federation.assertion(backend, principal, label, call.id.as_str())?;
+        headers.insert(ASSERTION_HEADER, assertion);
+    }
+    Ok(request)
 }
 
-/// Forwards a call to the first backend that answers.
+/// Forwards a call to the first of `candidates` (indexes into `upstreams`) that answers.
 pub async fn forward(
     worker: &Worker,
     call: Call<'_>,
+    upstreams: Upstreams<'_>,
     candidates: &[usize],
     in_flight: InFlight,
 ) -> Result<Response, ApiError> {
-    let order = attempt_order(worker, candidates);
+    let (backends, clients) = upstreams.pool(worker);
+    let order = attempt_order(worker, backends, candidates);
     let attempts = order.len();
+    let peers = matches!(upstreams, Upstreams::Peers { .. });
     let mut failure = Failure::Unreachable;
     for (n, &index) in order.iter().enumerate() {
-        let backend = &worker.shared.backends[index];
+        let backend = &backends[index];
         let Some(permit) = backend.try_acquire() else {
             failure = Failure::Saturated;
             continue;
         };
         let sent = Instant::now();
         let limit = backend.first_byte_timeout();
-        match tokio::time::timeout(limit, worker.clients[index].request(upstream_request(backend, &call))).await {
+        let request = upstream_request(backend, &call, &upstreams)?;
+        match tokio::time::timeout(limit, clients[index].request(request)).await {
             Err(_) => {
                 tracing::warn!(request_id = call.id.as_str(), backend = %backend.name, "backend did not answer in time");
                 backend.breaker.failed(Instant::now());
@@ -163,14 +208,15 @@ pub async fn forward(
             Ok(Ok(response)) => {
                 backend.set_healthy(true, "");
                 let status = response.status();
-                let retryable = matches!(status.as_u16(), 502..=504);
+                let retryable = upstreams.retryable(status);
                 if retryable {
                     backend.breaker.failed(Instant::now());
                 } else {
                     backend.breaker.succeeded(sent.elapsed());
                 }
-                if retryable && n + 1 < attempts {
-                    tracing::warn!(request_id = call.id.as_str(), backend = %backend.name, status = status.as_u16(), "backend failed; trying another");
+                // A peer's refusal is its own; the caller hears only that the sites allowed were unavailable.
+                if retryable && (n + 1 < attempts || peers) {
+                    tracing::warn!(request_id = call.id.as_str(), backend = %backend.name, status = status.as_u16(), "upstream failed; trying another");
                     failure = Failure::Status(status);
                     continue;
                 }
@@ -181,10 +227,15 @@ pub async fn forward(
                     call.started.elapsed().saturating_sub(upstream),
                 );
                 let mut response = relay(worker, &call, response, permit, in_flight).await?;
-                response.extensions_mut().insert(ServedBy(backend.name.clone()));
+                let served_by =
+                    if peers { ServedBy::Peer(backend.name.clone()) } else { ServedBy::Here(backend.name.clone()) };
+                response.extensions_mut().insert(served_by);
                 return Ok(response);
             }
         }
+    }
+    if peers {
+        return Err(ApiError::eligible_sites_unavailable(attempts));
     }
     Err(failure.into_error(call.model, attempts))
 }
@@ -202,8 +253,11 @@ async fn relay(
     let is_stream =
         content_type.as_ref().and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/event-stream"));
     let mut builder = Response::builder().status(parts.status);
-    if let Some(value) = parts.headers.get(header::RETRY_AFTER) {
-        builder = builder.header(header::RETRY_AFTER, value);
+    // A peer site's label is checked by the caller of `forward`; a backend's is overwritten.
+    for name in [&header::RETRY_AFTER, &crate::security::LABEL_HEADER] {
+        if let Some(value) = parts.headers.get(name) {
+            builder = builder.header(name, value);
+        }
     }
     let usage = AnswerUsage::default();
     if is_stream {

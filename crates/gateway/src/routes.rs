@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::{no_such_route, wrong_method};
+use crate::metrics::InFlight;
 use crate::request_id::RequestId;
 use crate::state::{ModelEntry, Worker};
 use crate::trail::{self, Draft};
@@ -183,9 +184,14 @@ async fn inference(
     let mut draft = Draft::new(id.as_str().to_owned(), Action::Infer.name());
     let result = async {
         // Identity first: nothing of an unidentified caller's request is read.
-        let principal = w.shared.security.authenticate(&headers, peer.as_deref())?;
+        let (principal, vouched) = w.shared.security.authenticate_request(&headers, peer.as_deref())?;
         draft.identified(&principal);
-        if w.shared.draining().is_some() {
+        if let Some(vouched) = &vouched {
+            draft.forwarded_by(&vouched.site);
+        }
+        // A draining site still forwards to its peers; what only it could serve is refused.
+        let draining = w.shared.draining().is_some();
+        if draining && (vouched.is_some() || w.shared.federation.is_none()) {
             return Err(ApiError::site_draining());
         }
         check_content_type(&headers)?;
@@ -195,23 +201,51 @@ async fn inference(
         model = parsed.model().to_owned();
         draft.model(&model);
         let entry = w.shared.models.get(&model).ok_or_else(|| ApiError::model_not_found(&model))?;
-        let label = w.shared.security.request_label(&headers, &parsed, &bytes)?;
+        let mut label = w.shared.security.request_label(&headers, &parsed, &bytes)?;
+        if let Some(vouched) = &vouched {
+            // The higher of what the forwarding site saw and what this site sees.
+            label = label.join(&vouched.label).map_err(|e| ApiError::invalid_request(e.to_string(), None))?;
+        }
         draft.labelled(label.banner());
         let decision = w.shared.security.authorize(&principal, Action::Infer, &model, &label);
         draft.decided(&decision);
         security::enforce(&decision)?;
-        if let Some(placement) = &w.shared.placement {
-            placement.check(&principal.nation, &label, &model)?;
-        }
-        let response = match entry {
-            ModelEntry::Remote(backends) => {
-                let body = security::without_extension(bytes);
-                let call = proxy::Call { route, model: &model, body, streaming: parsed.streaming(), id: &id, started };
-                proxy::forward(&w, call, backends, in_flight).await
+        let plan = match &w.shared.placement {
+            Some(placement) => {
+                let mut down = placement.down(draining);
+                if let Some(federation) = &w.shared.federation {
+                    federation.mark_down(&mut down);
+                }
+                Some(placement.plan(&principal.nation, &label, &model, &down, vouched.is_some())?)
             }
-            ModelEntry::Embedded(engine) => embedded::serve(&w, engine, route, parsed, &id, started, in_flight).await,
-        }?;
-        Ok::<_, ApiError>(security::label_response(response, &label))
+            None => None,
+        };
+        let serve = Serve { route, model: &model, streaming: parsed.streaming(), bytes, id: &id, started };
+        let local = plan.as_ref().is_none_or(|p| p.local);
+        let peers = match (&plan, &w.shared.federation) {
+            (Some(plan), Some(federation)) if vouched.is_none() => federation.candidates(&plan.eligible),
+            _ => Vec::new(),
+        };
+        if local {
+            let served = serve_here(&w, entry, &serve, parsed, in_flight).await;
+            match served {
+                Ok(response) => return Ok(security::label_response(response, &label)),
+                Err(err) if peers.is_empty() || !err.status.is_server_error() => return Err(err),
+                Err(err) => {
+                    let code = err.code.unwrap_or_default();
+                    tracing::warn!(
+                        request_id = id.as_str(),
+                        code,
+                        "this site could not serve the request; trying peer sites"
+                    );
+                }
+            }
+        }
+        let federation = w.shared.federation.as_ref().ok_or_else(|| ApiError::site_not_eligible("placement"))?;
+        let upstreams = proxy::Upstreams::Peers { federation, principal: &principal, label: &label };
+        let call = serve.call(serve.bytes.clone());
+        let response = proxy::forward(&w, call, upstreams, &peers, w.shared.metrics.in_flight()).await?;
+        w.shared.security.accept_peer_answer(response, &label)
     }
     .await;
     if let Err(err) = &result
@@ -223,6 +257,44 @@ async fn inference(
     let metric_model = w.shared.metric_model(&model);
     w.shared.metrics.request(route.metric_name(), metric_model, response.status().as_u16());
     response
+}
+
+/// One parsed request, ready to be served here or forwarded.
+struct Serve<'a> {
+    route: Route,
+    model: &'a str,
+    streaming: bool,
+    bytes: Bytes,
+    id: &'a RequestId,
+    started: Instant,
+}
+
+impl<'a> Serve<'a> {
+    fn call(&'a self, body: Bytes) -> proxy::Call<'a> {
+        let (route, model, streaming, id, started) = (self.route, self.model, self.streaming, self.id, self.started);
+        proxy::Call { route, model, body, streaming, id, started }
+    }
+}
+
+/// Serves a request on this site: its engine or its backends.
+async fn serve_here(
+    w: &Worker,
+    entry: &ModelEntry,
+    serve: &Serve<'_>,
+    parsed: Parsed,
+    in_flight: InFlight,
+) -> Result<Response, ApiError> {
+    match entry {
+        ModelEntry::Remote(backends) => {
+            let call = serve.call(security::without_extension(serve.bytes.clone()));
+            proxy::forward(w, call, proxy::Upstreams::Local, backends, in_flight).await
+        }
+        ModelEntry::Embedded(engine) => {
+            embedded::serve(w, engine, serve.route, parsed, serve.id, serve.started, in_flight).await
+        }
+        // Placement lists this site for a model it does not serve only when misconfigured.
+        ModelEntry::Peers => Err(ApiError::site_not_eligible("model")),
+    }
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
@@ -269,6 +341,7 @@ fn model_object(id: &str, owner: &str) -> serde_json::Value {
 fn owner_of(w: &Worker, id: &str) -> &'static str {
     match w.shared.models.get(id) {
         Some(ModelEntry::Embedded(_)) => "rampart-embedded",
+        Some(ModelEntry::Peers) => "rampart-peer-site",
         _ => "rampart-upstream",
     }
 }

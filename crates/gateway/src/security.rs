@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use rampart_api::{ApiError, ErrorKind};
 use rampart_config::Config;
-use rampart_identity::{Identity, IdentityError, PeerCertificate, Principal};
+use rampart_identity::{ASSERTION_HEADER, AssertionVerifier, Identity, IdentityError, PeerCertificate, Principal};
 use rampart_labels::{Clearance, Label, Policies, SecurityPolicy};
 use rampart_policy::{Action, Authority, Decision, LabelFacts, Refusal, Resource, Subject};
 use serde::Deserialize;
@@ -34,6 +34,16 @@ pub struct Security {
     models: HashMap<String, ModelPolicy>,
     /// What the audit log's metadata may be read at: the site's default label.
     audit_ceiling: Clearance,
+    /// The peer sites whose assertions are accepted, with `[federation]`.
+    assertions: Option<AssertionVerifier>,
+}
+
+/// A peer site's word for a request it forwarded here.
+pub struct Vouched {
+    /// The peer site's id.
+    pub site: String,
+    /// The label the peer computed for the request.
+    pub label: Label,
 }
 
 /// The security policies `config` names (`labels.spif`), or the built-in NATO policy when it names none.
@@ -87,7 +97,61 @@ impl Security {
             );
         }
         let audit_ceiling = Clearance::from_ceiling(&default_label);
-        Ok(Self { labels, default_label, identity, authority, models, audit_ceiling })
+        let assertions = match (&config.federation, &config.site) {
+            (Some(_), Some(own)) => {
+                let peers = config.sites.iter().filter(|site| site.peer.is_some());
+                Some(AssertionVerifier::new(
+                    &own.id,
+                    peers.map(|site| (site.certificate_subject().to_owned(), site.id.clone())),
+                ))
+            }
+            _ => None,
+        };
+        Ok(Self { labels, default_label, identity, authority, models, audit_ceiling, assertions })
+    }
+
+    /// Identifies the caller of an inference request: from a peer site's
+    /// assertion when it carries one (then also the peer's label for it),
+    /// otherwise as [`Security::authenticate`] does.
+    pub fn authenticate_request(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<&PeerCertificate>,
+    ) -> Result<(Principal, Option<Vouched>), ApiError> {
+        let Some(value) = headers.get(ASSERTION_HEADER) else {
+            return self.authenticate(headers, peer).map(|principal| (principal, None));
+        };
+        let refuse = |e: IdentityError| identity_error(&e);
+        let verifier = self.assertions.as_ref().ok_or_else(|| {
+            refuse(IdentityError::UntrustedPeer("this site has no [federation] with peer sites".into()))
+        })?;
+        let token = value.to_str().map_err(|_| refuse(IdentityError::InvalidAssertion("not ASCII text".into())))?;
+        let claims = verifier.verify(token, peer).map_err(refuse)?;
+        let (principal, label) = self.identity.asserted(&claims).map_err(refuse)?;
+        Ok((principal, Some(Vouched { site: claims.iss, label })))
+    }
+
+    /// Releases a peer site's answer only when, if successful, it carries a
+    /// label at least as high as this request's (the peer joined the label it
+    /// was sent with its own reading, and labelled its body itself).
+    pub fn accept_peer_answer(
+        &self,
+        response: axum::response::Response,
+        label: &Label,
+    ) -> Result<axum::response::Response, ApiError> {
+        if !response.status().is_success() {
+            return Ok(response);
+        }
+        let theirs = response.headers().get(&LABEL_HEADER).and_then(|v| v.to_str().ok());
+        match theirs.map(|text| self.labels.parse_label(text)) {
+            Some(Ok(theirs)) if theirs.dominates(label) => Ok(response),
+            _ => Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                ErrorKind::ServerError,
+                "peer_label_invalid",
+                "the peer site's answer does not carry a label covering this request's, so it was not released",
+            )),
+        }
     }
 
     /// Identifies the caller of a request.

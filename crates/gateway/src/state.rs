@@ -9,6 +9,7 @@ use rampart_engine::Engine;
 
 use crate::backend::{Backend, UpstreamClient};
 use crate::facility::Facility;
+use crate::federation::Federation;
 use crate::metrics::Metrics;
 use crate::placement::Placement;
 use crate::security::Security;
@@ -20,6 +21,8 @@ pub enum ModelEntry {
     Embedded(Engine),
     /// By these backends (indices into [`Shared::backends`]).
     Remote(Vec<usize>),
+    /// Only by peer sites.
+    Peers,
 }
 
 /// State shared by all workers.
@@ -42,6 +45,8 @@ pub struct Shared {
     pub facility: Option<Arc<Facility>>,
     /// Which requests this site may serve, when `[[sites]]` are configured.
     pub placement: Option<Placement>,
+    /// The peer sites requests may be forwarded to, with `[federation]`.
+    pub federation: Option<Federation>,
 }
 
 impl Shared {
@@ -61,7 +66,18 @@ impl Shared {
                     ModelEntry::Remote(Vec::new())
                 }) {
                     ModelEntry::Remote(list) => list.push(index),
-                    ModelEntry::Embedded(_) => anyhow::bail!("model '{model}' is both embedded and remote"),
+                    // Peer-only models are added below, after every local one.
+                    ModelEntry::Embedded(_) | ModelEntry::Peers => {
+                        anyhow::bail!("model '{model}' is both embedded and remote")
+                    }
+                }
+            }
+        }
+        if config.federation.is_some() {
+            for model in config.sites.iter().filter(|site| site.peer.is_some()).flat_map(|site| &site.models) {
+                if !models.contains_key(model) {
+                    model_ids.push(model.clone());
+                    models.insert(model.clone(), ModelEntry::Peers);
                 }
             }
         }
@@ -77,8 +93,12 @@ impl Shared {
         };
         let facility = config.facility.as_ref().map(Facility::watch).transpose()?;
         let placement = Placement::new(&config, security.labels())?;
+        let federation = match &placement {
+            Some(placement) => Federation::new(&config, placement.topology())?,
+            None => None,
+        };
         let metrics = Metrics::default();
-        Ok(Self { config, models, model_ids, backends, metrics, security, trail, facility, placement })
+        Ok(Self { config, models, model_ids, backends, metrics, security, trail, facility, placement, federation })
     }
 
     /// The configured name of a model, for metric labels (`unknown` otherwise).
@@ -94,7 +114,7 @@ impl Shared {
         self.model_ids
             .iter()
             .filter_map(|id| match &self.models[id] {
-                ModelEntry::Embedded(_) => None,
+                ModelEntry::Embedded(_) | ModelEntry::Peers => None,
                 ModelEntry::Remote(list) => (!list.iter().any(|&i| self.backends[i].is_available())).then(|| {
                     let names: Vec<&str> = list.iter().map(|&i| self.backends[i].name.as_str()).collect();
                     format!("model '{id}': no reachable backend ({})", names.join(", "))
@@ -119,12 +139,16 @@ pub struct Worker {
     pub shared: Arc<Shared>,
     /// One client per backend, in [`Shared::backends`] order.
     pub clients: Arc<Vec<UpstreamClient>>,
+    /// One client per peer site, in [`Federation::backends`] order.
+    pub peer_clients: Arc<Vec<UpstreamClient>>,
 }
 
 impl Worker {
     /// A worker's state; call on the worker's own runtime thread.
     pub fn new(shared: Arc<Shared>) -> Self {
         let clients = Arc::new(shared.backends.iter().map(Backend::client).collect());
-        Self { shared, clients }
+        let peers = shared.federation.as_ref().map(Federation::backends).unwrap_or_default();
+        let peer_clients = Arc::new(peers.iter().map(Backend::client).collect());
+        Self { shared, clients, peer_clients }
     }
 }

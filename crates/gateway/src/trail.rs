@@ -101,9 +101,14 @@ impl AnswerUsage {
     }
 }
 
-/// What served an answer: a backend's name, or `embedded`.
+/// What served an answer.
 #[derive(Clone)]
-pub struct ServedBy(pub String);
+pub enum ServedBy {
+    /// A backend of this site (its name), or `embedded`.
+    Here(String),
+    /// The peer site (its id) the request was forwarded to.
+    Peer(String),
+}
 
 /// What is known of a request so far, for its entry.
 #[derive(Clone)]
@@ -118,6 +123,7 @@ pub struct Draft {
     policies: Vec<String>,
     request_sha256: Option<String>,
     code: Option<&'static str>,
+    forwarded_by: Option<String>,
 }
 
 /// What is known of an answer, for its entry.
@@ -133,6 +139,8 @@ pub struct Outcome {
     pub tokens: Option<Tokens>,
     /// SHA-256 (hex) of the bytes sent.
     pub response_sha256: Option<String>,
+    /// The peer site that answered, when the request was forwarded.
+    pub forwarded_to: Option<String>,
 }
 
 impl Draft {
@@ -149,7 +157,13 @@ impl Draft {
             policies: Vec::new(),
             request_sha256: None,
             code: None,
+            forwarded_by: None,
         }
+    }
+
+    /// The request was forwarded here by the peer site `site`, on its verified assertion.
+    pub fn forwarded_by(&mut self, site: &str) {
+        self.forwarded_by = Some(site.to_owned());
     }
 
     /// The caller has been identified.
@@ -216,6 +230,8 @@ impl Draft {
             duration_us: u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
             request_sha256: self.request_sha256.clone(),
             response_sha256: outcome.response_sha256,
+            forwarded_to: outcome.forwarded_to,
+            forwarded_by: self.forwarded_by.clone(),
         }
     }
 }
@@ -248,7 +264,11 @@ pub async fn settle(trail: Option<&Trail>, mut draft: Draft, result: Result<Resp
 async fn release(trail: Option<&Trail>, draft: Draft, response: Response) -> Response {
     let Some(trail) = trail else { return response };
     let (mut parts, body) = response.into_parts();
-    let served_by = parts.extensions.remove::<ServedBy>().map(|s| s.0);
+    let (served_by, forwarded_to) = match parts.extensions.remove::<ServedBy>() {
+        Some(ServedBy::Here(backend)) => (Some(backend), None),
+        Some(ServedBy::Peer(site)) => (None, Some(site)),
+        None => (None, None),
+    };
     let response_label = parts.headers.get(&LABEL_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let is_stream = parts
         .headers
@@ -258,12 +278,16 @@ async fn release(trail: Option<&Trail>, draft: Draft, response: Response) -> Res
     let status = parts.status.as_u16();
     let usage = parts.extensions.remove::<AnswerUsage>().unwrap_or_default();
     if is_stream && parts.status.is_success() {
-        let outcome =
-            Outcome { backend: served_by.clone(), response_label: response_label.clone(), ..Outcome::default() };
+        let outcome = Outcome {
+            backend: served_by.clone(),
+            response_label: response_label.clone(),
+            forwarded_to: forwarded_to.clone(),
+            ..Outcome::default()
+        };
         if let Err(err) = trail.recorder.record(draft.entry(Phase::Start, status, outcome).encode()).await {
             return unavailable(&err, &draft.request_id);
         }
-        let end = Outcome { backend: served_by, response_label, ..Outcome::default() };
+        let end = Outcome { backend: served_by, response_label, forwarded_to, ..Outcome::default() };
         let stream = AuditedStream::new(body, trail.recorder.clone(), draft, end, usage);
         return Response::from_parts(parts, Body::new(stream));
     }
@@ -285,6 +309,7 @@ async fn release(trail: Option<&Trail>, draft: Draft, response: Response) -> Res
         response_label,
         tokens: usage.get(),
         response_sha256: Some(entry::sha256_hex(&bytes)),
+        forwarded_to,
     };
     match trail.recorder.record(draft.entry(Phase::Complete, status, outcome).encode()).await {
         Ok(_) => Response::from_parts(parts, Body::from(bytes)),

@@ -118,19 +118,48 @@ pub fn issue_client_certificate(
     validity: (SystemTime, SystemTime),
     serial: u64,
 ) -> Result<(String, String), String> {
+    issue(dir, common_name, nation, Vec::new(), vec![ExtendedKeyUsagePurpose::ClientAuth], validity, serial)
+}
+
+/// Issues a site certificate for the site `site_id` (CN = the id, nation in C,
+/// valid for localhost and the loopback addresses, for both server and client
+/// authentication: a site serves its callers and connects to its peers with it),
+/// signed by the CA at `dir` and valid for two years. Returns (cert PEM, key PEM).
+pub fn issue_site_certificate(
+    dir: &Path,
+    site_id: &str,
+    nation: &str,
+    serial: u64,
+) -> Result<(String, String), String> {
+    let now = SystemTime::now();
+    let names = ["localhost", "127.0.0.1", "::1"].map(str::to_owned).to_vec();
+    let usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    let validity = (now - Duration::from_secs(3600), now + Duration::from_secs(2 * 365 * 86_400));
+    issue(dir, site_id, nation, names, usages, validity, serial)
+}
+
+fn issue(
+    dir: &Path,
+    common_name: &str,
+    nation: &str,
+    names: Vec<String>,
+    usages: Vec<ExtendedKeyUsagePurpose>,
+    validity: (SystemTime, SystemTime),
+    serial: u64,
+) -> Result<(String, String), String> {
     let ca_pem = fs::read_to_string(dir.join("ca.pem")).map_err(|e| format!("cannot read the dev CA: {e}"))?;
     let ca_key_pem = fs::read_to_string(dir.join("ca.key")).map_err(|e| format!("cannot read the dev CA key: {e}"))?;
     let ca_key = KeyPair::from_pem(&ca_key_pem).map_err(err("the CA key"))?;
     let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key).map_err(err("the CA issuer"))?;
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(err("a client key"))?;
-    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(err("client parameters"))?;
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(err("a key"))?;
+    let mut params = CertificateParams::new(names).map_err(err("certificate parameters"))?;
     params.distinguished_name = name(common_name, Some(nation));
     params.not_before = validity.0.into();
     params.not_after = validity.1.into();
     params.serial_number = Some(SerialNumber::from(serial));
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let cert = params.signed_by(&key, &issuer).map_err(err("a client certificate"))?;
+    params.extended_key_usages = usages;
+    let cert = params.signed_by(&key, &issuer).map_err(err("a certificate"))?;
     Ok((cert.pem(), key.serialize_pem()))
 }
 

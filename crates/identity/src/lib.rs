@@ -11,6 +11,7 @@
 //! configuration allows only for `insecure_dev` on loopback, serves the
 //! anonymous development principal.
 
+mod assertion;
 pub mod dev;
 mod directory;
 mod mtls;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use rampart_config::Config;
 use rampart_labels::{Clearance, Label, Policies};
 
+pub use assertion::{ASSERTION_HEADER, AssertionClaims, AssertionSigner, AssertionVerifier};
 pub use directory::{Directory, DirectoryEntry};
 pub use mtls::{PeerCertificate, client_cert_verifier};
 pub use token::{Claims, TokenVerifier, mint_token};
@@ -35,6 +37,8 @@ pub enum AuthMethod {
     Token,
     /// No credentials on an `insecure_dev` site without `[identity]`.
     AnonymousDev,
+    /// A peer site's verified assertion (the peer identified the caller).
+    Assertion,
 }
 
 /// A verified caller.
@@ -78,6 +82,12 @@ pub enum IdentityError {
     /// A credential names a clearance, nation or role that is not valid.
     #[error("the credential is not usable: {0}")]
     BadCredential(String),
+    /// An assertion came from a connection that is not a configured peer site's.
+    #[error("this site accepts assertions only from its peer sites: {0}")]
+    UntrustedPeer(String),
+    /// A peer site's assertion failed verification.
+    #[error("the peer site's assertion is not valid: {0}")]
+    InvalidAssertion(String),
 }
 
 impl IdentityError {
@@ -91,6 +101,8 @@ impl IdentityError {
             IdentityError::UnknownSubject(_) => "unknown_subject",
             IdentityError::DirectoryUnavailable(_) => "directory_unavailable",
             IdentityError::BadCredential(_) => "bad_credential",
+            IdentityError::UntrustedPeer(_) => "peer_not_trusted",
+            IdentityError::InvalidAssertion(_) => "invalid_assertion",
         }
     }
 
@@ -183,6 +195,24 @@ impl Identity {
             return self.principal(peer.subject.clone(), nation, entry.roles, entry.clearance, AuthMethod::Certificate);
         }
         Err(IdentityError::MissingCredentials)
+    }
+
+    /// The caller and label a verified assertion vouches for, read with this
+    /// site's policies (releasability narrowed to the caller's nation, as for any caller).
+    pub fn asserted(&self, claims: &AssertionClaims) -> Result<(Principal, Label), IdentityError> {
+        let bad = |what: &str, e: rampart_labels::LabelError| {
+            IdentityError::InvalidAssertion(format!("site '{}': {what}: {e}", claims.iss))
+        };
+        let clearance = self.labels.clearance_from_json(&claims.clearance).map_err(|e| bad("clearance", e))?;
+        let label = self.labels.label_from_json(&claims.label).map_err(|e| bad("label", e))?;
+        let principal = self.principal(
+            claims.sub.clone(),
+            claims.nat.clone(),
+            claims.roles.clone(),
+            clearance,
+            AuthMethod::Assertion,
+        )?;
+        Ok((principal, label))
     }
 
     fn principal(

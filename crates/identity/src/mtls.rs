@@ -17,6 +17,31 @@ pub struct PeerCertificate {
     pub subject: String,
     /// The subject's country attribute, if any.
     pub country: Option<String>,
+    /// The certificate's public key, when it can verify assertions (P-256 or Ed25519).
+    pub(crate) key: Option<CertificateKey>,
+}
+
+/// A certificate's public key in the form `jsonwebtoken` verifies with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CertificateKey {
+    /// ES256 for a P-256 key, EdDSA for an Ed25519 key.
+    pub algorithm: jsonwebtoken::Algorithm,
+    /// The raw key: the uncompressed point, or the 32 Ed25519 bytes.
+    pub raw: Vec<u8>,
+}
+
+fn certificate_key(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> Option<CertificateKey> {
+    use x509_parser::oid_registry::{OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_SIG_ED25519};
+    let algorithm = &spki.algorithm;
+    let curve = algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok());
+    let algorithm = if algorithm.algorithm == OID_SIG_ED25519 {
+        jsonwebtoken::Algorithm::EdDSA
+    } else if algorithm.algorithm == OID_KEY_TYPE_EC_PUBLIC_KEY && curve == Some(OID_EC_P256) {
+        jsonwebtoken::Algorithm::ES256
+    } else {
+        return None;
+    };
+    Some(CertificateKey { algorithm, raw: spki.subject_public_key.data.to_vec() })
 }
 
 impl PeerCertificate {
@@ -30,7 +55,11 @@ impl PeerCertificate {
         };
         let common_name =
             text(subject.iter_common_name().next()).ok_or("the client certificate's subject has no common name")?;
-        Ok(Self { subject: common_name, country: text(subject.iter_country().next()) })
+        Ok(Self {
+            subject: common_name,
+            country: text(subject.iter_country().next()),
+            key: certificate_key(cert.public_key()),
+        })
     }
 }
 

@@ -84,6 +84,19 @@ enum DevCommand {
         #[arg(long, default_value = "30d", value_parser = parse_ttl)]
         token_ttl: std::time::Duration,
     },
+    /// Issue a site certificate from a development PKI (CN = the site id, valid for
+    /// localhost, server and client use) into DIR/sites/SITE.pem and .key, for
+    /// `[federation]` and `[server.tls]` of a site on loopback.
+    SiteCert {
+        /// The development PKI's directory (`rampart dev init`).
+        dir: PathBuf,
+        /// The site id, as in `[[sites]] id`.
+        #[arg(long)]
+        site: String,
+        /// The site's nation (alpha-3), written in the certificate's country.
+        #[arg(long)]
+        nation: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -236,6 +249,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", dir.join("rampart.toml").display());
             Ok(())
         }
+        Command::Dev { command: DevCommand::SiteCert { dir, site, nation } } => {
+            anyhow::ensure!(
+                rampart_config::is_alpha3(&nation),
+                "--nation '{nation}' is not an ISO 3166 alpha-3 code such as GBR"
+            );
+            let serial = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_micros() as u64;
+            let (cert, key) = rampart_identity::dev::issue_site_certificate(&dir, &site, &nation, serial)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let sites = dir.join("sites");
+            std::fs::create_dir_all(&sites)?;
+            let (cert_path, key_path) = (sites.join(format!("{site}.pem")), sites.join(format!("{site}.key")));
+            anyhow::ensure!(!cert_path.exists(), "'{}' exists already; it is not overwritten", cert_path.display());
+            std::fs::write(&cert_path, cert)?;
+            write_private(&key_path, key.as_bytes())?;
+            println!("{}", cert_path.display());
+            Ok(())
+        }
         Command::Token {
             command: TokenCommand::Mint { key, sub, nat, clearance, roles, ttl, issuer, audience, kid },
         } => {
@@ -277,4 +307,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes a private key readable by its owner only.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(bytes)?;
+    Ok(())
 }

@@ -59,8 +59,8 @@ fn bad_arguments_are_named() {
     assert!(err.contains("--down 'x'"), "{err}");
 }
 
-/// The dev site `gbr-north` with a USA peer; USA keeps its requests from NATO
-/// CONFIDENTIAL up at home, DEU keeps all of its in the EU.
+/// The dev site `gbr-north` with a USA peer that is down; USA keeps its
+/// requests from NATO CONFIDENTIAL up at home, DEU keeps all of its in the EU.
 const ALLIANCE: &str = r#"
 [site]
 id = "gbr-north"
@@ -80,7 +80,12 @@ operators = ["USA"]
 security_level = 5
 accreditation = "NATO SECRET"
 models = ["shared"]
-peer = "https://usa-east.example:8443"
+peer = "https://127.0.0.1:1"                # nothing listens there: the peer is down
+
+[federation]
+cert = "server.pem"
+key = "server.key"
+ca = "ca.pem"
 
 [[residency]]
 nation = "USA"
@@ -104,10 +109,10 @@ async fn a_site_serves_only_the_requests_it_is_eligible_for() {
     assert_eq!(chat("gbr-secret", "NATO SECRET").await.status, 200);
     // Below its residency threshold a USA request may be served here.
     assert_eq!(chat("usa-secret", "NATO RESTRICTED").await.status, 200);
-    // At NATO SECRET it must stay in the USA: the peer may serve it, this site may not.
+    // At NATO SECRET it must stay in the USA: only the peer may serve it, and the peer is down.
     let refused = chat("usa-secret", "NATO SECRET").await;
-    assert_eq!((refused.status, refused.code()), (503, "site_not_eligible"), "{}", refused.body);
-    assert!(refused.message().contains("residency"), "{}", refused.message());
+    assert_eq!((refused.status, refused.code()), (503, "no_eligible_site"), "{}", refused.body);
+    assert!(refused.message().contains("health"), "{}", refused.message());
     // DEU requests stay in the EU, where no site is.
     let refused = chat("deu-confidential", "NATO RESTRICTED").await;
     assert_eq!((refused.status, refused.code()), (503, "no_eligible_site"), "{}", refused.body);

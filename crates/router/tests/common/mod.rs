@@ -48,8 +48,11 @@ pub fn config(
     placement: &[PlacementSpec],
     owners: &[(String, &str)],
 ) -> String {
-    let mut toml =
-        String::from("[server]\nlisten = \"127.0.0.1:8080\"\ninsecure_dev = true\n\n[site]\nid = \"site-0\"\n\n");
+    let mut toml = String::from(concat!(
+        "[server]\nlisten = \"127.0.0.1:8080\"\n[server.tls]\ncert = \"s.pem\"\nkey = \"s.key\"\n",
+        "[identity]\nclient_ca = [\"ca.pem\"]\ndirectory = \"d.toml\"\n[audit]\ndir = \"audit\"\nsigning_key = \"k\"\n",
+        "[federation]\ncert = \"s.pem\"\nkey = \"s.key\"\nca = \"ca.pem\"\n\n[site]\nid = \"site-0\"\n\n",
+    ));
     let local: Vec<&str> = sites[0].models.iter().map(String::as_str).collect();
     if !local.is_empty() {
         writeln!(toml, "[[backends]]\nname = \"local\"\nurl = \"http://127.0.0.1:9/v1\"\nmodels = {}\n", list(&local))

@@ -1,0 +1,153 @@
+//! Assertions between federated sites. A site that forwards a request to a
+//! peer vouches for the caller it identified and the label it computed, in a
+//! JWT signed with the key of its own site certificate. The peer accepts an
+//! assertion only over a mutual-TLS connection whose certificate is that of a
+//! configured peer site, signed by that very certificate's key, naming that
+//! site as issuer and the peer as audience, and unexpired; it then applies its
+//! own policy, accreditation and residency rules as to any other request.
+//!
+//! A JWT is used because `jsonwebtoken` already verifies Rampart's bearer
+//! tokens: the same, well-reviewed code checks signatures and times.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rampart_labels::{ClearanceJson, Label, LabelJson};
+use serde::{Deserialize, Serialize};
+
+use crate::{IdentityError, PeerCertificate, Principal};
+
+/// The request header that carries an assertion.
+pub const ASSERTION_HEADER: &str = "rampart-assertion";
+
+/// What a forwarding site asserts of one request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssertionClaims {
+    /// The forwarding site's id.
+    pub iss: String,
+    /// The id of the site it is sent to.
+    pub aud: String,
+    /// The caller's subject.
+    pub sub: String,
+    /// The caller's nation (alpha-3).
+    pub nat: String,
+    /// The caller's roles.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// The caller's clearance, JSON form.
+    pub clearance: ClearanceJson,
+    /// The request's effective label at the forwarding site, JSON form.
+    pub label: LabelJson,
+    /// The request id at the forwarding site.
+    pub rid: String,
+    /// Issued at, seconds since the epoch.
+    pub iat: u64,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Signs this site's assertions with the private key of its site certificate.
+pub struct AssertionSigner {
+    site: String,
+    algorithm: Algorithm,
+    key: EncodingKey,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for AssertionSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AssertionSigner").field("site", &self.site).field("algorithm", &self.algorithm).finish()
+    }
+}
+
+impl AssertionSigner {
+    /// A signer for site `site` from a PEM private key (ECDSA P-256 or Ed25519, PKCS#8 or SEC1).
+    pub fn from_pem(site: &str, key_pem: &[u8], ttl: Duration) -> Result<Self, String> {
+        type LoadKey = fn(&[u8]) -> jsonwebtoken::errors::Result<EncodingKey>;
+        let attempts: [(Algorithm, LoadKey); 2] =
+            [(Algorithm::ES256, EncodingKey::from_ec_pem), (Algorithm::EdDSA, EncodingKey::from_ed_pem)];
+        for (algorithm, load) in attempts {
+            let Ok(key) = load(key_pem) else { continue };
+            // A key of the wrong curve loads but cannot sign: try it once.
+            if jsonwebtoken::encode(&Header::new(algorithm), &serde_json::json!({}), &key).is_ok() {
+                return Ok(Self { site: site.to_owned(), algorithm, key, ttl });
+            }
+        }
+        Err("the site key is not an ECDSA P-256 or Ed25519 private key in PEM".into())
+    }
+
+    /// The assertion for a request of `principal` at `label`, sent to site `peer`.
+    pub fn sign(&self, peer: &str, principal: &Principal, label: &Label, request_id: &str) -> Result<String, String> {
+        let iat = now();
+        let claims = AssertionClaims {
+            iss: self.site.clone(),
+            aud: peer.to_owned(),
+            sub: principal.subject.clone(),
+            nat: principal.nation.clone(),
+            roles: principal.roles.clone(),
+            clearance: principal.clearance.to_json(),
+            label: label.to_json(),
+            rid: request_id.to_owned(),
+            iat,
+            exp: iat + self.ttl.as_secs(),
+        };
+        jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.key)
+            .map_err(|e| format!("the assertion cannot be signed: {e}"))
+    }
+}
+
+/// Checks the assertions of the configured peer sites.
+#[derive(Debug, Clone)]
+pub struct AssertionVerifier {
+    site: String,
+    /// Peer sites by the common name of their certificates.
+    peers: HashMap<String, String>,
+}
+
+impl AssertionVerifier {
+    /// A verifier for site `site` that trusts `peers`: (certificate common name, site id) pairs.
+    pub fn new(site: &str, peers: impl IntoIterator<Item = (String, String)>) -> Self {
+        Self { site: site.to_owned(), peers: peers.into_iter().collect() }
+    }
+
+    /// Verifies `token`, sent over a connection whose verified client certificate is `certificate`.
+    pub fn verify(&self, token: &str, certificate: Option<&PeerCertificate>) -> Result<AssertionClaims, IdentityError> {
+        let certificate = certificate.ok_or_else(|| {
+            IdentityError::UntrustedPeer("an assertion is accepted only over mutual TLS with a site certificate".into())
+        })?;
+        let site = self.peers.get(&certificate.subject).ok_or_else(|| {
+            IdentityError::UntrustedPeer(format!("'{}' is not the certificate of a peer site", certificate.subject))
+        })?;
+        let key = certificate.key.as_ref().ok_or_else(|| {
+            IdentityError::UntrustedPeer(format!(
+                "the certificate of site '{site}' has no P-256 or Ed25519 key to verify assertions with"
+            ))
+        })?;
+        let invalid = |m: &str| IdentityError::InvalidAssertion(format!("from site '{site}': {m}"));
+        let decoding = match key.algorithm {
+            Algorithm::EdDSA => DecodingKey::from_ed_der(&key.raw),
+            _ => DecodingKey::from_ec_der(&key.raw),
+        };
+        let mut validation = Validation::new(key.algorithm);
+        validation.set_issuer(&[site]);
+        validation.set_audience(&[&self.site]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 5;
+        jsonwebtoken::decode::<AssertionClaims>(token, &decoding, &validation).map(|data| data.claims).map_err(|e| {
+            match e.kind() {
+                ErrorKind::ExpiredSignature => invalid("expired"),
+                ErrorKind::InvalidSignature => invalid("not signed by the key of its certificate"),
+                ErrorKind::InvalidAudience => invalid("meant for another site"),
+                ErrorKind::InvalidIssuer => invalid("issued in another site's name"),
+                ErrorKind::InvalidAlgorithm => invalid("signed with another algorithm than its certificate's"),
+                _ => invalid(&e.to_string()),
+            }
+        })
+    }
+}
