@@ -4,6 +4,7 @@
 //! and calls into the library crates that do the work.
 
 mod audit_cli;
+mod model_cli;
 mod route_cli;
 
 use std::path::{Path, PathBuf};
@@ -168,6 +169,8 @@ enum ModelCommand {
         #[arg(long, default_value = "models")]
         dir: PathBuf,
     },
+    #[command(flatten)]
+    Weights(model_cli::WeightsCommand),
 }
 
 fn init_logging(format: LogFormat, level: &str) {
@@ -240,6 +243,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit { command } => audit_cli::run(command),
+        Command::Model { command: ModelCommand::Weights(command) } => model_cli::run(command),
         Command::Route { command } => route_cli::run(command),
         Command::Dev { command: DevCommand::Init { dir, listen, model, token_ttl } } => {
             let model = std::path::absolute(&model)?;

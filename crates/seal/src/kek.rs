@@ -1,0 +1,119 @@
+//! Key-encryption keys: the site key that wraps each sealed model's data key.
+//! A KEK file holds 32 random bytes in hex and must be readable by its owner only.
+
+use std::path::Path;
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::digest::{SHA256, digest};
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+
+use crate::SealError;
+
+/// A key-encryption key.
+pub struct Kek {
+    key: LessSafeKey,
+    id: String,
+}
+
+impl std::fmt::Debug for Kek {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kek").field("id", &self.id).finish()
+    }
+}
+
+fn random<const N: usize>() -> Result<[u8; N], SealError> {
+    let mut out = [0u8; N];
+    SystemRandom::new().fill(&mut out).map_err(|_| SealError::Kek("the system random generator failed".into()))?;
+    Ok(out)
+}
+
+/// Random bytes for a data key or an id.
+pub fn fresh<const N: usize>() -> Result<[u8; N], SealError> {
+    random()
+}
+
+impl Kek {
+    /// A KEK from its 32 bytes.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, SealError> {
+        let key = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| SealError::Kek("not an AES-256 key".into()))?;
+        let fingerprint = digest(&SHA256, &[b"rampart-kek-id\0".as_slice(), bytes].concat());
+        let id = format!("file:{}", hex(&fingerprint.as_ref()[..8]));
+        Ok(Self { key: LessSafeKey::new(key), id })
+    }
+
+    /// Reads a KEK file; refuses one that others may read.
+    pub fn from_file(path: &Path) -> Result<Self, SealError> {
+        use std::os::unix::fs::PermissionsExt;
+        let metadata = std::fs::metadata(path).map_err(|e| SealError::io(path, e))?;
+        if metadata.permissions().mode() & 0o077 != 0 {
+            return Err(SealError::Kek(format!(
+                "'{}' may be read by others than its owner; run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            )));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| SealError::io(path, e))?;
+        let bytes = unhex32(text.trim()).ok_or_else(|| {
+            SealError::Kek(format!("'{}' does not hold a key (64 hex digits, `rampart model kek-gen`)", path.display()))
+        })?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// Writes a new random KEK file (mode 0600); never overwrites one.
+    pub fn generate(path: &Path) -> Result<Self, SealError> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let bytes: [u8; 32] = random()?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| SealError::io(path, e))?;
+        file.write_all(format!("{}\n", hex(&bytes)).as_bytes()).map_err(|e| SealError::io(path, e))?;
+        file.sync_all().map_err(|e| SealError::io(path, e))?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// Names the key without revealing it (`file:` and a fingerprint).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Wraps a data key: a random nonce, then the key encrypted with AES-256-GCM, bound to `context`.
+    pub fn wrap(&self, data_key: &[u8; 32], context: &[u8]) -> Result<Vec<u8>, SealError> {
+        let nonce: [u8; NONCE_LEN] = random()?;
+        let mut sealed = data_key.to_vec();
+        self.key
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context), &mut sealed)
+            .map_err(|_| SealError::Kek("the data key could not be wrapped".into()))?;
+        Ok([nonce.as_slice(), &sealed].concat())
+    }
+
+    /// Unwraps a data key wrapped with [`Kek::wrap`] under the same `context`.
+    pub fn unwrap(&self, wrapped: &[u8], context: &[u8]) -> Result<[u8; 32], SealError> {
+        let wrong =
+            || SealError::Kek(format!("the data key does not unwrap with {} (wrong key, or tampered)", self.id));
+        let (nonce, sealed) = wrapped.split_at_checked(NONCE_LEN).ok_or_else(wrong)?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| wrong())?;
+        let mut buffer = sealed.to_vec();
+        let plain = self.key.open_in_place(nonce, Aad::from(context), &mut buffer).map_err(|_| wrong())?;
+        plain.try_into().map_err(|_| wrong())
+    }
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex32(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
