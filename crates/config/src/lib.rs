@@ -10,6 +10,7 @@ mod error;
 mod locate;
 mod sites;
 mod validate;
+mod weights;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ pub use sites::{
     SiteSelf,
 };
 pub use validate::is_alpha3;
+pub use weights::{REQUIRED_FROM_LEVEL, Requirement, WeightsConfig};
 
 /// The whole configuration of one Rampart process.
 #[derive(Debug, Clone, Deserialize)]
@@ -74,6 +76,9 @@ pub struct Config {
     /// How this site forwards to its peers; required when `[[sites]]` lists peers.
     #[serde(default)]
     pub federation: Option<FederationConfig>,
+    /// Signed and sealed weights: the site's KEK and what embedded models must be.
+    #[serde(default)]
+    pub weights: WeightsConfig,
 }
 
 /// `[audit]`: where the audit log lives and the key that signs its checkpoints.
@@ -293,6 +298,16 @@ pub struct ModelConfig {
     /// GGUF file of an embedded model.
     #[serde(default)]
     pub path: Option<PathBuf>,
+    /// Instead of `path`: a sealed model directory (`rampart model seal`) holding one GGUF file.
+    #[serde(default)]
+    pub sealed: Option<PathBuf>,
+    /// The owner's signature of the model directory (OpenSSF model signing); a plain model's
+    /// directory is the one holding `path`.
+    #[serde(default)]
+    pub signature: Option<PathBuf>,
+    /// The owner's public keys (PEM); the signature must verify with one of them.
+    #[serde(default)]
+    pub owner_keys: Vec<PathBuf>,
     /// Context length per sequence, in tokens.
     #[serde(default = "defaults::context")]
     pub context: u32,
@@ -433,10 +448,13 @@ impl Config {
             }
         }
         for (i, model) in self.models.iter().enumerate() {
-            if let Some(p) = &model.path {
-                files.push((KeyPath::key("models").index(i).then("path"), p.clone()));
-            }
+            let at = |k: &str| KeyPath::key("models").index(i).then(k);
+            files.extend(model.path.iter().map(|p| (at("path"), p.clone())));
+            files.extend(model.sealed.iter().map(|p| (at("sealed"), p.join("seal.json"))));
+            files.extend(model.signature.iter().map(|p| (at("signature"), p.clone())));
+            files.extend(model.owner_keys.iter().enumerate().map(|(k, p)| (at("owner_keys").index(k), p.clone())));
         }
+        files.extend(self.weights.kek.iter().map(|p| (KeyPath::key("weights").then("kek"), p.clone())));
         if let Some(identity) = &self.identity {
             let at = |k: &str| KeyPath::key("identity").then(k);
             files.extend(identity.jwks.iter().map(|f| (at("jwks"), f.clone())));
@@ -486,10 +504,10 @@ impl Config {
             }
         }
         for model in &mut self.models {
-            if let Some(p) = &mut model.path {
-                fix(p);
-            }
+            model.path.iter_mut().chain(model.sealed.iter_mut()).chain(model.signature.iter_mut()).for_each(fix);
+            model.owner_keys.iter_mut().for_each(fix);
         }
+        self.weights.kek.iter_mut().for_each(fix);
         if let Some(identity) = &mut self.identity {
             identity.jwks.iter_mut().chain(identity.directory.iter_mut()).for_each(fix);
             identity.client_ca.iter_mut().chain(identity.crl.iter_mut()).for_each(fix);

@@ -71,6 +71,7 @@ impl Config {
         self.validate_owners()?;
         self.validate_identity()?;
         self.validate_sites()?;
+        self.validate_weights()?;
         self.validate_audit()
     }
 
@@ -250,8 +251,17 @@ impl Config {
                             format!("'{}' is embedded and also served by backend '{backend}'; rename one", model.name),
                         );
                     }
-                    if model.path.is_none() {
-                        return fail(at("path"), "an embedded model needs the path of its GGUF file");
+                    match (&model.path, &model.sealed) {
+                        (None, None) => {
+                            return fail(at("path"), "an embedded model needs the path of its GGUF file (or sealed)");
+                        }
+                        (Some(_), Some(_)) => {
+                            return fail(
+                                at("sealed"),
+                                "give path (a plain GGUF file) or sealed (a sealed directory), not both",
+                            );
+                        }
+                        _ => {}
                     }
                     self.validate_engine_sizes(i)?;
                 }

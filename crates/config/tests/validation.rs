@@ -221,3 +221,31 @@ fn peers_need_federation_and_federation_needs_mutual_tls() {
     let err = broken("id = \"deu-south\"", "id = \"deu-south\"\nsubject = \"usa-east\"");
     assert!(err.key.as_deref() == Some("sites[2].subject") && err.message.contains("two sites"), "{err}");
 }
+
+#[test]
+fn weights_requirements_are_checked_per_model() {
+    let config = parse(&sites_example()).unwrap();
+    assert_eq!(config.weights_requirement(), rampart_config::Requirement::SignedAndSealed, "SL4 site");
+    let base = "[server]\nlisten = \"127.0.0.1:1\"\ninsecure_dev = true\n";
+    let model = "[[models]]\nname = \"m\"\nengine = \"embedded\"\n";
+    assert_eq!(
+        parse(&format!("{base}{model}path = \"m.gguf\"\n")).unwrap().weights_requirement(),
+        rampart_config::Requirement::None
+    );
+    let cases = [
+        ("[weights]\nrequire = \"signed\"\n", "path = \"m.gguf\"\n", "models[0].signature", "requires signed"),
+        ("", "sealed = \"s\"\n", "models[0].sealed", "weights.kek"),
+        ("", "path = \"m.gguf\"\nsignature = \"m.sig\"\n", "models[0].owner_keys", "give both"),
+        ("[weights]\nkek = \"k\"\n", "path = \"m.gguf\"\nsealed = \"s\"\n", "models[0].sealed", "not both"),
+        (
+            "[weights]\nkek = \"k\"\nrequire = \"signed_and_sealed\"\n",
+            "path = \"m.gguf\"\nsignature = \"m.sig\"\nowner_keys = [\"o.pub\"]\n",
+            "models[0].sealed",
+            "requires sealed",
+        ),
+    ];
+    for (weights, keys, key, message) in cases {
+        let err = error(&format!("{base}{weights}{model}{keys}"));
+        assert!(err.key.as_deref() == Some(key) && err.message.contains(message), "{err}");
+    }
+}

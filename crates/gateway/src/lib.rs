@@ -32,6 +32,7 @@ mod state;
 mod tls;
 mod trail;
 mod upstream_stream;
+mod weights;
 
 pub use security::load_policies;
 
@@ -46,11 +47,11 @@ fn cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-/// The engine settings of an embedded model entry.
-fn engine_config(model: &ModelConfig) -> EngineConfig {
+/// The engine settings of an embedded model entry whose weights are at `path`.
+fn engine_config(model: &ModelConfig, path: std::path::PathBuf) -> EngineConfig {
     EngineConfig {
         name: model.name.clone(),
-        path: model.path.clone().unwrap_or_default(),
+        path,
         context: model.context,
         threads: if model.threads == 0 { cores() } else { model.threads },
         parallel: model.parallel,
@@ -62,15 +63,32 @@ fn engine_config(model: &ModelConfig) -> EngineConfig {
 
 /// Serves `config` until SIGTERM or SIGINT.
 pub fn serve(config: Config) -> anyhow::Result<()> {
-    let engines = config
-        .embedded_models()
-        .map(|model| {
-            let started = std::time::Instant::now();
-            let engine = Engine::start(engine_config(model))?;
-            tracing::info!(model = %model.name, seconds = started.elapsed().as_secs_f32(), "embedded model loaded");
-            Ok(engine)
-        })
-        .collect::<Result<Vec<_>, rampart_engine::EngineError>>()?;
+    let trail = match &config.audit {
+        Some(audit) => Some(trail::Trail::open(audit)?),
+        None => {
+            tracing::warn!("no [audit] configured: decisions are not recorded (allowed only on an insecure_dev site)");
+            None
+        }
+    };
+    // The weights (memory files of sealed models) live as long as the engines.
+    let mut weights = Vec::new();
+    let mut engines = Vec::new();
+    for model in config.embedded_models() {
+        let started = std::time::Instant::now();
+        let prepared = weights::prepare(&config, model);
+        weights::audit_load(trail.as_ref(), model, prepared.as_ref())?;
+        let prepared = match prepared {
+            Ok(prepared) => prepared,
+            Err(err) => {
+                // The refusal is in the log as published when the site stops.
+                trail.as_ref().inspect(|t| t.finish());
+                anyhow::bail!("model '{}' is refused: {err}", model.name);
+            }
+        };
+        engines.push(Engine::start(engine_config(model, prepared.path.clone()))?);
+        tracing::info!(model = %model.name, seconds = started.elapsed().as_secs_f32(), "embedded model loaded");
+        weights.push(prepared);
+    }
     let tls = config
         .server
         .tls
@@ -82,7 +100,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     let listeners = server::bind_all(config.server.listen, workers)?;
     let address = listeners[0].local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let shared = Arc::new(state::Shared::new(config, engines)?);
+    let shared = Arc::new(state::Shared::new(config, engines, trail)?);
     health::spawn(Arc::clone(&shared))?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut threads = Vec::new();
@@ -119,5 +137,6 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(trail) = &shared.trail {
         trail.finish();
     }
+    drop(weights);
     Ok(())
 }

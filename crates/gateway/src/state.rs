@@ -50,8 +50,8 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Builds the shared state: starts embedded engines, prepares backends.
-    pub fn new(config: Config, engines: Vec<Engine>) -> anyhow::Result<Self> {
+    /// Builds the shared state around started engines and the open audit log; prepares backends.
+    pub fn new(config: Config, engines: Vec<Engine>, trail: Option<Trail>) -> anyhow::Result<Self> {
         let backends = config.backends.iter().cloned().map(Backend::new).collect::<anyhow::Result<Vec<_>>>()?;
         let mut models = HashMap::new();
         let mut model_ids = Vec::new();
@@ -82,15 +82,6 @@ impl Shared {
             }
         }
         let security = Security::new(&config, &model_ids)?;
-        let trail = match &config.audit {
-            Some(audit) => Some(Trail::open(audit)?),
-            None => {
-                tracing::warn!(
-                    "no [audit] configured: decisions are not recorded (allowed only on an insecure_dev site)"
-                );
-                None
-            }
-        };
         let facility = config.facility.as_ref().map(Facility::watch).transpose()?;
         let placement = Placement::new(&config, security.labels())?;
         let federation = match &placement {

@@ -54,6 +54,13 @@ impl Trail {
         Ok(Self { recorder, dir: config.dir.clone() })
     }
 
+    /// Records an entry from outside any runtime (start-up) and waits until it is durable.
+    pub fn record_blocking(&self, entry: Vec<u8>) -> anyhow::Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        runtime.block_on(self.recorder.record(entry)).map_err(|e| anyhow::anyhow!("the audit log: {e}"))?;
+        Ok(())
+    }
+
     /// The log directory, published read-only to auditors.
     pub fn dir(&self) -> &std::path::Path {
         &self.dir

@@ -65,6 +65,17 @@ fn describe(changed: &[String], missing: &[String], extra: &[String]) -> String 
 }
 
 impl SealError {
+    /// A stable code for the audit log and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SealError::Io { .. } => "model_unreadable",
+            SealError::Model(_) => "model_refused",
+            SealError::Key(_) | SealError::Signature(_) | SealError::Mismatch { .. } => "model_signature_invalid",
+            SealError::Sealed { .. } | SealError::Manifest { .. } => "model_seal_broken",
+            SealError::Kek(_) => "model_wrong_key",
+        }
+    }
+
     /// An I/O error on `path`.
     pub fn io(path: &Path, source: std::io::Error) -> Self {
         SealError::Io { path: path.to_path_buf(), source }

@@ -12,6 +12,7 @@
 mod error;
 mod files;
 pub mod kek;
+pub mod load;
 pub mod memory;
 pub mod oms;
 pub mod sealed;

@@ -326,8 +326,19 @@ pub fn verify(
     progress: &mut dyn FnMut(u64),
 ) -> Result<SignedManifest, SealError> {
     let manifest = SignedManifest::read(signature, public_pem)?;
+    check_dir(dir, signature, &manifest, started, progress)?;
+    Ok(manifest)
+}
+
+/// Hashes the files of `dir` and checks them against a verified `manifest` (read from `signature`).
+pub fn check_dir(
+    dir: &Path,
+    signature: &Path,
+    manifest: &SignedManifest,
+    started: &mut dyn FnMut(u64),
+    progress: &mut dyn FnMut(u64),
+) -> Result<(), SealError> {
     let listed = signed_files(dir, signature, &manifest.ignored)?;
     started(files::total_size(&listed));
-    manifest.check(&files::hash(&listed, progress)?)?;
-    Ok(manifest)
+    manifest.check(&files::hash(&listed, progress)?)
 }

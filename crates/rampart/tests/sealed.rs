@@ -1,0 +1,268 @@
+//! Signed and sealed weights end to end: the default model signed by its
+//! owner, sealed under the site's key, served from memory with no plaintext
+//! file written; and every broken model refused at start-up, naming the file
+//! and the reason, with the refusal in the audit log.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use common::{Rampart, binary, default_model};
+use rampart_audit::entry::Entry;
+use serde_json::{Value, json};
+
+struct Owner {
+    dir: tempfile::TempDir,
+    sealed: PathBuf,
+    signature: PathBuf,
+    public: PathBuf,
+    kek: PathBuf,
+}
+
+fn cli(args: &[&dyn AsRef<std::ffi::OsStr>]) -> std::process::Output {
+    let output = Command::new(binary()).args(args).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+/// The default model as its owner would ship it: signed, then sealed under the site's new KEK;
+/// the plaintext copy is removed.
+fn owner() -> Owner {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    std::fs::create_dir(&model).unwrap();
+    let gguf = default_model();
+    let copy = model.join(gguf.file_name().unwrap());
+    if std::fs::hard_link(&gguf, &copy).is_err() {
+        std::fs::copy(&gguf, &copy).unwrap();
+    }
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let (private, public) = (dir.path().join("owner.pem"), dir.path().join("owner.pub"));
+    std::fs::write(&private, key.serialize_pem()).unwrap();
+    std::fs::write(&public, key.public_key_pem()).unwrap();
+    let signature = dir.path().join("model.sig");
+    cli(&[&"model", &"sign", &model, &"--key", &private, &"--out", &signature]);
+    let kek = dir.path().join("site.kek");
+    cli(&[&"model", &"kek-gen", &"--out", &kek]);
+    let sealed = dir.path().join("sealed");
+    cli(&[&"model", &"seal", &model, &"--kek", &kek, &"--out", &sealed]);
+    std::fs::remove_dir_all(&model).unwrap();
+    Owner { dir, sealed, signature, public, kek }
+}
+
+fn config(owner: &Owner, extra: &str) -> String {
+    let audit_key = owner.dir.path().join("audit-key");
+    if !audit_key.exists() {
+        cli(&[&"audit", &"keygen", &"--name", &"rampart.test/sealed", &"--out", &audit_key]);
+    }
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:{{port}}"
+insecure_dev = true
+
+[audit]
+dir = "{audit}"
+signing_key = "{audit_key}"
+
+[weights]
+kek = "{kek}"
+require = "signed_and_sealed"
+
+[[models]]
+name = "smollm2"
+engine = "embedded"
+sealed = "{sealed}"
+signature = "{signature}"
+owner_keys = ["{public}"]
+context = 1024
+parallel = 1
+{extra}"#,
+        audit = owner.dir.path().join("audit").display(),
+        audit_key = audit_key.display(),
+        kek = owner.kek.display(),
+        sealed = owner.sealed.display(),
+        signature = owner.signature.display(),
+        public = owner.public.display(),
+    )
+}
+
+/// Files of exactly `size` bytes under `root`, written since `since`, whose first bytes are `head`.
+fn plaintext_copies(root: &Path, since: SystemTime, size: u64, head: &[u8], found: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(root) else { return };
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else { continue };
+        let path = entry.path();
+        if kind.is_dir() {
+            plaintext_copies(&path, since, size, head, found);
+        } else if kind.is_file()
+            && entry.metadata().is_ok_and(|m| m.len() == size && m.modified().is_ok_and(|t| t >= since))
+        {
+            let mut start = vec![0u8; head.len()];
+            let same = std::fs::File::open(&path)
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut start))
+                .is_ok_and(|()| start == head);
+            if same {
+                found.push(path);
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sealed_signed_model_is_served_from_memory_only() {
+    let owner = owner();
+    let since = SystemTime::now();
+    let rampart = Rampart::start(&config(&owner, "")).await;
+    let body = json!({"model": "smollm2", "messages": [{"role": "user", "content": "Say hello."}],
+                      "max_tokens": 8, "temperature": 0});
+    let response = reqwest::Client::new().post(rampart.url("/v1/chat/completions")).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert!(answer["choices"][0]["message"]["content"].as_str().is_some_and(|c| !c.is_empty()), "{answer}");
+
+    // While it serves: the weights are open only as an anonymous memory file...
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", rampart.child.id())).unwrap();
+    let targets: Vec<String> =
+        fds.flatten().filter_map(|fd| std::fs::read_link(fd.path()).ok()).map(|t| t.display().to_string()).collect();
+    assert!(targets.iter().any(|t| t.starts_with("/memfd:SmolLM2")), "{targets:?}");
+    assert!(!targets.iter().any(|t| t.ends_with(".gguf")), "no GGUF file is open: {targets:?}");
+    // ...and no file written since it started under the test's or the system's temporary directories
+    // holds them (the owner's plaintext copy was removed before).
+    let gguf = default_model();
+    let size = std::fs::metadata(&gguf).unwrap().len();
+    let mut head = vec![0u8; 1 << 16];
+    std::io::Read::read_exact(&mut std::fs::File::open(&gguf).unwrap(), &mut head).unwrap();
+    let mut found = Vec::new();
+    plaintext_copies(owner.dir.path(), SystemTime::UNIX_EPOCH, size, &head, &mut found);
+    plaintext_copies(&std::env::temp_dir(), since, size, &head, &mut found);
+    assert!(found.is_empty(), "plaintext weights on disk: {found:?}");
+}
+
+/// Starts rampart with `config`, which must refuse to start; returns its error output.
+fn refused(owner: &Owner, config: &str) -> String {
+    let path = owner.dir.path().join("refused.toml");
+    std::fs::write(&path, config.replace("{port}", &common::free_port().to_string())).unwrap();
+    let mut child = Command::new(binary())
+        .args(["serve", "--config"])
+        .arg(&path)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..300 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success(), "rampart started with a broken model");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn load_entries(owner: &Owner) -> Vec<Entry> {
+    let output = cli(&[&"audit", &"show", &"--json", &owner.dir.path().join("audit")]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    text.lines().map(|l| Entry::decode(l.as_bytes()).unwrap()).filter(|e| e.action == "load_model").collect()
+}
+
+#[test]
+fn broken_models_are_refused_naming_the_file_and_audited() {
+    let owner = owner();
+    let sealed_gguf = std::fs::read_dir(&owner.sealed)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "gguf"))
+        .unwrap();
+    let name = sealed_gguf.file_name().unwrap().to_string_lossy().into_owned();
+    let original = std::fs::read(&sealed_gguf).unwrap();
+
+    // One flipped byte in the middle of the weights.
+    let mut tampered = original.clone();
+    tampered[original.len() / 2] ^= 1;
+    std::fs::write(&sealed_gguf, &tampered).unwrap();
+    let err = refused(&owner, &config(&owner, ""));
+    assert!(err.contains(&format!("sealed file '{name}': chunk")) && err.contains("fails authentication"), "{err}");
+
+    // Cut short.
+    std::fs::write(&sealed_gguf, &original[..original.len() - 100]).unwrap();
+    let err = refused(&owner, &config(&owner, ""));
+    assert!(err.contains(&format!("sealed file '{name}': truncated")), "{err}");
+    std::fs::write(&sealed_gguf, &original).unwrap();
+
+    // Another site's key.
+    let other = owner.dir.path().join("other.kek");
+    cli(&[&"model", &"kek-gen", &"--out", &other]);
+    let err =
+        refused(&owner, &config(&owner, "").replace(&owner.kek.display().to_string(), &other.display().to_string()));
+    assert!(err.contains("is sealed under file:"), "{err}");
+
+    // A signature by someone else than the owner.
+    let stranger = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let stranger_pub = owner.dir.path().join("stranger.pub");
+    std::fs::write(&stranger_pub, stranger.public_key_pem()).unwrap();
+    let err = refused(
+        &owner,
+        &config(&owner, "").replace(&owner.public.display().to_string(), &stranger_pub.display().to_string()),
+    );
+    assert!(err.contains("no owner key verifies the signature"), "{err}");
+
+    let codes: Vec<String> = load_entries(&owner).iter().map(|e| e.code.clone().unwrap_or_default()).collect();
+    assert_eq!(
+        codes,
+        ["model_seal_broken", "model_seal_broken", "model_wrong_key", "model_signature_invalid"],
+        "every refusal is audited"
+    );
+    assert!(load_entries(&owner).iter().all(|e| !e.allowed && e.model.as_deref() == Some("smollm2")));
+
+    // An unsigned model where signed and sealed ones are required is refused by configuration.
+    let plain = format!(
+        "[server]\nlisten = \"127.0.0.1:1\"\ninsecure_dev = true\n[weights]\nrequire = \"signed_and_sealed\"\n\
+         [[models]]\nname = \"m\"\nengine = \"embedded\"\npath = \"{}\"\n",
+        default_model().display()
+    );
+    let path = owner.dir.path().join("plain.toml");
+    std::fs::write(&path, plain).unwrap();
+    let check = Command::new(binary()).args(["config", "check"]).arg(&path).output().unwrap();
+    let err = String::from_utf8_lossy(&check.stderr);
+    assert!(!check.status.success() && err.contains("models[0].signature") && err.contains("requires signed"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plain_model_is_checked_against_its_signed_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    std::fs::create_dir(&model).unwrap();
+    let gguf = default_model();
+    let copy = model.join(gguf.file_name().unwrap());
+    if std::fs::hard_link(&gguf, &copy).is_err() {
+        std::fs::copy(&gguf, &copy).unwrap();
+    }
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let (private, public) = (dir.path().join("owner.pem"), dir.path().join("owner.pub"));
+    std::fs::write(&private, key.serialize_pem()).unwrap();
+    std::fs::write(&public, key.public_key_pem()).unwrap();
+    let signature = dir.path().join("model.sig");
+    cli(&[&"model", &"sign", &model, &"--key", &private, &"--out", &signature]);
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:{{port}}\"\ninsecure_dev = true\n[weights]\nrequire = \"signed\"\n\
+         [[models]]\nname = \"m\"\nengine = \"embedded\"\npath = \"{}\"\nsignature = \"{}\"\nowner_keys = [\"{}\"]\n\
+         context = 1024\nparallel = 1\n",
+        copy.display(),
+        signature.display(),
+        public.display()
+    );
+    let rampart = Rampart::start(&config).await;
+    rampart.wait_ready().await;
+    drop(rampart);
+
+    std::fs::write(model.join("added.py"), b"import os").unwrap();
+    let path = dir.path().join("rampart.toml");
+    std::fs::write(&path, config.replace("{port}", &common::free_port().to_string())).unwrap();
+    let output = Command::new(binary()).args(["serve", "--config"]).arg(&path).output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && err.contains("not signed: added.py"), "{err}");
+}

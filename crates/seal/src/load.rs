@@ -1,0 +1,87 @@
+//! Loading protected weights for serving: a sealed model is decrypted into an
+//! anonymous memory file (its GGUF) and every file is hashed on the way and
+//! checked against the owner's signature, so nothing unverified is served and
+//! no plaintext touches a disk.
+
+use std::io::Write;
+use std::path::Path;
+
+use aws_lc_rs::digest::{Context, SHA256};
+
+use crate::SealError;
+use crate::files::{self, Resource};
+use crate::kek::Kek;
+use crate::memory::MemoryFile;
+use crate::oms::SignedManifest;
+use crate::sealed::SealedModel;
+
+/// A writer that hashes what passes through it.
+struct Hashing<W> {
+    inner: W,
+    context: Context,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.context.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Decrypts the sealed model in `dir` with `kek`: its one `.gguf` file into
+/// memory, the others only hashed; checks them all against `signed` when
+/// given. Returns the memory file and the GGUF's name.
+pub fn sealed_into_memory(
+    dir: &Path,
+    kek: &Kek,
+    signed: Option<&SignedManifest>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(MemoryFile, String), SealError> {
+    let model = SealedModel::open(dir, kek)?;
+    let ggufs: Vec<usize> =
+        model.files().iter().enumerate().filter(|(_, f)| f.name.ends_with(".gguf")).map(|(i, _)| i).collect();
+    let [gguf] = ggufs.as_slice() else {
+        return Err(SealError::Model(format!(
+            "'{}' holds {} GGUF files; a sealed model to serve holds exactly one",
+            dir.display(),
+            ggufs.len()
+        )));
+    };
+    let name = model.files()[*gguf].name.clone();
+    let mut memory = MemoryFile::new(&name)?;
+    let mut found = Vec::new();
+    for (index, file) in model.files().iter().enumerate() {
+        let digest = if index == *gguf {
+            let mut out = Hashing { inner: memory.file(), context: Context::new(&SHA256) };
+            model.decrypt(index, &mut out, progress)?;
+            files::digest32(out.context)
+        } else {
+            let mut out = Hashing { inner: std::io::sink(), context: Context::new(&SHA256) };
+            model.decrypt(index, &mut out, progress)?;
+            files::digest32(out.context)
+        };
+        found.push(Resource { name: file.name.clone(), digest });
+    }
+    if let Some(signed) = signed {
+        signed.check(&found)?;
+    }
+    Ok((memory, name))
+}
+
+/// Reads the signature at `signature` with the first of `keys` (PEM public keys) that verifies it.
+pub fn signed_by_any(signature: &Path, keys: &[std::path::PathBuf]) -> Result<SignedManifest, SealError> {
+    let mut reasons = Vec::new();
+    for key in keys {
+        let pem = std::fs::read(key).map_err(|e| SealError::io(key, e))?;
+        match SignedManifest::read(signature, &pem) {
+            Ok(manifest) => return Ok(manifest),
+            Err(err) => reasons.push(format!("{}: {err}", key.display())),
+        }
+    }
+    Err(SealError::Signature(format!("no owner key verifies the signature ({})", reasons.join("; "))))
+}
