@@ -454,7 +454,8 @@ impl Config {
             files.extend(model.signature.iter().map(|p| (at("signature"), p.clone())));
             files.extend(model.owner_keys.iter().enumerate().map(|(k, p)| (at("owner_keys").index(k), p.clone())));
         }
-        files.extend(self.weights.kek.iter().map(|p| (KeyPath::key("weights").then("kek"), p.clone())));
+        let kek_file = self.weights.kek.iter().filter(|p| !weights::is_pkcs11(p));
+        files.extend(kek_file.map(|p| (KeyPath::key("weights").then("kek"), p.clone())));
         if let Some(identity) = &self.identity {
             let at = |k: &str| KeyPath::key("identity").then(k);
             files.extend(identity.jwks.iter().map(|f| (at("jwks"), f.clone())));
@@ -507,7 +508,7 @@ impl Config {
             model.path.iter_mut().chain(model.sealed.iter_mut()).chain(model.signature.iter_mut()).for_each(fix);
             model.owner_keys.iter_mut().for_each(fix);
         }
-        self.weights.kek.iter_mut().for_each(fix);
+        self.weights.kek.iter_mut().filter(|p| !weights::is_pkcs11(p)).for_each(fix);
         if let Some(identity) = &mut self.identity {
             identity.jwks.iter_mut().chain(identity.directory.iter_mut()).for_each(fix);
             identity.client_ca.iter_mut().chain(identity.crl.iter_mut()).for_each(fix);

@@ -8,11 +8,17 @@ use serde::Deserialize;
 use crate::validate::{KeyPath, fail};
 use crate::{Config, ConfigError, EngineKind};
 
+/// Whether a KEK setting is a `pkcs11:` URI rather than a file.
+pub fn is_pkcs11(kek: &std::path::Path) -> bool {
+    kek.to_str().is_some_and(|s| s.starts_with("pkcs11:"))
+}
+
 /// `[weights]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WeightsConfig {
-    /// The site's key-encryption key file (`rampart model kek-gen`), which unwraps sealed models' data keys.
+    /// The site's key-encryption key, which unwraps sealed models' data keys: a key file
+    /// (`rampart model kek-gen`) or a `pkcs11:` URI naming a key in an HSM.
     #[serde(default)]
     pub kek: Option<PathBuf>,
     /// What every embedded model must be; default: `signed_and_sealed` at a site of RAND SL3 or above

@@ -32,6 +32,9 @@ pub struct EngineConfig {
     pub batch: u32,
     /// `max_tokens` when a request sets none; default: the rest of the context.
     pub default_max_tokens: Option<u32>,
+    /// Lock the weights in memory (`mlock`), so they are never swapped to disk; where the
+    /// limit on locked memory does not allow it, llama.cpp warns and goes on.
+    pub lock_memory: bool,
 }
 
 /// What to generate from.
@@ -198,8 +201,12 @@ impl Engine {
     pub fn start(config: EngineConfig) -> Result<Self, EngineError> {
         let load_error = |reason: String| EngineError::Load { path: config.path.clone(), reason };
         check_gguf(&config.path).map_err(load_error)?;
-        let model = LlamaModel::load_from_file(backend(), &config.path, &LlamaModelParams::default())
-            .map_err(|e| load_error(format!("llama.cpp could not load it (corrupt or unsupported GGUF): {e}")))?;
+        let model = LlamaModel::load_from_file(
+            backend(),
+            &config.path,
+            &LlamaModelParams::default().with_use_mlock(config.lock_memory),
+        )
+        .map_err(|e| load_error(format!("llama.cpp could not load it (corrupt or unsupported GGUF): {e}")))?;
         let template = match model.meta_val_str("tokenizer.chat_template") {
             Ok(source) => {
                 let vocab = model.vocab();

@@ -31,6 +31,7 @@ fn engine() -> &'static Engine {
             queue: 8,
             batch: 512,
             default_max_tokens: None,
+            lock_memory: false,
         })
         .expect("the default model loads")
     })
@@ -159,6 +160,7 @@ fn missing_and_corrupt_files_name_path_and_reason() {
         queue: 1,
         batch: 64,
         default_max_tokens: None,
+        lock_memory: false,
     };
     let missing = dir.path().join("nope.gguf");
     let err = Engine::start(config(missing.clone())).err().unwrap().to_string();

@@ -58,6 +58,8 @@ fn engine_config(model: &ModelConfig, path: std::path::PathBuf) -> EngineConfig 
         queue: model.queue,
         batch: model.batch,
         default_max_tokens: model.max_tokens,
+        // Decrypted weights must not reach a disk through swap.
+        lock_memory: model.sealed.is_some(),
     }
 }
 

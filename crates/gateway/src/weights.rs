@@ -38,7 +38,7 @@ pub fn prepare(config: &Config, model: &ModelConfig) -> Result<Weights, SealErro
     };
     if let Some(dir) = &model.sealed {
         let kek = config.weights.kek.as_ref().ok_or_else(|| SealError::Kek("weights.kek is not set".into()))?;
-        let kek = Kek::from_file(kek)?;
+        let kek = Kek::open(kek)?;
         let (memory, _) = load::sealed_into_memory(dir, &kek, signed.as_ref(), &mut |_| {})?;
         return Ok(Weights { path: memory.path(), signed: signed.is_some(), _memory: Some(memory) });
     }

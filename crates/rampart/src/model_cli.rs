@@ -38,7 +38,7 @@ pub enum WeightsCommand {
     Seal {
         /// The model directory.
         dir: PathBuf,
-        /// The key-encryption key file (`rampart model kek-gen`).
+        /// The key-encryption key: a key file (`rampart model kek-gen`) or a `pkcs11:` URI.
         #[arg(long)]
         kek: PathBuf,
         /// The sealed directory to create.
@@ -49,16 +49,17 @@ pub enum WeightsCommand {
     Unseal {
         /// The sealed directory.
         dir: PathBuf,
-        /// The key-encryption key file.
+        /// The key-encryption key: a key file or a `pkcs11:` URI.
         #[arg(long)]
         kek: PathBuf,
         /// The directory to create.
         #[arg(long)]
         out: PathBuf,
     },
-    /// Make a new key-encryption key file (32 random bytes, mode 0600).
+    /// Make a new key-encryption key: a file (32 random bytes, mode 0600), or an AES-256 key
+    /// that never leaves an HSM when OUT is a `pkcs11:` URI.
     KekGen {
-        /// The file to create (never overwritten).
+        /// The file to create (never overwritten), or a `pkcs11:token=...;object=...?module-path=...&pin-source=...` URI.
         #[arg(long)]
         out: PathBuf,
     },
@@ -104,17 +105,17 @@ pub fn run(command: WeightsCommand) -> anyhow::Result<()> {
             println!("verified: {} files of '{}' match the signature", manifest.files.len(), dir.display());
         }
         WeightsCommand::Seal { dir, kek, out } => {
-            let kek = Kek::from_file(&kek)?;
+            let kek = Kek::open(&kek)?;
             with_bar("sealing", |started, progress| sealed::seal(&dir, &kek, &out, started, progress))?;
             println!("{}", out.display());
         }
         WeightsCommand::Unseal { dir, kek, out } => {
-            let kek = Kek::from_file(&kek)?;
+            let kek = Kek::open(&kek)?;
             with_bar("unsealing", |started, progress| sealed::unseal(&dir, &kek, &out, started, progress))?;
             println!("{}", out.display());
         }
         WeightsCommand::KekGen { out } => {
-            let kek = Kek::generate(&out)?;
+            let kek = Kek::create(&out)?;
             println!("{} ({})", out.display(), kek.id());
         }
     }

@@ -266,3 +266,66 @@ async fn a_plain_model_is_checked_against_its_signed_directory() {
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success() && err.contains("not signed: added.py"), "{err}");
 }
+
+/// SoftHSM's module, where Debian puts it.
+fn softhsm_module() -> PathBuf {
+    ["/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("SoftHSM is installed (Debian softhsm2; scripts/setup installs it)")
+}
+
+#[test]
+fn a_kek_held_in_an_hsm_seals_and_unseals_through_pkcs11() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::create_dir(&tokens).unwrap();
+    let conf = dir.path().join("softhsm2.conf");
+    std::fs::write(&conf, format!("directories.tokendir = {}\nobjectstore.backend = file\n", tokens.display()))
+        .unwrap();
+    let init = Command::new("softhsm2-util")
+        .env("SOFTHSM2_CONF", &conf)
+        .args(["--init-token", "--free", "--label", "rampart", "--pin", "4321", "--so-pin", "8765"])
+        .output()
+        .expect("softhsm2-util runs");
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let pin = dir.path().join("hsm.pin");
+    std::fs::write(&pin, "4321\n").unwrap();
+    std::fs::set_permissions(&pin, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let uri = |object: &str, pin_part: &str| {
+        format!("pkcs11:token=rampart;object={object}?module-path={}&{pin_part}", softhsm_module().display())
+    };
+    let kek = uri("site-kek", &format!("pin-source={}", pin.display()));
+    let hsm = |args: &[&dyn AsRef<std::ffi::OsStr>]| {
+        Command::new(binary()).env("SOFTHSM2_CONF", &conf).args(args).output().unwrap()
+    };
+    let made = hsm(&[&"model", &"kek-gen", &"--out", &kek]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(String::from_utf8_lossy(&made.stdout).contains("pkcs11:rampart/site-kek"));
+    let again = hsm(&[&"model", &"kek-gen", &"--out", &kek]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds 'site-kek'"));
+
+    let model = dir.path().join("model");
+    std::fs::create_dir(&model).unwrap();
+    std::fs::write(model.join("weights.gguf"), vec![7u8; 5 << 20]).unwrap();
+    let (sealed, out) = (dir.path().join("sealed"), dir.path().join("out"));
+    let seal = hsm(&[&"model", &"seal", &model, &"--kek", &kek, &"--out", &sealed]);
+    assert!(seal.status.success(), "{}", String::from_utf8_lossy(&seal.stderr));
+    let manifest = std::fs::read_to_string(sealed.join("seal.json")).unwrap();
+    assert!(manifest.contains("\"kek\": \"pkcs11:rampart/site-kek\""), "{manifest}");
+    let unseal = hsm(&[&"model", &"unseal", &sealed, &"--kek", &kek, &"--out", &out]);
+    assert!(unseal.status.success(), "{}", String::from_utf8_lossy(&unseal.stderr));
+    assert_eq!(std::fs::read(out.join("weights.gguf")).unwrap(), vec![7u8; 5 << 20]);
+
+    // A wrong PIN, and a key the token does not hold, are refused.
+    let wrong_pin = hsm(&[&"model", &"unseal", &sealed, &"--kek", &uri("site-kek", "pin-value=1111"), &"--out", &out]);
+    assert!(
+        String::from_utf8_lossy(&wrong_pin.stderr).contains("login refused"),
+        "{}",
+        String::from_utf8_lossy(&wrong_pin.stderr)
+    );
+    let missing = hsm(&[&"model", &"unseal", &sealed, &"--kek", &uri("other", "pin-value=4321"), &"--out", &out]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("holds 0 AES keys labelled 'other'"));
+}

@@ -1,5 +1,6 @@
 //! Key-encryption keys: the site key that wraps each sealed model's data key.
-//! A KEK file holds 32 random bytes in hex and must be readable by its owner only.
+//! A KEK file holds 32 random bytes in hex and must be readable by its owner
+//! only; a `pkcs11:` URI names a key held in an HSM ([`crate::pkcs11`]).
 
 use std::path::Path;
 
@@ -8,11 +9,20 @@ use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 
 use crate::SealError;
+use crate::pkcs11::{Pkcs11Kek, Pkcs11Uri};
 
 /// A key-encryption key.
 pub struct Kek {
-    key: LessSafeKey,
+    key: Held,
     id: String,
+}
+
+/// Where the key is.
+enum Held {
+    /// In this process's memory, read from a key file.
+    Memory(LessSafeKey),
+    /// In an HSM.
+    Token(Pkcs11Kek),
 }
 
 impl std::fmt::Debug for Kek {
@@ -38,7 +48,32 @@ impl Kek {
         let key = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| SealError::Kek("not an AES-256 key".into()))?;
         let fingerprint = digest(&SHA256, &[b"rampart-kek-id\0".as_slice(), bytes].concat());
         let id = format!("file:{}", hex(&fingerprint.as_ref()[..8]));
-        Ok(Self { key: LessSafeKey::new(key), id })
+        Ok(Self { key: Held::Memory(LessSafeKey::new(key)), id })
+    }
+
+    /// The KEK `spec` names: a `pkcs11:` URI, or the path of a key file.
+    pub fn open(spec: &Path) -> Result<Self, SealError> {
+        match spec.to_str().filter(|s| s.starts_with("pkcs11:")) {
+            Some(uri) => {
+                let uri = Pkcs11Uri::parse(uri)?;
+                let id = format!("pkcs11:{}/{}", uri.token, uri.object);
+                Ok(Self { key: Held::Token(Pkcs11Kek::open(&uri)?), id })
+            }
+            None => Self::from_file(spec),
+        }
+    }
+
+    /// Makes a new KEK where `spec` says: a new key file (mode 0600, never
+    /// overwriting one), or a new non-extractable key in the token of a `pkcs11:` URI.
+    pub fn create(spec: &Path) -> Result<Self, SealError> {
+        match spec.to_str().filter(|s| s.starts_with("pkcs11:")) {
+            Some(uri) => {
+                let uri = Pkcs11Uri::parse(uri)?;
+                let id = format!("pkcs11:{}/{}", uri.token, uri.object);
+                Ok(Self { key: Held::Token(Pkcs11Kek::generate(&uri)?), id })
+            }
+            None => Self::generate(spec),
+        }
     }
 
     /// Reads a KEK file; refuses one that others may read.
@@ -83,10 +118,15 @@ impl Kek {
     /// Wraps a data key: a random nonce, then the key encrypted with AES-256-GCM, bound to `context`.
     pub fn wrap(&self, data_key: &[u8; 32], context: &[u8]) -> Result<Vec<u8>, SealError> {
         let nonce: [u8; NONCE_LEN] = random()?;
-        let mut sealed = data_key.to_vec();
-        self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context), &mut sealed)
-            .map_err(|_| SealError::Kek("the data key could not be wrapped".into()))?;
+        let sealed = match &self.key {
+            Held::Memory(key) => {
+                let mut sealed = data_key.to_vec();
+                key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context), &mut sealed)
+                    .map_err(|_| SealError::Kek("the data key could not be wrapped".into()))?;
+                sealed
+            }
+            Held::Token(token) => token.encrypt(&nonce, context, data_key)?,
+        };
         Ok([nonce.as_slice(), &sealed].concat())
     }
 
@@ -95,10 +135,19 @@ impl Kek {
         let wrong =
             || SealError::Kek(format!("the data key does not unwrap with {} (wrong key, or tampered)", self.id));
         let (nonce, sealed) = wrapped.split_at_checked(NONCE_LEN).ok_or_else(wrong)?;
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| wrong())?;
-        let mut buffer = sealed.to_vec();
-        let plain = self.key.open_in_place(nonce, Aad::from(context), &mut buffer).map_err(|_| wrong())?;
-        plain.try_into().map_err(|_| wrong())
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| wrong())?;
+        match &self.key {
+            Held::Memory(key) => {
+                let mut buffer = sealed.to_vec();
+                let nonce = Nonce::assume_unique_for_key(nonce);
+                let plain = key.open_in_place(nonce, Aad::from(context), &mut buffer).map_err(|_| wrong())?;
+                plain.try_into().map_err(|_| wrong())
+            }
+            Held::Token(token) => {
+                let plain = token.decrypt(&nonce, context, sealed).map_err(|_| wrong())?;
+                plain.as_slice().try_into().map_err(|_| wrong())
+            }
+        }
     }
 }
 

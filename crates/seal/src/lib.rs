@@ -5,7 +5,8 @@
 //!   interoperable with the reference `model_signing` tool.
 //! - [`sealed`]: sealing with AES-256-GCM in fixed-size chunks under a
 //!   per-model data key wrapped by the site's key-encryption key ([`kek`]),
-//!   streaming with bounded memory; opening decrypts chunk by chunk.
+//!   streaming with bounded memory; opening decrypts chunk by chunk. The KEK
+//!   is a key file or an HSM key through PKCS#11 ([`pkcs11`]).
 //! - [`memory`]: anonymous memory files, so that decrypted weights reach the
 //!   engine without touching a disk.
 
@@ -15,6 +16,7 @@ pub mod kek;
 pub mod load;
 pub mod memory;
 pub mod oms;
+pub mod pkcs11;
 pub mod sealed;
 
 pub use error::SealError;
