@@ -27,11 +27,16 @@ fn cli(args: &[&dyn AsRef<std::ffi::OsStr>]) -> std::process::Output {
     output
 }
 
-/// The default model as its owner would ship it: signed, then sealed under the site's new KEK;
-/// the plaintext copy is removed.
-fn owner() -> Owner {
-    let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("model");
+/// The default model in `dir/model` (linked, or copied), signed by a new owner key.
+struct Signed {
+    model: PathBuf,
+    copy: PathBuf,
+    public: PathBuf,
+    signature: PathBuf,
+}
+
+fn signed_model(dir: &Path) -> Signed {
+    let model = dir.join("model");
     std::fs::create_dir(&model).unwrap();
     let gguf = default_model();
     let copy = model.join(gguf.file_name().unwrap());
@@ -39,11 +44,19 @@ fn owner() -> Owner {
         std::fs::copy(&gguf, &copy).unwrap();
     }
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let (private, public) = (dir.path().join("owner.pem"), dir.path().join("owner.pub"));
+    let (private, public) = (dir.join("owner.pem"), dir.join("owner.pub"));
     std::fs::write(&private, key.serialize_pem()).unwrap();
     std::fs::write(&public, key.public_key_pem()).unwrap();
-    let signature = dir.path().join("model.sig");
+    let signature = dir.join("model.sig");
     cli(&[&"model", &"sign", &model, &"--key", &private, &"--out", &signature]);
+    Signed { model, copy, public, signature }
+}
+
+/// The default model as its owner would ship it: signed, then sealed under the site's new KEK;
+/// the plaintext copy is removed.
+fn owner() -> Owner {
+    let dir = tempfile::tempdir().unwrap();
+    let Signed { model, public, signature, .. } = signed_model(dir.path());
     let kek = dir.path().join("site.kek");
     cli(&[&"model", &"kek-gen", &"--out", &kek]);
     let sealed = dir.path().join("sealed");
@@ -234,19 +247,7 @@ fn broken_models_are_refused_naming_the_file_and_audited() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plain_model_is_checked_against_its_signed_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("model");
-    std::fs::create_dir(&model).unwrap();
-    let gguf = default_model();
-    let copy = model.join(gguf.file_name().unwrap());
-    if std::fs::hard_link(&gguf, &copy).is_err() {
-        std::fs::copy(&gguf, &copy).unwrap();
-    }
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let (private, public) = (dir.path().join("owner.pem"), dir.path().join("owner.pub"));
-    std::fs::write(&private, key.serialize_pem()).unwrap();
-    std::fs::write(&public, key.public_key_pem()).unwrap();
-    let signature = dir.path().join("model.sig");
-    cli(&[&"model", &"sign", &model, &"--key", &private, &"--out", &signature]);
+    let Signed { model, copy, public, signature } = signed_model(dir.path());
     let config = format!(
         "[server]\nlisten = \"127.0.0.1:{{port}}\"\ninsecure_dev = true\n[weights]\nrequire = \"signed\"\n\
          [[models]]\nname = \"m\"\nengine = \"embedded\"\npath = \"{}\"\nsignature = \"{}\"\nowner_keys = [\"{}\"]\n\

@@ -53,27 +53,24 @@ impl Kek {
 
     /// The KEK `spec` names: a `pkcs11:` URI, or the path of a key file.
     pub fn open(spec: &Path) -> Result<Self, SealError> {
-        match spec.to_str().filter(|s| s.starts_with("pkcs11:")) {
-            Some(uri) => {
-                let uri = Pkcs11Uri::parse(uri)?;
-                let id = format!("pkcs11:{}/{}", uri.token, uri.object);
-                Ok(Self { key: Held::Token(Pkcs11Kek::open(&uri)?), id })
-            }
-            None => Self::from_file(spec),
-        }
+        Self::at(spec, Pkcs11Kek::open, Self::from_file)
     }
 
     /// Makes a new KEK where `spec` says: a new key file (mode 0600, never
     /// overwriting one), or a new non-extractable key in the token of a `pkcs11:` URI.
     pub fn create(spec: &Path) -> Result<Self, SealError> {
-        match spec.to_str().filter(|s| s.starts_with("pkcs11:")) {
-            Some(uri) => {
-                let uri = Pkcs11Uri::parse(uri)?;
-                let id = format!("pkcs11:{}/{}", uri.token, uri.object);
-                Ok(Self { key: Held::Token(Pkcs11Kek::generate(&uri)?), id })
-            }
-            None => Self::generate(spec),
-        }
+        Self::at(spec, Pkcs11Kek::generate, Self::generate)
+    }
+
+    fn at(
+        spec: &Path,
+        token: fn(&Pkcs11Uri) -> Result<Pkcs11Kek, SealError>,
+        file: fn(&Path) -> Result<Self, SealError>,
+    ) -> Result<Self, SealError> {
+        let Some(uri) = spec.to_str().filter(|s| s.starts_with("pkcs11:")) else { return file(spec) };
+        let uri = Pkcs11Uri::parse(uri)?;
+        let id = format!("pkcs11:{}/{}", uri.token, uri.object);
+        Ok(Self { key: Held::Token(token(&uri)?), id })
     }
 
     /// Reads a KEK file; refuses one that others may read.
