@@ -1,7 +1,7 @@
 //! Seal and unseal throughput on one core, from and to memory (`/dev/shm`
 //! when present) so that the disk does not set the pace: sealing a file,
 //! decrypting it to nowhere (the cipher alone), and decrypting it into an
-//! anonymous memory file while hashing it (the serving path).
+//! anonymous memory file while hashing it (the serving path), twice.
 //!
 //!     cargo bench -p rampart-seal --bench throughput [-- MiB]
 
@@ -34,19 +34,24 @@ fn main() {
 
     let started = Instant::now();
     sealed::seal(&model, &kek, &sealed_dir, &mut |_| {}, &mut |_| {}).expect("seal");
-    rows.push(("seal (read, encrypt, write, fsync)", started.elapsed().as_secs_f64()));
+    rows.push(("seal (read, encrypt, write, fsync)".to_owned(), started.elapsed().as_secs_f64()));
 
     let opened = SealedModel::open(&sealed_dir, &kek).expect("open");
     let started = Instant::now();
     opened.decrypt(0, &mut std::io::sink(), &mut |_| {}).expect("decrypt");
-    rows.push(("unseal to nowhere (read, decrypt)", started.elapsed().as_secs_f64()));
+    rows.push(("unseal to nowhere (read, decrypt)".to_owned(), started.elapsed().as_secs_f64()));
 
-    let started = Instant::now();
-    let (memory, _) = load::sealed_into_memory(&sealed_dir, &kek, None, &mut |_| {}).expect("load");
-    rows.push(("unseal into a memory file, hashing (serving path)", started.elapsed().as_secs_f64()));
-    drop(memory);
+    // The first run takes memory this process never touched; on a virtual machine whose host backs
+    // guest memory lazily that first touch dominates. The second reuses the pages the first freed.
+    for run in ["first run", "again"] {
+        let started = Instant::now();
+        let (memory, _) = load::sealed_into_memory(&sealed_dir, &kek, None, &mut |_| {}).expect("load");
+        let seconds = started.elapsed().as_secs_f64();
+        drop(memory);
+        rows.push((format!("unseal into a memory file, hashing on a 2nd thread (serving path), {run}"), seconds));
+    }
 
-    println!("{mib} MiB in {base}, one thread\n");
+    println!("{mib} MiB in {base}; one thread, and a second one hashing in the serving path\n");
     println!("| operation | seconds | GB/s |");
     println!("|---|---|---|");
     for (name, seconds) in rows {

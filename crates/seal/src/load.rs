@@ -3,35 +3,14 @@
 //! checked against the owner's signature, so nothing unverified is served and
 //! no plaintext touches a disk.
 
-use std::io::Write;
 use std::path::Path;
 
-use aws_lc_rs::digest::{Context, SHA256};
-
 use crate::SealError;
-use crate::files::{self, Resource};
+use crate::files::Resource;
 use crate::kek::Kek;
 use crate::memory::MemoryFile;
 use crate::oms::SignedManifest;
 use crate::sealed::SealedModel;
-
-/// A writer that hashes what passes through it.
-struct Hashing<W> {
-    inner: W,
-    context: Context,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.context.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
 
 /// Decrypts the sealed model in `dir` with `kek`: its one `.gguf` file into
 /// memory, the others only hashed; checks them all against `signed` when
@@ -57,13 +36,9 @@ pub fn sealed_into_memory(
     let mut found = Vec::new();
     for (index, file) in model.files().iter().enumerate() {
         let digest = if index == *gguf {
-            let mut out = Hashing { inner: memory.file(), context: Context::new(&SHA256) };
-            model.decrypt(index, &mut out, progress)?;
-            files::digest32(out.context)
+            model.decrypt_hashed(index, memory.file(), progress)?
         } else {
-            let mut out = Hashing { inner: std::io::sink(), context: Context::new(&SHA256) };
-            model.decrypt(index, &mut out, progress)?;
-            files::digest32(out.context)
+            model.decrypt_hashed(index, &mut std::io::sink(), progress)?
         };
         found.push(Resource { name: file.name.clone(), digest });
     }

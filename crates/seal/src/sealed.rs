@@ -16,6 +16,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::digest::{Context, SHA256};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
@@ -228,6 +229,51 @@ impl SealedModel {
     /// Decrypts file `index` into `out`, chunk by chunk (bounded memory);
     /// `progress` hears the plaintext bytes written.
     pub fn decrypt(&self, index: usize, out: &mut dyn Write, progress: &mut dyn FnMut(u64)) -> Result<(), SealError> {
+        self.decrypt_chunks(index, progress, &mut |buffer, len| {
+            out.write_all(&buffer[..len]).map_err(|e| SealError::io(Path::new("(output)"), e))?;
+            Ok(Some(buffer))
+        })
+    }
+
+    /// Like [`SealedModel::decrypt`], and returns the plaintext's SHA-256,
+    /// computed on a second thread while the next chunk is decrypted.
+    pub fn decrypt_hashed(
+        &self,
+        index: usize,
+        out: &mut dyn Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<[u8; 32], SealError> {
+        std::thread::scope(|scope| {
+            let (to_hasher, chunks) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(1);
+            let (give_back, returned) = std::sync::mpsc::channel::<Vec<u8>>();
+            let hasher = scope.spawn(move || {
+                let mut context = Context::new(&SHA256);
+                for (buffer, len) in chunks {
+                    context.update(&buffer[..len]);
+                    // The decrypting side may have finished; then the buffer is simply freed.
+                    let _ = give_back.send(buffer);
+                }
+                files::digest32(context)
+            });
+            let decrypted = self.decrypt_chunks(index, progress, &mut |buffer, len| {
+                out.write_all(&buffer[..len]).map_err(|e| SealError::io(Path::new("(output)"), e))?;
+                to_hasher.send((buffer, len)).map_err(|_| SealError::Model("the hashing thread stopped".into()))?;
+                Ok(returned.try_recv().ok())
+            });
+            drop(to_hasher);
+            let digest = hasher.join().map_err(|_| SealError::Model("the hashing thread failed".into()))?;
+            decrypted.map(|()| digest)
+        })
+    }
+
+    /// Decrypts file `index` chunk by chunk, handing each plaintext (the
+    /// buffer and its length) to `emit`, which may hand a buffer back for reuse.
+    fn decrypt_chunks(
+        &self,
+        index: usize,
+        progress: &mut dyn FnMut(u64),
+        emit: &mut dyn FnMut(Vec<u8>, usize) -> Result<Option<Vec<u8>>, SealError>,
+    ) -> Result<(), SealError> {
         let entry = &self.manifest.files[index];
         let refuse = |reason: &str| SealError::Sealed { file: entry.name.clone(), reason: reason.to_owned() };
         let path = self.dir.join(&entry.name);
@@ -243,18 +289,18 @@ impl SealedModel {
             return Err(refuse(&format!("{} bytes more than sealed", actual - expected)));
         }
         let file_index = u32::try_from(index).map_err(|_| refuse("too many files"))?;
-        let mut buffer = vec![0u8; chunk_size + TAG_LEN];
+        let mut spare: Option<Vec<u8>> = None;
         let mut remaining = entry.size;
         for chunk in 0..count {
             let len = remaining.min(chunk_size as u64) as usize;
+            let mut buffer = spare.take().unwrap_or_else(|| vec![0u8; chunk_size + TAG_LEN]);
             let sealed = &mut buffer[..len + TAG_LEN];
             input.read_exact(sealed).map_err(|e| SealError::io(&path, e))?;
             let aad = chunk_aad(&self.manifest.model_id, file_index, &entry.name, chunk, count);
-            let plain = self
-                .key
+            self.key
                 .open_in_place(nonce(file_index, chunk), Aad::from(aad), sealed)
                 .map_err(|_| refuse(&format!("chunk {chunk} fails authentication (tampered, reordered or swapped)")))?;
-            out.write_all(plain).map_err(|e| SealError::io(Path::new("(output)"), e))?;
+            spare = emit(buffer, len)?;
             remaining -= len as u64;
             progress(len as u64);
         }
