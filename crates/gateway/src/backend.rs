@@ -78,7 +78,8 @@ impl Backend {
     }
 
     /// A peer site's Rampart as an upstream: its API under `/v1`, reached with
-    /// this site's certificate, trusted through the federation CA, and probed
+    /// this site's certificate, trusted through the federation CA when its
+    /// certificate is that very site's (its `subject`), and probed
     /// at `/healthz` (which records nothing in the peer's audit log).
     pub fn peer(site: &SiteConfig, address: &str, federation: &FederationConfig) -> anyhow::Result<Self> {
         let base = address.trim_end_matches('/');
@@ -99,6 +100,8 @@ impl Backend {
             owner: None,
         };
         let mut peer = Self::new(config).with_context(|| format!("peer site '{}'", site.id))?;
+        peer.tls =
+            crate::tls::peer_client_config(federation, site).with_context(|| format!("peer site '{}'", site.id))?;
         peer.probe = format!("{base}/healthz")
             .parse()
             .with_context(|| format!("peer site '{}': address '{address}'", site.id))?;

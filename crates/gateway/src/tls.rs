@@ -1,10 +1,10 @@
-//! TLS settings: the server's certificate, and trust for HTTPS backends.
+//! TLS settings: the server's certificate, and trust for HTTPS backends and peer sites.
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
-use rampart_config::{BackendConfig, IdentityConfig, ServerTls};
+use rampart_config::{BackendConfig, FederationConfig, IdentityConfig, ServerTls, SiteConfig};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -92,4 +92,106 @@ pub fn upstream_client_config(backend: &BackendConfig) -> anyhow::Result<rustls:
             .with_context(|| format!("backend '{}': client certificate and key do not match", backend.name))?,
         None => builder.with_no_client_auth(),
     })
+}
+
+/// Client TLS towards a peer site: this site's certificate for mutual TLS, and
+/// the peer's checked against the federation CA, the host of its URL, and its
+/// site: a certificate of the alliance PKI that is another site's is refused.
+pub fn peer_client_config(federation: &FederationConfig, site: &SiteConfig) -> anyhow::Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certificates(&federation.ca)? {
+        roots.add(cert).with_context(|| format!("federation.ca '{}' holds an invalid CA", federation.ca.display()))?;
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+        .build()
+        .context("peer certificate verification cannot be set up")?;
+    let verifier = Arc::new(ExpectedSite { inner: webpki, subject: site.certificate_subject().to_owned() });
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_client_auth_cert(certificates(&federation.cert)?, private_key(&federation.key)?)
+        .context("federation.cert and federation.key do not match")
+}
+
+/// The usual WebPKI checks, then: the certificate's common name is the expected site's.
+#[derive(Debug)]
+struct ExpectedSite {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    subject: String,
+}
+
+impl rustls::client::danger::ServerCertVerifier for ExpectedSite {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let verified = self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
+        let holder = rampart_identity::PeerCertificate::from_der(end_entity).map_err(rustls::Error::General)?;
+        if holder.subject != self.subject {
+            return Err(rustls::Error::General(format!(
+                "the peer's certificate is '{}', not the expected site's '{}'",
+                holder.subject, self.subject
+            )));
+        }
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls::pki_types::{ServerName, UnixTime};
+
+    use super::*;
+
+    #[test]
+    fn a_peer_certificate_must_be_the_expected_sites() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = rampart_identity::dev::DevOptions {
+            listen: "127.0.0.1:1".into(),
+            model: "m.gguf".into(),
+            token_ttl: std::time::Duration::from_secs(60),
+        };
+        rampart_identity::dev::dev_init(dir.path(), &options).unwrap();
+        let (cert, _) = rampart_identity::dev::issue_site_certificate(dir.path(), "usa-east", "USA", 7).unwrap();
+        let cert = CertificateDer::from_pem_slice(cert.as_bytes()).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(certificates(&dir.path().join("ca.pem")).unwrap().remove(0)).unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let inner =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build().unwrap();
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let expecting = |subject: &str| ExpectedSite { inner: Arc::clone(&inner), subject: subject.into() };
+        assert!(expecting("usa-east").verify_server_cert(&cert, &[], &name, &[], UnixTime::now()).is_ok());
+        let err = expecting("deu-south").verify_server_cert(&cert, &[], &name, &[], UnixTime::now()).unwrap_err();
+        assert!(err.to_string().contains("is 'usa-east', not the expected site's 'deu-south'"), "{err}");
+    }
 }
