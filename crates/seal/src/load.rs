@@ -13,8 +13,9 @@ use crate::oms::SignedManifest;
 use crate::sealed::SealedModel;
 
 /// Decrypts the sealed model in `dir` with `kek`: its one `.gguf` file into
-/// memory, the others only hashed; checks them all against `signed` when
-/// given. Returns the memory file and the GGUF's name.
+/// memory; with `signed`, also hashes every file (the others are decrypted
+/// only to be hashed) and checks them against it. Returns the memory file and
+/// the GGUF's name.
 pub fn sealed_into_memory(
     dir: &Path,
     kek: &Kek,
@@ -34,6 +35,11 @@ pub fn sealed_into_memory(
     let name = model.files()[*gguf].name.clone();
     let mut memory = MemoryFile::new(&name)?;
     let mut found = Vec::new();
+    let Some(signed) = signed else {
+        // Unsigned: only the GGUF is needed, and GCM has authenticated every byte of it.
+        model.decrypt(*gguf, memory.file(), progress)?;
+        return Ok((memory, name));
+    };
     for (index, file) in model.files().iter().enumerate() {
         let digest = if index == *gguf {
             model.decrypt_hashed(index, memory.file(), progress)?
@@ -42,9 +48,7 @@ pub fn sealed_into_memory(
         };
         found.push(Resource { name: file.name.clone(), digest });
     }
-    if let Some(signed) = signed {
-        signed.check(&found)?;
-    }
+    signed.check(&found)?;
     Ok((memory, name))
 }
 

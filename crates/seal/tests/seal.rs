@@ -229,3 +229,25 @@ fn a_sealed_file_opens_into_memory_only() {
     let target = std::fs::read_link(memory.path()).unwrap();
     assert!(target.to_string_lossy().starts_with("/memfd:weights"), "{}", target.display());
 }
+
+#[test]
+fn loading_checks_the_signature_only_when_there_is_one() {
+    let s = sealed();
+    let (private, public) = keys();
+    let sig = s.model.with_extension("sig");
+    oms::sign(&s.model, &private, &sig, &mut nothing, &mut nothing).unwrap();
+    let signed = oms::SignedManifest::read(&sig, &public).unwrap();
+    let kek = Kek::from_file(&s.kek_path).unwrap();
+    let weights = std::fs::read(s.model.join("weights.gguf")).unwrap();
+    for manifest in [None, Some(&signed)] {
+        let (memory, name) = rampart_seal::load::sealed_into_memory(&s.sealed, &kek, manifest, &mut nothing).unwrap();
+        assert_eq!(name, "weights.gguf");
+        assert_eq!(std::fs::read(memory.path()).unwrap(), weights);
+    }
+    // A sealed model whose files differ from the signed ones: sealed after a change the owner never signed.
+    std::fs::write(s.model.join("tokenizer/vocab.json"), b"{\"a\": 3}").unwrap();
+    let resealed = s.sealed.with_extension("resealed");
+    sealed::seal(&s.model, &kek, &resealed, &mut nothing, &mut nothing).unwrap();
+    let err = rampart_seal::load::sealed_into_memory(&resealed, &kek, Some(&signed), &mut nothing).unwrap_err();
+    assert!(err.to_string().contains("changed: tokenizer/vocab.json"), "{err}");
+}
