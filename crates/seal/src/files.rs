@@ -11,7 +11,7 @@ use crate::SealError;
 /// Paths never signed, as the reference tool leaves them out by default.
 pub const DEFAULT_IGNORED: [&str; 4] = [".gitignore", ".gitattributes", ".github", ".git"];
 
-/// Bytes read at a time while hashing or sealing.
+/// Bytes read at a time while hashing.
 pub const BUFFER: usize = 4 << 20;
 
 /// One file of a model and its SHA-256.
@@ -24,11 +24,14 @@ pub struct Resource {
 }
 
 /// The regular files under `dir`, relative `/`-separated names sorted by path
-/// component, leaving out `ignored` (relative paths; a directory's whole tree).
-/// A symbolic link is refused: a signed model is its files, not pointers.
+/// component, leaving out [`DEFAULT_IGNORED`] and `ignored` (relative paths; a
+/// directory's whole tree). A symbolic link is refused: a signed model is its
+/// files, not pointers.
 pub fn list(dir: &Path, ignored: &[String]) -> Result<Vec<(String, PathBuf)>, SealError> {
+    let mut all: Vec<String> = DEFAULT_IGNORED.iter().map(|s| (*s).to_owned()).collect();
+    all.extend(ignored.iter().cloned());
     let mut found = Vec::new();
-    walk(dir, dir, ignored, &mut found)?;
+    walk(dir, dir, &all, &mut found)?;
     found.sort_by(|a, b| a.0.split('/').cmp(b.0.split('/')));
     Ok(found)
 }
@@ -101,6 +104,23 @@ pub fn hash(files: &[(String, PathBuf)], progress: &mut dyn FnMut(u64)) -> Resul
         resources.push(Resource { name: name.clone(), digest: digest32(context) });
     }
     Ok(resources)
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// 32 bytes from 64 hex digits.
+pub fn unhex32(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
 }
 
 /// A finished SHA-256 as an array.

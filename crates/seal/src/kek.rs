@@ -9,6 +9,7 @@ use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 
 use crate::SealError;
+use crate::files::{hex, unhex32};
 use crate::pkcs11::{Pkcs11Kek, Pkcs11Uri};
 
 /// A key-encryption key.
@@ -31,15 +32,11 @@ impl std::fmt::Debug for Kek {
     }
 }
 
-fn random<const N: usize>() -> Result<[u8; N], SealError> {
+/// Random bytes, for a nonce, a data key or an id.
+pub(crate) fn random<const N: usize>() -> Result<[u8; N], SealError> {
     let mut out = [0u8; N];
     SystemRandom::new().fill(&mut out).map_err(|_| SealError::Kek("the system random generator failed".into()))?;
     Ok(out)
-}
-
-/// Random bytes for a data key or an id.
-pub fn fresh<const N: usize>() -> Result<[u8; N], SealError> {
-    random()
 }
 
 impl Kek {
@@ -146,20 +143,4 @@ impl Kek {
             }
         }
     }
-}
-
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex32(text: &str) -> Option<[u8; 32]> {
-    if text.len() != 64 || !text.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
 }

@@ -34,12 +34,12 @@ pub fn sealed_into_memory(
     };
     let name = model.files()[*gguf].name.clone();
     let mut memory = MemoryFile::new(&name)?;
-    let mut found = Vec::new();
     let Some(signed) = signed else {
         // Unsigned: only the GGUF is needed, and GCM has authenticated every byte of it.
         model.decrypt(*gguf, memory.file(), progress)?;
         return Ok((memory, name));
     };
+    let mut found = Vec::new();
     for (index, file) in model.files().iter().enumerate() {
         let digest = if index == *gguf {
             model.decrypt_hashed(index, memory.file(), progress)?

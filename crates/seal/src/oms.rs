@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::SealError;
-use crate::files::{self, DEFAULT_IGNORED, Resource};
+use crate::files::{self, DEFAULT_IGNORED, Resource, hex, unhex32};
 
 const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
@@ -85,21 +85,6 @@ fn key_hint(spki_der: &[u8]) -> String {
     hex(aws_lc_rs::digest::digest(&SHA256, pem.as_bytes()).as_ref())
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    if text.len() != 64 {
-        return None;
-    }
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
 /// The model's root digest: SHA-256 over the file digests in order.
 fn root_digest(resources: &[Resource]) -> [u8; 32] {
     let mut context = Context::new(&SHA256);
@@ -130,8 +115,7 @@ fn signed_files(
     signature: &Path,
     extra_ignored: &[String],
 ) -> Result<Vec<(String, std::path::PathBuf)>, SealError> {
-    let mut ignored: Vec<String> = DEFAULT_IGNORED.iter().map(|s| (*s).to_owned()).collect();
-    ignored.extend(extra_ignored.iter().cloned());
+    let mut ignored = extra_ignored.to_vec();
     ignored.extend(files::inside(dir, signature));
     files::list(dir, &ignored)
 }
@@ -285,7 +269,7 @@ impl SignedManifest {
         let [subject] = statement.subject.as_slice() else { return Err("it must name exactly one subject".into()) };
         let mut resources = Vec::new();
         for resource in &statement.predicate.resources {
-            let digest = unhex(&resource.digest).filter(|_| resource.algorithm == "sha256");
+            let digest = unhex32(&resource.digest).filter(|_| resource.algorithm == "sha256");
             let digest = digest.ok_or_else(|| format!("resource '{}' has no SHA-256 digest", resource.name))?;
             resources.push(Resource { name: resource.name.clone(), digest });
         }

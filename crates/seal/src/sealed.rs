@@ -21,8 +21,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
-use crate::files::{self, DEFAULT_IGNORED};
-use crate::kek::{Kek, fresh, hex};
+use crate::files::{self, hex};
+use crate::kek::{Kek, random};
 use crate::{SealError, TAG_LEN};
 
 /// The manifest's file name.
@@ -102,15 +102,14 @@ pub fn seal(
     started: &mut dyn FnMut(u64),
     progress: &mut dyn FnMut(u64),
 ) -> Result<(), SealError> {
-    let ignored: Vec<String> = DEFAULT_IGNORED.iter().map(|s| (*s).to_owned()).collect();
-    let listed = files::list(dir, &ignored)?;
+    let listed = files::list(dir, &[])?;
     if listed.is_empty() {
         return Err(SealError::Model(format!("'{}' holds no file to seal", dir.display())));
     }
     std::fs::create_dir(out).map_err(|e| SealError::io(out, e))?;
     started(files::total_size(&listed));
-    let data_key: [u8; 32] = fresh()?;
-    let model_id = hex(&fresh::<16>()?);
+    let data_key: [u8; 32] = random()?;
+    let model_id = hex(&random::<16>()?);
     let key = aead_key(&data_key)?;
     let mut sealed_files = Vec::new();
     let mut buffer = vec![0u8; CHUNK + TAG_LEN];
