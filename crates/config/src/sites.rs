@@ -45,6 +45,13 @@ pub struct SiteConfig {
     pub subject: Option<String>,
 }
 
+impl Config {
+    /// The other sites, reached at their `peer` addresses: (site, address).
+    pub fn peer_sites(&self) -> impl Iterator<Item = (&SiteConfig, &str)> {
+        self.sites.iter().filter_map(|site| site.peer.as_deref().map(|address| (site, address)))
+    }
+}
+
 impl SiteConfig {
     /// The common name the site's certificate carries (`subject`, or the id).
     pub fn certificate_subject(&self) -> &str {
@@ -276,7 +283,7 @@ impl Config {
 
     /// Peers need `[federation]`, and federation needs HTTPS with client certificates.
     fn validate_federation(&self) -> Result<(), ConfigError> {
-        let has_peers = self.sites.iter().any(|site| site.peer.is_some());
+        let has_peers = self.peer_sites().next().is_some();
         let Some(federation) = &self.federation else {
             if has_peers {
                 return fail(

@@ -11,7 +11,7 @@ use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use rampart_config::{BackendConfig, BackendTls, FederationConfig, SiteConfig};
+use rampart_config::{BackendConfig, FederationConfig, SiteConfig};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::breaker::Breaker;
@@ -42,6 +42,11 @@ pub struct Backend {
 impl Backend {
     /// Prepares a backend from its configuration (reads key and TLS files).
     pub fn new(config: BackendConfig) -> anyhow::Result<Self> {
+        let tls = crate::tls::upstream_client_config(&config)?;
+        Self::with_tls(config, tls)
+    }
+
+    fn with_tls(config: BackendConfig, tls: rustls::ClientConfig) -> anyhow::Result<Self> {
         let base = config.url.trim_end_matches('/');
         let uris = Route::FORWARDED
             .iter()
@@ -62,7 +67,6 @@ impl Backend {
             }
             None => None,
         };
-        let tls = crate::tls::upstream_client_config(&config)?;
         let probe = uris[Route::Models.forwarded_index()].clone();
         Ok(Self {
             probe,
@@ -91,17 +95,14 @@ impl Backend {
             first_byte_timeout_ms: rampart_config::defaults::first_byte_timeout_ms(),
             max_concurrent: rampart_config::defaults::max_concurrent(),
             api_key_file: None,
-            tls: Some(BackendTls {
-                ca: federation.ca.clone(),
-                client_cert: Some(federation.cert.clone()),
-                client_key: Some(federation.key.clone()),
-            }),
+            // Peers have their own TLS settings, below.
+            tls: None,
             accreditation: None,
             owner: None,
         };
-        let mut peer = Self::new(config).with_context(|| format!("peer site '{}'", site.id))?;
-        peer.tls =
+        let tls =
             crate::tls::peer_client_config(federation, site).with_context(|| format!("peer site '{}'", site.id))?;
+        let mut peer = Self::with_tls(config, tls).with_context(|| format!("peer site '{}'", site.id))?;
         peer.probe = format!("{base}/healthz")
             .parse()
             .with_context(|| format!("peer site '{}': address '{address}'", site.id))?;

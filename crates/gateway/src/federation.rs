@@ -37,8 +37,7 @@ impl Federation {
             .map_err(|e| anyhow::anyhow!("federation.key '{}': {e}", federation.key.display()))?;
         let mut peers = Vec::new();
         let mut sites = Vec::new();
-        for site in &config.sites {
-            let Some(address) = &site.peer else { continue };
+        for (site, address) in config.peer_sites() {
             peers.push(Backend::peer(site, address, federation)?);
             sites.push(topology.index_of(&site.id).context("a configured site is missing from the topology")?);
         }

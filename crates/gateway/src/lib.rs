@@ -83,7 +83,9 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             Ok(prepared) => prepared,
             Err(err) => {
                 // The refusal is in the log as published when the site stops.
-                trail.as_ref().inspect(|t| t.finish());
+                if let Some(trail) = &trail {
+                    trail.finish();
+                }
                 anyhow::bail!("model '{}' is refused: {err}", model.name);
             }
         };

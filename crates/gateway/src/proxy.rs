@@ -68,10 +68,14 @@ impl Upstreams<'_> {
         }
     }
 
+    fn is_peers(&self) -> bool {
+        matches!(self, Upstreams::Peers { .. })
+    }
+
     /// Whether an answer with `status` before the first byte is worth another try elsewhere:
     /// a gateway error, or a peer that did not accept this site's assertion.
     fn retryable(&self, status: StatusCode) -> bool {
-        matches!(status.as_u16(), 502..=504) || (matches!(self, Upstreams::Peers { .. }) && status == 401)
+        matches!(status.as_u16(), 502..=504) || (self.is_peers() && status == 401)
     }
 }
 
@@ -183,7 +187,7 @@ pub async fn forward(
     let (backends, clients) = upstreams.pool(worker);
     let order = attempt_order(worker, backends, candidates);
     let attempts = order.len();
-    let peers = matches!(upstreams, Upstreams::Peers { .. });
+    let peers = upstreams.is_peers();
     let mut failure = Failure::Unreachable;
     for (n, &index) in order.iter().enumerate() {
         let backend = &backends[index];

@@ -99,11 +99,9 @@ impl Security {
         let audit_ceiling = Clearance::from_ceiling(&default_label);
         let assertions = match (&config.federation, &config.site) {
             (Some(_), Some(own)) => {
-                let peers = config.sites.iter().filter(|site| site.peer.is_some());
-                Some(AssertionVerifier::new(
-                    &own.id,
-                    peers.map(|site| (site.certificate_subject().to_owned(), site.id.clone())),
-                ))
+                let peers =
+                    config.peer_sites().map(|(site, _)| (site.certificate_subject().to_owned(), site.id.clone()));
+                Some(AssertionVerifier::new(&own.id, peers))
             }
             _ => None,
         };

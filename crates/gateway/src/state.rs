@@ -74,7 +74,7 @@ impl Shared {
             }
         }
         if config.federation.is_some() {
-            for model in config.sites.iter().filter(|site| site.peer.is_some()).flat_map(|site| &site.models) {
+            for model in config.peer_sites().flat_map(|(site, _)| &site.models) {
                 if !models.contains_key(model) {
                     model_ids.push(model.clone());
                     models.insert(model.clone(), ModelEntry::Peers);
