@@ -89,10 +89,22 @@ fn err(what: &str) -> impl Fn(rcgen::Error) -> String + '_ {
     move |e| format!("cannot make {what}: {e}")
 }
 
+/// Writes `contents` to `path`; a `private` file is created readable by its owner only.
 fn write(path: &Path, contents: impl AsRef<[u8]>, private: bool) -> Result<(), String> {
-    fs::write(path, contents).map_err(|e| format!("cannot write '{}': {e}", path.display()))?;
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    // As `fs::write` does (the umask applies), but a private file is never readable by others.
+    let mode = if private { 0o600 } else { 0o666 };
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .and_then(|mut file| file.write_all(contents.as_ref()))
+        .map_err(|e| format!("cannot write '{}': {e}", path.display()))?;
     if private {
-        use std::os::unix::fs::PermissionsExt;
+        // A file that existed before keeps its mode on open: restrict it.
         fs::set_permissions(path, fs::Permissions::from_mode(0o600))
             .map_err(|e| format!("cannot restrict '{}': {e}", path.display()))?;
     }
@@ -136,6 +148,24 @@ pub fn issue_site_certificate(
     let usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
     let validity = (now - Duration::from_secs(3600), now + Duration::from_secs(2 * 365 * 86_400));
     issue(dir, site_id, nation, names, usages, validity, serial)
+}
+
+/// Issues a site certificate for `site_id` (see [`issue_site_certificate`]) and
+/// writes it to `DIR/sites/SITE.pem`, its key to `DIR/sites/SITE.key` (mode
+/// 0600); never overwrites one. Returns the certificate's path.
+pub fn write_site_certificate(dir: &Path, site_id: &str, nation: &str) -> Result<PathBuf, String> {
+    let sites = dir.join("sites");
+    fs::create_dir_all(&sites).map_err(|e| format!("cannot create '{}': {e}", sites.display()))?;
+    let (cert_path, key_path) = (sites.join(format!("{site_id}.pem")), sites.join(format!("{site_id}.key")));
+    if cert_path.exists() || key_path.exists() {
+        return Err(format!("'{}' exists already; it is not overwritten", cert_path.display()));
+    }
+    // Serial numbers must differ between certificates of one CA: the time in microseconds.
+    let serial = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+    let (cert, key) = issue_site_certificate(dir, site_id, nation, serial)?;
+    write(&cert_path, cert, false)?;
+    write(&key_path, key, true)?;
+    Ok(cert_path)
 }
 
 fn issue(

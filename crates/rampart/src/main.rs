@@ -258,15 +258,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 rampart_config::is_alpha3(&nation),
                 "--nation '{nation}' is not an ISO 3166 alpha-3 code such as GBR"
             );
-            let serial = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_micros() as u64;
-            let (cert, key) = rampart_identity::dev::issue_site_certificate(&dir, &site, &nation, serial)
-                .map_err(|e| anyhow::anyhow!(e))?;
-            let sites = dir.join("sites");
-            std::fs::create_dir_all(&sites)?;
-            let (cert_path, key_path) = (sites.join(format!("{site}.pem")), sites.join(format!("{site}.key")));
-            anyhow::ensure!(!cert_path.exists(), "'{}' exists already; it is not overwritten", cert_path.display());
-            std::fs::write(&cert_path, cert)?;
-            write_private(&key_path, key.as_bytes())?;
+            let cert_path =
+                rampart_identity::dev::write_site_certificate(&dir, &site, &nation).map_err(|e| anyhow::anyhow!(e))?;
             println!("{}", cert_path.display());
             Ok(())
         }
@@ -311,13 +304,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Writes a private key readable by its owner only.
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
-    file.write_all(bytes)?;
-    Ok(())
 }

@@ -18,8 +18,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::site::dev_init;
-use common::{Rampart, binary, free_port, sse_events};
+use common::site::{dev_init, pki_client as client, pki_token as token};
+use common::{Rampart, audit_entries, cli, free_port, sse_events};
 use rampart_audit::entry::Entry;
 use rampart_config::Config;
 use rampart_labels::Policies;
@@ -180,23 +180,12 @@ async fn start_sites(pki: &Path) -> Vec<Site> {
     let ports: HashMap<&str, u16> = SITES.iter().map(|(id, _)| (*id, free_port())).collect();
     let mut sites = Vec::new();
     for (id, jurisdiction) in SITES {
-        let issued = Command::new(binary())
-            .args(["dev", "site-cert"])
-            .arg(pki)
-            .args(["--site", id, "--nation", jurisdiction])
-            .output()
-            .unwrap();
-        assert!(issued.status.success(), "{}", String::from_utf8_lossy(&issued.stderr));
+        let issued = cli(&[&"dev", &"site-cert", &pki, &"--site", &id, &"--nation", &jurisdiction]);
         let printed = String::from_utf8(issued.stdout).unwrap();
         assert_eq!(printed.trim(), pki.join("sites").join(format!("{id}.pem")).display().to_string());
         let own = pki.join(id);
         std::fs::create_dir_all(&own).unwrap();
-        let keygen = Command::new(binary())
-            .args(["audit", "keygen", "--name", &format!("rampart.test/{id}"), "--out"])
-            .arg(own.join("audit-key"))
-            .output()
-            .unwrap();
-        assert!(keygen.status.success(), "{}", String::from_utf8_lossy(&keygen.stderr));
+        cli(&[&"audit", &"keygen", &"--name", &format!("rampart.test/{id}"), &"--out", &own.join("audit-key")]);
         std::fs::write(own.join("facility.json"), HEALTHY).unwrap();
         let backend = Backend::start();
         let config = own.join("rampart.toml");
@@ -237,15 +226,6 @@ struct Tally {
     failures: Vec<String>,
 }
 
-fn client(pki: &Path) -> reqwest::Client {
-    let ca = reqwest::Certificate::from_pem(&std::fs::read(pki.join("ca.pem")).unwrap()).unwrap();
-    reqwest::Client::builder().tls_built_in_root_certs(false).add_root_certificate(ca).build().unwrap()
-}
-
-fn token(pki: &Path, who: &str) -> String {
-    std::fs::read_to_string(pki.join("tokens").join(format!("{who}.jwt"))).unwrap().trim().to_owned()
-}
-
 async fn ask(client: &reqwest::Client, sites: &[Site], pki: &Path, kind: Kind, body: Value) -> reqwest::Response {
     client
         .post(format!("https://127.0.0.1:{}/v1/chat/completions", sites[kind.to].rampart.port))
@@ -266,7 +246,7 @@ async fn three_sites_under_load_never_serve_outside_their_rules() {
     let pki = pki_dir.path();
     dev_init(pki);
     let mut sites = start_sites(pki).await;
-    let client = client(pki);
+    let client = client(pki, None);
 
     // A GBR request at NATO SECRET sent to fra-west may be served only in GBR: it is forwarded.
     let secret_at_fra = KINDS[1];
@@ -381,12 +361,6 @@ async fn three_sites_under_load_never_serve_outside_their_rules() {
     check_audit_logs(&sites);
 }
 
-fn entries(site: &Site) -> Vec<Entry> {
-    let out = Command::new(binary()).args(["audit", "show", "--json"]).arg(&site.audit).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().map(|line| Entry::decode(line.as_bytes()).unwrap()).collect()
-}
-
 /// No answer served anywhere by a site the rules exclude; every forwarded
 /// answer recorded at both ends.
 fn check_audit_logs(sites: &[Site]) {
@@ -395,7 +369,7 @@ fn check_audit_logs(sites: &[Site]) {
     let topology = Topology::new(&config, &labels).unwrap();
     let none = SiteSet::none(topology.sites().len());
     let logs: Vec<(usize, Vec<Entry>)> =
-        sites.iter().map(|site| (topology.index_of(site.id).unwrap(), entries(site))).collect();
+        sites.iter().map(|site| (topology.index_of(site.id).unwrap(), audit_entries(&site.audit))).collect();
     let mut served = 0;
     let mut served_by_peer: HashMap<(String, &str), &Entry> = HashMap::new();
     for ((index, log), site) in logs.iter().zip(sites) {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use common::{Rampart, binary, default_model};
+use common::{Rampart, audit_entries, binary, cli, default_model};
 use rampart_audit::entry::Entry;
 use serde_json::{Value, json};
 
@@ -19,12 +19,6 @@ struct Owner {
     signature: PathBuf,
     public: PathBuf,
     kek: PathBuf,
-}
-
-fn cli(args: &[&dyn AsRef<std::ffi::OsStr>]) -> std::process::Output {
-    let output = Command::new(binary()).args(args).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    output
 }
 
 /// The default model in `dir/model` (linked, or copied), signed by a new owner key.
@@ -154,9 +148,9 @@ async fn a_sealed_signed_model_is_served_from_memory_only() {
     assert!(found.is_empty(), "plaintext weights on disk: {found:?}");
 }
 
-/// Starts rampart with `config`, which must refuse to start; returns its error output.
-fn refused(owner: &Owner, config: &str) -> String {
-    let path = owner.dir.path().join("refused.toml");
+/// Starts rampart with `config` (written into `dir`), which must refuse to start; returns its error output.
+fn refused(dir: &Path, config: &str) -> String {
+    let path = dir.join("refused.toml");
     std::fs::write(&path, config.replace("{port}", &common::free_port().to_string())).unwrap();
     let mut child = Command::new(binary())
         .args(["serve", "--config"])
@@ -164,11 +158,13 @@ fn refused(owner: &Owner, config: &str) -> String {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    for _ in 0..300 {
-        if child.try_wait().unwrap().is_some() {
-            break;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("rampart started with a broken model");
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
     }
     let output = child.wait_with_output().unwrap();
     assert!(!output.status.success(), "rampart started with a broken model");
@@ -176,9 +172,7 @@ fn refused(owner: &Owner, config: &str) -> String {
 }
 
 fn load_entries(owner: &Owner) -> Vec<Entry> {
-    let output = cli(&[&"audit", &"show", &"--json", &owner.dir.path().join("audit")]);
-    let text = String::from_utf8(output.stdout).unwrap();
-    text.lines().map(|l| Entry::decode(l.as_bytes()).unwrap()).filter(|e| e.action == "load_model").collect()
+    audit_entries(&owner.dir.path().join("audit")).into_iter().filter(|e| e.action == "load_model").collect()
 }
 
 #[test]
@@ -197,20 +191,22 @@ fn broken_models_are_refused_naming_the_file_and_audited() {
     let mut tampered = original.clone();
     tampered[original.len() / 2] ^= 1;
     std::fs::write(&sealed_gguf, &tampered).unwrap();
-    let err = refused(&owner, &config(&owner, ""));
+    let err = refused(owner.dir.path(), &config(&owner, ""));
     assert!(err.contains(&format!("sealed file '{name}': chunk")) && err.contains("fails authentication"), "{err}");
 
     // Cut short.
     std::fs::write(&sealed_gguf, &original[..original.len() - 100]).unwrap();
-    let err = refused(&owner, &config(&owner, ""));
+    let err = refused(owner.dir.path(), &config(&owner, ""));
     assert!(err.contains(&format!("sealed file '{name}': truncated")), "{err}");
     std::fs::write(&sealed_gguf, &original).unwrap();
 
     // Another site's key.
     let other = owner.dir.path().join("other.kek");
     cli(&[&"model", &"kek-gen", &"--out", &other]);
-    let err =
-        refused(&owner, &config(&owner, "").replace(&owner.kek.display().to_string(), &other.display().to_string()));
+    let err = refused(
+        owner.dir.path(),
+        &config(&owner, "").replace(&owner.kek.display().to_string(), &other.display().to_string()),
+    );
     assert!(err.contains("is sealed under file:"), "{err}");
 
     // A signature by someone else than the owner.
@@ -218,7 +214,7 @@ fn broken_models_are_refused_naming_the_file_and_audited() {
     let stranger_pub = owner.dir.path().join("stranger.pub");
     std::fs::write(&stranger_pub, stranger.public_key_pem()).unwrap();
     let err = refused(
-        &owner,
+        owner.dir.path(),
         &config(&owner, "").replace(&owner.public.display().to_string(), &stranger_pub.display().to_string()),
     );
     assert!(err.contains("no owner key verifies the signature"), "{err}");
@@ -261,11 +257,8 @@ async fn a_plain_model_is_checked_against_its_signed_directory() {
     drop(rampart);
 
     std::fs::write(model.join("added.py"), b"import os").unwrap();
-    let path = dir.path().join("rampart.toml");
-    std::fs::write(&path, config.replace("{port}", &common::free_port().to_string())).unwrap();
-    let output = Command::new(binary()).args(["serve", "--config"]).arg(&path).output().unwrap();
-    let err = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success() && err.contains("not signed: added.py"), "{err}");
+    let err = refused(dir.path(), &config);
+    assert!(err.contains("not signed: added.py"), "{err}");
 }
 
 /// SoftHSM's module, where Debian puts it.

@@ -141,6 +141,20 @@ pub fn backend(name: &str, addr: SocketAddr, models: &[&str], extra: &str) -> St
     )
 }
 
+/// Runs the `rampart` command line with `args`; fails the test with its error output unless it succeeds.
+pub fn cli(args: &[&dyn AsRef<std::ffi::OsStr>]) -> std::process::Output {
+    let output = Command::new(binary()).args(args).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+/// The published entries of the audit log in `dir`, as `rampart audit show --json` prints them.
+pub fn audit_entries(dir: &Path) -> Vec<rampart_audit::entry::Entry> {
+    let output = cli(&[&"audit", &"show", &"--json", &dir]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    text.lines().map(|line| rampart_audit::entry::Entry::decode(line.as_bytes()).unwrap()).collect()
+}
+
 /// Polls `check` until it holds or `seconds` pass.
 pub async fn eventually(seconds: u64, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(seconds);

@@ -25,6 +25,24 @@ pub fn dev_init(dir: &Path) {
     assert!(printed.trim_end().ends_with("rampart.toml"), "prints the configuration's path: {printed}");
 }
 
+/// A client trusting the CA of the development PKI in `pki`, presenting `cert`
+/// (a `clients/NAME` stem or a path stem) if given.
+pub fn pki_client(pki: &Path, cert: Option<&Path>) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(pki.join("ca.pem")).unwrap()).unwrap();
+    let mut builder = reqwest::Client::builder().tls_built_in_root_certs(false).add_root_certificate(ca);
+    if let Some(stem) = cert {
+        let mut pem = std::fs::read(stem.with_extension("pem")).unwrap();
+        pem.extend(std::fs::read(stem.with_extension("key")).unwrap());
+        builder = builder.identity(reqwest::Identity::from_pem(&pem).unwrap());
+    }
+    builder.build().unwrap()
+}
+
+/// The token of principal `name` in the development PKI in `pki`.
+pub fn pki_token(pki: &Path, name: &str) -> String {
+    std::fs::read_to_string(pki.join("tokens").join(format!("{name}.jwt"))).unwrap().trim().to_owned()
+}
+
 /// A site using the development PKI in front of a test upstream serving
 /// `shared` and `gbr-only`, accredited to NATO SECRET, with one operator policy.
 pub struct Site {
@@ -100,14 +118,7 @@ owner = "GBR"
 
     /// A client trusting the dev CA, presenting `cert` (a `clients/NAME` stem or a path stem) if given.
     pub fn client(&self, cert: Option<&Path>) -> reqwest::Client {
-        let ca = reqwest::Certificate::from_pem(&std::fs::read(self.pki.join("ca.pem")).unwrap()).unwrap();
-        let mut builder = reqwest::Client::builder().tls_built_in_root_certs(false).add_root_certificate(ca);
-        if let Some(stem) = cert {
-            let mut pem = std::fs::read(stem.with_extension("pem")).unwrap();
-            pem.extend(std::fs::read(stem.with_extension("key")).unwrap());
-            builder = builder.identity(reqwest::Identity::from_pem(&pem).unwrap());
-        }
-        builder.build().unwrap()
+        pki_client(&self.pki, cert)
     }
 
     pub fn client_cert(&self, name: &str) -> PathBuf {
@@ -115,7 +126,7 @@ owner = "GBR"
     }
 
     pub fn token(&self, name: &str) -> String {
-        std::fs::read_to_string(self.pki.join("tokens").join(format!("{name}.jwt"))).unwrap().trim().to_owned()
+        pki_token(&self.pki, name)
     }
 
     /// Mints a token with the site's issuer key after `change` edits gbr-secret's claims.
