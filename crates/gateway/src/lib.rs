@@ -78,6 +78,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     for model in config.embedded_models() {
         let started = std::time::Instant::now();
         let prepared = weights::prepare(&config, model);
+        let weights_seconds = started.elapsed().as_secs_f32();
         weights::audit_load(trail.as_ref(), model, prepared.as_ref())?;
         let prepared = match prepared {
             Ok(prepared) => prepared,
@@ -90,7 +91,9 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             }
         };
         engines.push(Engine::start(engine_config(model, prepared.path.clone()))?);
-        tracing::info!(model = %model.name, seconds = started.elapsed().as_secs_f32(), "embedded model loaded");
+        let seconds = started.elapsed().as_secs_f32();
+        // `weights_seconds`: checking the signature and decrypting, before llama.cpp opens the model.
+        tracing::info!(model = %model.name, seconds, weights_seconds, "embedded model loaded");
         weights.push(prepared);
     }
     let tls = config
