@@ -58,14 +58,18 @@ fn main() {
         ("NATO SECRET Releasable To USA", Case::Repeated),
         ("NATO SECRET Releasable To GBR, USA", Case::NewLabel),
         ("NATO SECRET Releasable To GBR, USA", Case::NewPrincipal),
+        ("NATO SECRET Releasable To GBR, USA", Case::NewRoles),
     ] {
         let label = labels.parse_label(label_text).unwrap();
         let mut times = Vec::with_capacity(ITERATIONS);
         let mut allowed = false;
         for i in 0..ITERATIONS {
             let mut subject = subject.clone();
-            if case == Case::NewPrincipal {
+            if case == Case::NewPrincipal || case == Case::NewRoles {
                 subject.id = format!("analyst-{i}");
+            }
+            if case == Case::NewRoles {
+                subject.roles.push(format!("team-{i}"));
             }
             let start = Instant::now();
             let mut facts = LabelFacts::assess(&clearance, &label, &site);
@@ -95,8 +99,10 @@ enum Case {
     Repeated,
     /// A label not seen before (Cedar evaluates the slice).
     NewLabel,
-    /// A principal not seen before (entities built, slice chosen, Cedar evaluates).
+    /// A principal not seen before, with the nation and roles of one seen before.
     NewPrincipal,
+    /// A principal whose roles were never seen together before (entities built, slice chosen, Cedar evaluates).
+    NewRoles,
 }
 
 impl Case {
@@ -105,6 +111,7 @@ impl Case {
             Case::Repeated => "repeated:",
             Case::NewLabel => "label not seen before:",
             Case::NewPrincipal => "principal not seen before:",
+            Case::NewRoles => "roles not seen before:",
         }
     }
 }

@@ -186,6 +186,10 @@ pub struct Authority {
     actions: [EntityUid; 4],
     prepared: Mutex<HashMap<(Subject, Resource), Arc<Prepared>>>,
     memo: memo::Memo,
+    /// Principal ids that some policy names (`Rampart::Principal::"id"`, in its scope or conditions).
+    named_principals: HashSet<String>,
+    /// The id that stands in for every principal no policy names.
+    unnamed_principal: String,
 }
 
 /// (subject, resource) pairs whose entities and policy slice are kept.
@@ -249,6 +253,17 @@ impl Authority {
         validate(&policies)?;
         let actions =
             [Action::Infer, Action::ListModels, Action::ReadAudit, Action::Admin].map(|a| uid("Action", a.name()));
+        let principal_type = uid("Principal", "").type_name().clone();
+        let named_principals: HashSet<String> = policies
+            .policies()
+            .flat_map(|policy| policy.entity_literals())
+            .filter(|literal| *literal.type_name() == principal_type)
+            .map(|literal| literal.id().unescaped().to_owned())
+            .collect();
+        let mut unnamed_principal = String::from("rampart: a principal no policy names");
+        while named_principals.contains(&unnamed_principal) {
+            unnamed_principal.push('\'');
+        }
         Ok(Self {
             slicer: slice::Slicer::new(&policies),
             policies,
@@ -256,6 +271,8 @@ impl Authority {
             actions,
             prepared: Mutex::new(HashMap::new()),
             memo: memo::Memo::default(),
+            named_principals,
+            unnamed_principal,
         })
     }
 
@@ -271,6 +288,20 @@ impl Authority {
 
     /// Decides one request. `facts` are required for `infer` and `list_models`.
     pub fn decide(&self, subject: &Subject, action: Action, resource: &Resource, facts: &LabelFacts) -> Decision {
+        // Cedar can tell principals apart only by a policy naming one: every principal no policy
+        // names is judged by its nation and roles alone, so all of them with the same nation and
+        // roles share one entity and one memo, and a new caller costs no more than a known one.
+        let stand_in;
+        let subject = if self.named_principals.contains(&subject.id) {
+            subject
+        } else {
+            stand_in = Subject {
+                id: self.unnamed_principal.clone(),
+                nation: subject.nation.clone(),
+                roles: subject.roles.clone(),
+            };
+            &stand_in
+        };
         if let Some(decision) = self.memo.get(subject, action, resource, facts) {
             return decision;
         }

@@ -118,6 +118,32 @@ fn operator_policies_add_rules_and_forbid_wins() {
 }
 
 #[test]
+fn a_principal_a_policy_names_is_told_apart_from_others_with_the_same_nation_and_roles() {
+    let w = World::new();
+    let operator = r#"
+        @id("alice-barred") forbid (principal == Rampart::Principal::"alice", action, resource);
+        @id("bob-off-gbr-model")
+        forbid (principal, action, resource == Rampart::Model::"gbr-model") when { principal == Rampart::Principal::"bob" };
+        @id("odd-name-barred") forbid (principal == Rampart::Principal::"rampart: a principal no policy names", action, resource);
+    "#;
+    let authority = Authority::from_texts(&[("site.cedar", operator)]).unwrap();
+    let facts = w.facts(GBR_SECRET, "NATO SECRET");
+    let analyst = |id: &str| subject(id, "GBR", &["analyst"]);
+    let (smollm2, gbr_model) = (model("smollm2", None), model("gbr-model", None));
+    // Twice: the second time every answer comes from memory, which must still tell them apart.
+    for _ in 0..2 {
+        assert!(authority.decide(&analyst("carol"), Action::Infer, &smollm2, &facts).allowed());
+        assert_eq!(authority.decide(&analyst("alice"), Action::Infer, &smollm2, &facts).policies, ["alice-barred"]);
+        assert!(authority.decide(&analyst("dave"), Action::Infer, &gbr_model, &facts).allowed());
+        let bob = authority.decide(&analyst("bob"), Action::Infer, &gbr_model, &facts);
+        assert_eq!(bob.policies, ["bob-off-gbr-model"]);
+        assert!(authority.decide(&analyst("bob"), Action::Infer, &smollm2, &facts).allowed());
+        let odd = authority.decide(&analyst("rampart: a principal no policy names"), Action::Infer, &smollm2, &facts);
+        assert_eq!(odd.policies, ["odd-name-barred"]);
+    }
+}
+
+#[test]
 fn a_policy_that_cannot_be_evaluated_refuses() {
     let w = World::new();
     // Valid against the schema, but it overflows when evaluated.
