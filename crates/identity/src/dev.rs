@@ -193,16 +193,23 @@ fn issue(
     Ok((cert.pem(), key.serialize_pem()))
 }
 
-/// Writes a CRL of the CA at `dir` revoking the given serial numbers.
+/// Writes a CRL of the CA at `dir` revoking the given serial numbers, valid
+/// for two years, as long as the client certificates it covers: a CRL past its
+/// nextUpdate refuses them all.
 pub fn write_crl(dir: &Path, revoked: &[u64]) -> Result<(), String> {
+    write_crl_until(dir, revoked, SystemTime::now() + Duration::from_secs(2 * 365 * 86_400))
+}
+
+/// Like [`write_crl`], with the CRL's nextUpdate at `next_update`.
+pub fn write_crl_until(dir: &Path, revoked: &[u64], next_update: SystemTime) -> Result<(), String> {
     let ca_pem = fs::read_to_string(dir.join("ca.pem")).map_err(|e| format!("cannot read the dev CA: {e}"))?;
     let ca_key_pem = fs::read_to_string(dir.join("ca.key")).map_err(|e| format!("cannot read the dev CA key: {e}"))?;
     let ca_key = KeyPair::from_pem(&ca_key_pem).map_err(err("the CA key"))?;
     let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key).map_err(err("the CA issuer"))?;
     let now = SystemTime::now();
     let params = CertificateRevocationListParams {
-        this_update: (now - Duration::from_secs(60)).into(),
-        next_update: (now + Duration::from_secs(30 * 86_400)).into(),
+        this_update: (now.min(next_update) - Duration::from_secs(60)).into(),
+        next_update: next_update.into(),
         crl_number: SerialNumber::from(now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(1)),
         issuing_distribution_point: None,
         revoked_certs: revoked

@@ -74,8 +74,24 @@ fn read_pem<T: PemObject>(path: &std::path::Path, what: &str) -> Result<Vec<T>, 
     Ok(items)
 }
 
+/// Warns, naming the issuer, when a CRL is already past its nextUpdate: the
+/// handshakes it covers are then refused until a fresh CRL is installed.
+fn warn_if_stale(crl: &CertificateRevocationListDer<'_>) {
+    let Ok((_, parsed)) = x509_parser::parse_x509_crl(crl.as_ref()) else { return };
+    if let Some(next_update) = parsed.next_update()
+        && next_update < x509_parser::time::ASN1Time::now()
+    {
+        tracing::warn!(
+            issuer = %parsed.issuer(),
+            next_update = %next_update,
+            "a CRL is past its nextUpdate: every client certificate it covers is refused until a fresh CRL is installed"
+        );
+    }
+}
+
 /// The verifier of client certificates: they must chain to one of the CA
-/// bundles and not be revoked by any CRL. When bearer tokens are also
+/// bundles and not be revoked by any CRL, and no CRL may be past its
+/// nextUpdate. When bearer tokens are also
 /// accepted, a connection may come without a certificate (its requests then
 /// need a token); otherwise a certificate is required at the handshake.
 pub fn client_cert_verifier(identity: &IdentityConfig) -> Result<Arc<dyn ClientCertVerifier>, String> {
@@ -94,8 +110,15 @@ pub fn client_cert_verifier(identity: &IdentityConfig) -> Result<Arc<dyn ClientC
             crls.push(CertificateRevocationListDer::from(bytes));
         }
     }
+    for crl in &crls {
+        warn_if_stale(crl);
+    }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).with_crls(crls);
+    // A CRL past its nextUpdate may miss revocations made since: every certificate it covers is
+    // refused (fail closed) until a fresh one is installed and the site reloads (SIGHUP).
+    let mut builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .with_crls(crls)
+        .enforce_revocation_expiration();
     if identity.jwks.is_some() {
         builder = builder.allow_unauthenticated();
     }

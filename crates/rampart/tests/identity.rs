@@ -1,6 +1,6 @@
 //! Identity, labels and policy against the running binary: a development PKI
 //! made by `rampart dev init`, real mutual-TLS handshakes (valid, expired,
-//! wrong CA, revoked, unknown subject), bearer tokens (valid, bad signature,
+//! wrong CA, revoked, unknown subject, a CRL past its nextUpdate), bearer tokens (valid, bad signature,
 //! expired, wrong audience), label refusals, labelled answers, model listing
 //! filtered by policy, and directory reloads that keep connections open.
 
@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use common::site::*;
 use common::*;
 use futures_util::StreamExt;
-use rampart_identity::dev::{issue_client_certificate, write_crl};
+use rampart_identity::dev::{issue_client_certificate, write_crl, write_crl_until};
 use serde_json::{Value, json};
 
 fn now() -> u64 {
@@ -375,4 +375,44 @@ async fn a_certificate_revoked_while_serving_is_refused_after_sighup() {
     assert!(failed, "{}", site.rampart.logs());
     assert!(usa().post(site.url("/v1/chat/completions")).json(&ask("shared", "Hi")).send().await.is_err());
     assert_eq!(site.chat(&gbr, None, None, ask("shared", "Hi")).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crl_past_its_next_update_refuses_certificates_until_a_fresh_one_is_installed() {
+    let site = Site::start(|pki| {
+        write_crl_until(pki, &[], SystemTime::now() - Duration::from_secs(3600)).unwrap();
+    })
+    .await;
+    let gbr = || site.client(Some(&site.client_cert("gbr-secret")));
+    // A valid, unrevoked certificate: the stale CRL cannot vouch for it, so the handshake fails.
+    let result = gbr().post(site.url("/v1/chat/completions")).json(&ask("shared", "Hi")).send().await;
+    assert!(result.is_err(), "a certificate covered by a stale CRL is refused: {result:?}");
+    assert!(site.rampart.logs().contains("past its nextUpdate"), "the stale CRL is named at start-up");
+    // The server logs the refusal just after the client has seen it.
+    let mut logged = false;
+    for _ in 0..100 {
+        if site.rampart.logs().contains("ExpiredRevocationList") {
+            logged = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(logged, "the refusal is logged with its reason: {}", site.rampart.logs());
+    // A token caller does not depend on the CRL.
+    let token = site.chat(&site.client(None), Some(&site.token("gbr-secret")), None, ask("shared", "Hi")).await;
+    assert_eq!(token.status, 200, "{}", token.body);
+
+    write_crl(&site.pki, &[]).unwrap();
+    let pid = site.rampart.child.id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    let mut served = false;
+    for _ in 0..100 {
+        if let Ok(response) = gbr().post(site.url("/v1/chat/completions")).json(&ask("shared", "Hi")).send().await {
+            assert_eq!(response.status(), 200);
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(served, "a fresh CRL and a reload restore certificate callers: {}", site.rampart.logs());
 }
