@@ -420,6 +420,31 @@ async fn readyz(State(w): State<Worker>) -> Response {
     }
 }
 
-async fn metrics(State(w): State<Worker>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], w.shared.metrics.encode()).into_response()
+/// `GET /metrics`, for monitors and admins (the built-in policy); each read is
+/// recorded like any decision. On an `insecure_dev` site without identity,
+/// where every caller is the anonymous development principal, anyone may read them.
+async fn metrics(
+    State(w): State<Worker>,
+    Extension(id): Extension<RequestId>,
+    peer: Option<Extension<Arc<PeerCertificate>>>,
+    headers: HeaderMap,
+) -> Response {
+    let exposition = |w: &Worker| {
+        ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], w.shared.metrics.encode())
+            .into_response()
+    };
+    if w.shared.security.is_anonymous_dev() {
+        return exposition(&w);
+    }
+    let mut draft = Draft::new(id.as_str().to_owned(), Action::ReadMetrics.name());
+    let result = async {
+        let principal = w.shared.security.authenticate(&headers, peer.as_deref().map(Arc::as_ref))?;
+        draft.identified(&principal);
+        let decision = w.shared.security.authorize_metrics(&principal);
+        draft.decided(&decision);
+        security::enforce(&decision)?;
+        Ok(exposition(&w))
+    }
+    .await;
+    trail::settle(w.shared.trail.as_ref(), draft, result).await
 }

@@ -34,6 +34,8 @@ pub struct Security {
     models: HashMap<String, ModelPolicy>,
     /// What the audit log's metadata may be read at: the site's default label.
     audit_ceiling: Clearance,
+    /// The site itself, as the resource of `read_metrics`.
+    site: Resource,
     /// The peer sites whose assertions are accepted, with `[federation]`.
     assertions: Option<AssertionVerifier>,
 }
@@ -105,7 +107,8 @@ impl Security {
             }
             _ => None,
         };
-        Ok(Self { labels, default_label, identity, authority, models, audit_ceiling, assertions })
+        let site = Resource::Site(config.site.as_ref().map_or_else(|| "local".to_owned(), |own| own.id.clone()));
+        Ok(Self { labels, default_label, identity, authority, models, audit_ceiling, site, assertions })
     }
 
     /// Identifies the caller of an inference request: from a peer site's
@@ -219,6 +222,17 @@ impl Security {
     pub fn authorize_audit_read(&self, principal: &Principal) -> Decision {
         let facts = LabelFacts::assess(&principal.clearance, &self.default_label, &self.audit_ceiling);
         self.authority.decide(&subject_of(principal), Action::ReadAudit, &Resource::AuditLog, &facts)
+    }
+
+    /// The decision on reading the site's metrics (monitors and admins, by the built-in policy).
+    pub fn authorize_metrics(&self, principal: &Principal) -> Decision {
+        let facts = LabelFacts::assess(&principal.clearance, &self.default_label, &self.audit_ceiling);
+        self.authority.decide(&subject_of(principal), Action::ReadMetrics, &self.site, &facts)
+    }
+
+    /// Whether every caller is the anonymous development principal (an `insecure_dev` site without `[identity]`).
+    pub fn is_anonymous_dev(&self) -> bool {
+        self.identity.is_anonymous_dev()
     }
 
     /// The policy decision for `action` on a model at `label`.

@@ -45,11 +45,12 @@ pub struct DevPrincipal {
 }
 
 /// The principals `rampart dev init` creates.
-pub const DEV_PRINCIPALS: [DevPrincipal; 4] = [
+pub const DEV_PRINCIPALS: [DevPrincipal; 5] = [
     DevPrincipal { name: "gbr-secret", nation: "GBR", classification: "SECRET", roles: &["analyst"] },
     DevPrincipal { name: "usa-secret", nation: "USA", classification: "SECRET", roles: &["analyst"] },
     DevPrincipal { name: "deu-confidential", nation: "DEU", classification: "CONFIDENTIAL", roles: &["analyst"] },
     DevPrincipal { name: "auditor", nation: "GBR", classification: "SECRET", roles: &["auditor"] },
+    DevPrincipal { name: "monitor", nation: "GBR", classification: "UNCLASSIFIED", roles: &["monitor"] },
 ];
 
 /// The token issuer and audience of the development PKI.

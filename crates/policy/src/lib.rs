@@ -1,9 +1,9 @@
 //! Rampart's authorization decisions, made by Cedar.
 //!
 //! Every request is a question: may this principal (nation, clearance,
-//! roles) take this action (`infer`, `list_models`, `read_audit`, `admin`) on
-//! this resource (a model with its owner and accreditation, the audit log, the
-//! site)? The label checks of `rampart-labels` are computed first and handed
+//! roles) take this action (`infer`, `list_models`, `read_audit`, `admin`,
+//! `read_metrics`) on this resource (a model with its owner and accreditation,
+//! the audit log, the site)? The label checks of `rampart-labels` are computed first and handed
 //! to Cedar as facts in the request context; Rampart's built-in Cedar policies
 //! (see [`BUILTIN_POLICIES`]) turn them into decisions, and operators add their
 //! own policy files. `forbid` wins. A [`Decision`] names the policies that
@@ -53,6 +53,8 @@ pub enum Action {
     ReadAudit,
     /// Administer the site.
     Admin,
+    /// Read the site's metrics (`/metrics`).
+    ReadMetrics,
 }
 
 impl Action {
@@ -63,6 +65,7 @@ impl Action {
             Action::ListModels => "list_models",
             Action::ReadAudit => "read_audit",
             Action::Admin => "admin",
+            Action::ReadMetrics => "read_metrics",
         }
     }
 }
@@ -183,7 +186,7 @@ pub struct Authority {
     slicer: slice::Slicer,
     authorizer: Authorizer,
     /// Action uids, indexed by `Action as usize`.
-    actions: [EntityUid; 4],
+    actions: [EntityUid; 5],
     prepared: Mutex<HashMap<(Subject, Resource), Arc<Prepared>>>,
     memo: memo::Memo,
     /// Principal ids that some policy names (`Rampart::Principal::"id"`, in its scope or conditions).
@@ -251,8 +254,8 @@ impl Authority {
 
     fn new(policies: PolicySet) -> Result<Self, PolicyError> {
         validate(&policies)?;
-        let actions =
-            [Action::Infer, Action::ListModels, Action::ReadAudit, Action::Admin].map(|a| uid("Action", a.name()));
+        let actions = [Action::Infer, Action::ListModels, Action::ReadAudit, Action::Admin, Action::ReadMetrics]
+            .map(|a| uid("Action", a.name()));
         let principal_type = uid("Principal", "").type_name().clone();
         let named_principals: HashSet<String> = policies
             .policies()

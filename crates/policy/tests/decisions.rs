@@ -67,7 +67,7 @@ fn built_in_rules_decide_with_their_reasons() {
 }
 
 #[test]
-fn audit_and_admin_need_their_roles() {
+fn audit_admin_and_metrics_need_their_roles() {
     let authority = Authority::load(&[] as &[&str]).unwrap();
     let none = LabelFacts::none();
     let auditor = subject("auditor", "GBR", &["auditor"]);
@@ -79,6 +79,13 @@ fn audit_and_admin_need_their_roles() {
     let site = Resource::Site("gbr-north".into());
     assert!(!authority.decide(&auditor, Action::Admin, &site, &none).allowed());
     assert!(authority.decide(&subject("ops", "GBR", &["admin"]), Action::Admin, &site, &none).allowed());
+    // Metrics: the monitor role (a scraper) and admins; not auditors or analysts.
+    let monitor = authority.decide(&subject("scraper", "GBR", &["monitor"]), Action::ReadMetrics, &site, &none);
+    assert_eq!(monitor.policies, ["rampart/monitors-read-metrics"]);
+    assert!(authority.decide(&subject("ops", "GBR", &["admin"]), Action::ReadMetrics, &site, &none).allowed());
+    assert!(!authority.decide(&auditor, Action::ReadMetrics, &site, &none).allowed());
+    assert!(!authority.decide(&analyst, Action::ReadMetrics, &site, &none).allowed());
+    assert!(!authority.decide(&subject("scraper", "GBR", &["monitor"]), Action::Admin, &site, &none).allowed());
 }
 
 #[test]

@@ -44,7 +44,7 @@ async fn dev_init_writes_the_contract_layout() {
     ] {
         assert!(dir.path().join(file).is_file(), "{file}");
     }
-    for principal in ["gbr-secret", "usa-secret", "deu-confidential", "auditor"] {
+    for principal in ["gbr-secret", "usa-secret", "deu-confidential", "auditor", "monitor"] {
         for file in
             [format!("clients/{principal}.pem"), format!("clients/{principal}.key"), format!("tokens/{principal}.jwt")]
         {
@@ -415,4 +415,41 @@ async fn a_crl_past_its_next_update_refuses_certificates_until_a_fresh_one_is_in
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(served, "a fresh CRL and a reload restore certificate callers: {}", site.rampart.logs());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_are_for_monitors_and_admins_and_every_read_is_recorded() {
+    let site = Site::start(|_| {}).await;
+    let client = site.client(None);
+    let scrape = |token: Option<String>| {
+        let request = client.get(site.url("/metrics"));
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+        .send()
+    };
+    let anonymous = Answer::of(scrape(None).await.unwrap()).await;
+    assert_eq!((anonymous.status, anonymous.code()), (401, "missing_credentials"));
+    let analyst = Answer::of(scrape(Some(site.token("gbr-secret"))).await.unwrap()).await;
+    assert_eq!((analyst.status, analyst.code()), (403, "policy_forbids"));
+    let monitor = scrape(Some(site.token("monitor"))).await.unwrap();
+    assert_eq!(monitor.status(), 200);
+    assert!(monitor.text().await.unwrap().contains("# TYPE rampart_requests counter"));
+
+    let dir = site.pki.join("audit");
+    let mut reads = Vec::new();
+    let recorded = eventually(10, || {
+        reads = audit_entries(&dir).into_iter().filter(|e| e.action == "read_metrics").collect();
+        reads.len() == 3
+    })
+    .await;
+    assert!(recorded, "every read of /metrics is in the audit log: {reads:?}");
+    let outcomes: Vec<(u16, bool, Option<&str>)> =
+        reads.iter().map(|e| (e.status, e.allowed, e.code.as_deref())).collect();
+    assert_eq!(
+        outcomes,
+        [(401, false, Some("missing_credentials")), (403, false, Some("policy_forbids")), (200, true, None)]
+    );
+    assert_eq!(reads[2].policies, ["rampart/monitors-read-metrics"]);
 }
