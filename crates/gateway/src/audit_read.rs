@@ -15,7 +15,7 @@ use rampart_identity::PeerCertificate;
 use rampart_policy::Action;
 
 use crate::request_id::RequestId;
-use crate::security;
+use crate::security::{self, Security};
 use crate::state::Worker;
 use crate::trail::{self, Draft};
 
@@ -38,11 +38,8 @@ pub async fn read(
 ) -> Response {
     let mut draft = Draft::new(id.as_str().to_owned(), Action::ReadAudit.name());
     let result = async {
-        let principal = w.shared.security.authenticate(&headers, peer.as_deref().map(Arc::as_ref))?;
-        draft.identified(&principal);
-        let decision = w.shared.security.authorize_audit_read(&principal);
-        draft.decided(&decision);
-        security::enforce(&decision)?;
+        let peer = peer.as_deref().map(Arc::as_ref);
+        security::admit(&w.shared.security, &headers, peer, &mut draft, Security::authorize_audit_read)?;
         let trail = w.shared.trail.as_ref().ok_or_else(|| not_found(&path))?;
         if !is_log_path(&path) {
             return Err(not_found(&path));

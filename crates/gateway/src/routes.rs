@@ -22,9 +22,10 @@ use serde_json::json;
 use crate::error::{no_such_route, wrong_method};
 use crate::metrics::InFlight;
 use crate::request_id::RequestId;
+use crate::security::{self, Security};
 use crate::state::{ModelEntry, Worker};
 use crate::trail::{self, Draft};
-use crate::{embedded, proxy, security};
+use crate::{embedded, proxy};
 
 /// The API routes Rampart serves or forwards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -438,11 +439,8 @@ async fn metrics(
     }
     let mut draft = Draft::new(id.as_str().to_owned(), Action::ReadMetrics.name());
     let result = async {
-        let principal = w.shared.security.authenticate(&headers, peer.as_deref().map(Arc::as_ref))?;
-        draft.identified(&principal);
-        let decision = w.shared.security.authorize_metrics(&principal);
-        draft.decided(&decision);
-        security::enforce(&decision)?;
+        let peer = peer.as_deref().map(Arc::as_ref);
+        security::admit(&w.shared.security, &headers, peer, &mut draft, Security::authorize_metrics)?;
         Ok(exposition(&w))
     }
     .await;

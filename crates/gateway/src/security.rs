@@ -15,6 +15,7 @@ use rampart_policy::{Action, Authority, Decision, LabelFacts, Refusal, Resource,
 use serde::Deserialize;
 
 use crate::routes::Parsed;
+use crate::trail::Draft;
 
 /// The request and response header that carries a label.
 pub static LABEL_HEADER: HeaderName = HeaderName::from_static("rampart-label");
@@ -32,8 +33,8 @@ pub struct Security {
     identity: Identity,
     authority: Authority,
     models: HashMap<String, ModelPolicy>,
-    /// What the audit log's metadata may be read at: the site's default label.
-    audit_ceiling: Clearance,
+    /// What requests about the site itself (its audit log, its metrics) are assessed at: the site's default label.
+    site_ceiling: Clearance,
     /// The site itself, as the resource of `read_metrics`.
     site: Resource,
     /// The peer sites whose assertions are accepted, with `[federation]`.
@@ -98,7 +99,7 @@ impl Security {
                 default_label.banner()
             );
         }
-        let audit_ceiling = Clearance::from_ceiling(&default_label);
+        let site_ceiling = Clearance::from_ceiling(&default_label);
         let assertions = match (&config.federation, &config.site) {
             (Some(_), Some(own)) => {
                 let peers =
@@ -108,7 +109,7 @@ impl Security {
             _ => None,
         };
         let site = Resource::Site(config.site.as_ref().map_or_else(|| "local".to_owned(), |own| own.id.clone()));
-        Ok(Self { labels, default_label, identity, authority, models, audit_ceiling, site, assertions })
+        Ok(Self { labels, default_label, identity, authority, models, site_ceiling, site, assertions })
     }
 
     /// Identifies the caller of an inference request: from a peer site's
@@ -220,14 +221,18 @@ impl Security {
 
     /// The decision on reading the audit log (auditors only, by the built-in policy).
     pub fn authorize_audit_read(&self, principal: &Principal) -> Decision {
-        let facts = LabelFacts::assess(&principal.clearance, &self.default_label, &self.audit_ceiling);
-        self.authority.decide(&subject_of(principal), Action::ReadAudit, &Resource::AuditLog, &facts)
+        self.decide_about_site(principal, Action::ReadAudit, &Resource::AuditLog)
     }
 
     /// The decision on reading the site's metrics (monitors and admins, by the built-in policy).
     pub fn authorize_metrics(&self, principal: &Principal) -> Decision {
-        let facts = LabelFacts::assess(&principal.clearance, &self.default_label, &self.audit_ceiling);
-        self.authority.decide(&subject_of(principal), Action::ReadMetrics, &self.site, &facts)
+        self.decide_about_site(principal, Action::ReadMetrics, &self.site)
+    }
+
+    /// A decision about the site itself rather than a model, at the site's default label.
+    fn decide_about_site(&self, principal: &Principal, action: Action, resource: &Resource) -> Decision {
+        let facts = LabelFacts::assess(&principal.clearance, &self.default_label, &self.site_ceiling);
+        self.authority.decide(&subject_of(principal), action, resource, &facts)
     }
 
     /// Whether every caller is the anonymous development principal (an `insecure_dev` site without `[identity]`).
@@ -263,6 +268,24 @@ impl Security {
 
 fn subject_of(principal: &Principal) -> Subject {
     Subject { id: principal.subject.clone(), nation: principal.nation.clone(), roles: principal.roles.clone() }
+}
+
+/// Identifies the caller of a request about the site itself (reading its audit
+/// log or its metrics) and takes `decide`'s decision on them, noting both in
+/// `draft`; the caller is returned only when allowed.
+pub fn admit(
+    security: &Security,
+    headers: &HeaderMap,
+    peer: Option<&PeerCertificate>,
+    draft: &mut Draft,
+    decide: impl FnOnce(&Security, &Principal) -> Decision,
+) -> Result<Principal, ApiError> {
+    let principal = security.authenticate(headers, peer)?;
+    draft.identified(&principal);
+    let decision = decide(security, &principal);
+    draft.decided(&decision);
+    enforce(&decision)?;
+    Ok(principal)
 }
 
 /// The refusal to send for a decision that does not allow the request.

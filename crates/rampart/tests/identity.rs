@@ -364,14 +364,7 @@ async fn a_certificate_revoked_while_serving_is_refused_after_sighup() {
     // A broken CRL keeps the previous settings: the revocation still holds.
     std::fs::write(site.pki.join("crl.pem"), "not a CRL").unwrap();
     assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
-    let mut failed = false;
-    for _ in 0..100 {
-        if site.rampart.logs().contains("TLS reload failed") {
-            failed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let failed = eventually(5, || site.rampart.logs().contains("TLS reload failed")).await;
     assert!(failed, "{}", site.rampart.logs());
     assert!(usa().post(site.url("/v1/chat/completions")).json(&ask("shared", "Hi")).send().await.is_err());
     assert_eq!(site.chat(&gbr, None, None, ask("shared", "Hi")).await.status, 200);
@@ -389,14 +382,7 @@ async fn a_crl_past_its_next_update_refuses_certificates_until_a_fresh_one_is_in
     assert!(result.is_err(), "a certificate covered by a stale CRL is refused: {result:?}");
     assert!(site.rampart.logs().contains("past its nextUpdate"), "the stale CRL is named at start-up");
     // The server logs the refusal just after the client has seen it.
-    let mut logged = false;
-    for _ in 0..100 {
-        if site.rampart.logs().contains("ExpiredRevocationList") {
-            logged = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let logged = eventually(5, || site.rampart.logs().contains("ExpiredRevocationList")).await;
     assert!(logged, "the refusal is logged with its reason: {}", site.rampart.logs());
     // A token caller does not depend on the CRL.
     let token = site.chat(&site.client(None), Some(&site.token("gbr-secret")), None, ask("shared", "Hi")).await;
