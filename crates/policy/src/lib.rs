@@ -19,7 +19,7 @@ mod slice;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use cedar_policy::{
     Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy,
@@ -186,8 +186,9 @@ pub struct Authority {
     slicer: slice::Slicer,
     authorizer: Authorizer,
     /// Action uids, indexed by `Action as usize`.
-    actions: [EntityUid; 5],
+    actions: [EntityUid; ACTIONS],
     prepared: Mutex<HashMap<(Subject, Resource), Arc<Prepared>>>,
+    resources: Mutex<HashMap<Resource, Arc<ResourceEntities>>>,
     memo: memo::Memo,
     /// Principal ids that some policy names (`Rampart::Principal::"id"`, in its scope or conditions).
     named_principals: HashSet<String>,
@@ -195,15 +196,30 @@ pub struct Authority {
     unnamed_principal: String,
 }
 
-/// (subject, resource) pairs whose entities and policy slice are kept.
+/// How many [`Action`]s there are.
+const ACTIONS: usize = 5;
+
+/// (subject, resource) pairs, and resources, whose entities are kept.
 const PREPARED_LIMIT: usize = 4096;
 
-/// What a request needs besides its context: entities and the policies that may apply.
+/// What a request needs besides its action and context: entities, and the policies that may apply.
 struct Prepared {
     principal: EntityUid,
-    resource: EntityUid,
+    /// The principal and its ancestors.
+    principal_uids: Vec<EntityUid>,
+    /// The principal's and the resource's entities.
     entities: Entities,
-    policies: Arc<PolicySet>,
+    resource: Arc<ResourceEntities>,
+    /// The policy slice of each action, indexed by `Action as usize`, chosen when first asked.
+    slices: [OnceLock<Arc<PolicySet>>; ACTIONS],
+}
+
+/// A resource's entity in an `Entities` of its own, to which each principal is added.
+struct ResourceEntities {
+    uid: EntityUid,
+    /// The resource and its ancestors.
+    uids: Vec<EntityUid>,
+    entities: Entities,
 }
 
 /// The uid `Rampart::<kind>::"<id>"`. Built from parts, not parsed: any text is a valid id,
@@ -273,6 +289,7 @@ impl Authority {
             authorizer: Authorizer::new(),
             actions,
             prepared: Mutex::new(HashMap::new()),
+            resources: Mutex::new(HashMap::new()),
             memo: memo::Memo::default(),
             named_principals,
             unnamed_principal,
@@ -318,60 +335,76 @@ impl Authority {
         }
     }
 
-    /// The entities and policy slice of a (subject, resource) pair, built once and cached.
+    /// The entities of a (subject, resource) pair, built once and cached.
     fn prepare(&self, subject: &Subject, resource: &Resource) -> Result<Arc<Prepared>, ()> {
         let key = (subject.clone(), resource.clone());
         // A poisoned lock only means another thread panicked mid-insert; the map is still usable.
         if let Some(prepared) = self.prepared.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(Arc::clone(prepared));
         }
-        // The principal's ancestors are its roles and its nation; a model's, its owner nation.
+        // The principal's ancestors are its roles and its nation.
         let principal_uid = uid("Principal", &subject.id);
-        let mut principal_parents: Vec<EntityUid> = subject.roles.iter().map(|r| uid("Role", r)).collect();
-        principal_parents.push(uid("Nation", &subject.nation));
+        let mut principal_uids: Vec<EntityUid> = subject.roles.iter().map(|r| uid("Role", r)).collect();
+        principal_uids.push(uid("Nation", &subject.nation));
         let principal = Entity::new(
             principal_uid.clone(),
             HashMap::from([
                 ("nation".to_owned(), string(&subject.nation)),
                 ("roles".to_owned(), RestrictedExpression::new_set(subject.roles.iter().map(|r| string(r)))),
             ]),
-            principal_parents.iter().cloned().collect(),
+            principal_uids.iter().cloned().collect(),
         )
         .map_err(|_| ())?;
-        let mut resource_parents = Vec::new();
-        let (resource_uid, resource_entity) = match resource {
-            Resource::Model { id, owner, accreditation } => {
-                let model = uid("Model", id);
-                let mut attrs = HashMap::from([("accreditation".to_owned(), string(accreditation))]);
-                if let Some(owner) = owner {
-                    attrs.insert("owner".to_owned(), string(owner));
-                    resource_parents.push(uid("Nation", owner));
-                }
-                let parents = resource_parents.iter().cloned().collect();
-                (model.clone(), Entity::new(model, attrs, parents).map_err(|_| ())?)
-            }
-            Resource::AuditLog => {
-                let log = uid("AuditLog", "log");
-                (log.clone(), Entity::new_no_attrs(log, HashSet::new()))
-            }
-            Resource::Site(id) => {
-                let site = uid("Site", id);
-                (site.clone(), Entity::new_no_attrs(site, HashSet::new()))
-            }
-        };
-        // Roles and nations have neither attributes nor ancestors of their own, so they need no
-        // entities: Cedar's `in` reads the ancestors listed on the principal and the model.
-        let entities = Entities::from_entities([principal, resource_entity], None).map_err(|_| ())?;
-        principal_parents.push(principal_uid.clone());
-        resource_parents.push(resource_uid.clone());
-        let policies = self.slicer.slice(&principal_parents, &resource_parents);
-        let prepared = Arc::new(Prepared { principal: principal_uid, resource: resource_uid, entities, policies });
+        principal_uids.push(principal_uid.clone());
+        let resource = self.resource_entities(resource)?;
+        // Cedar computes the closure again only around the principal added to the resource's entities.
+        let entities = resource.entities.clone().add_entities([principal], None).map_err(|_| ())?;
+        let prepared = Arc::new(Prepared {
+            principal: principal_uid,
+            principal_uids,
+            entities,
+            resource,
+            slices: Default::default(),
+        });
         let mut cache = self.prepared.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= PREPARED_LIMIT {
             cache.clear();
         }
         cache.insert(key, Arc::clone(&prepared));
         Ok(prepared)
+    }
+
+    /// A resource's entity, alone in an `Entities` of its own, built once and cached.
+    fn resource_entities(&self, resource: &Resource) -> Result<Arc<ResourceEntities>, ()> {
+        if let Some(built) = self.resources.lock().unwrap_or_else(|e| e.into_inner()).get(resource) {
+            return Ok(Arc::clone(built));
+        }
+        // A model's only ancestor is its owner nation.
+        let mut uids = Vec::new();
+        let entity = match resource {
+            Resource::Model { id, owner, accreditation } => {
+                let mut attrs = HashMap::from([("accreditation".to_owned(), string(accreditation))]);
+                if let Some(owner) = owner {
+                    attrs.insert("owner".to_owned(), string(owner));
+                    uids.push(uid("Nation", owner));
+                }
+                Entity::new(uid("Model", id), attrs, uids.iter().cloned().collect()).map_err(|_| ())?
+            }
+            Resource::AuditLog => Entity::new_no_attrs(uid("AuditLog", "log"), HashSet::new()),
+            Resource::Site(id) => Entity::new_no_attrs(uid("Site", id), HashSet::new()),
+        };
+        let resource_uid = entity.uid();
+        uids.push(resource_uid.clone());
+        // Roles and nations have neither attributes nor ancestors of their own, so they need no
+        // entities: Cedar's `in` reads the ancestors listed on the principal and the model.
+        let entities = Entities::from_entities([entity], None).map_err(|_| ())?;
+        let built = Arc::new(ResourceEntities { uid: resource_uid, uids, entities });
+        let mut cache = self.resources.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= PREPARED_LIMIT {
+            cache.clear();
+        }
+        cache.insert(resource.clone(), Arc::clone(&built));
+        Ok(built)
     }
 
     fn evaluate(
@@ -382,11 +415,14 @@ impl Authority {
         facts: &LabelFacts,
     ) -> Result<Decision, ()> {
         let prepared = self.prepare(subject, resource)?;
+        let action_uid = &self.actions[action as usize];
+        let policies = prepared.slices[action as usize]
+            .get_or_init(|| self.slicer.slice(action_uid, &prepared.principal_uids, &prepared.resource.uids));
         let context = Context::from_pairs(facts.to_context()).map_err(|_| ())?;
-        let action = self.actions[action as usize].clone();
-        let request = Request::new(prepared.principal.clone(), action, prepared.resource.clone(), context, None)
-            .map_err(|_| ())?;
-        let response = self.authorizer.is_authorized(&request, &prepared.policies, &prepared.entities);
+        let request =
+            Request::new(prepared.principal.clone(), action_uid.clone(), prepared.resource.uid.clone(), context, None)
+                .map_err(|_| ())?;
+        let response = self.authorizer.is_authorized(&request, policies, &prepared.entities);
         if response.diagnostics().errors().next().is_some() {
             return Err(());
         }

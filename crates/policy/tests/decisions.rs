@@ -125,6 +125,37 @@ fn operator_policies_add_rules_and_forbid_wins() {
 }
 
 #[test]
+fn a_policy_scoped_to_actions_decides_those_actions_only() {
+    let w = World::new();
+    let operator = r#"
+        @id("hidden-from-lists")
+        forbid (principal, action == Rampart::Action::"list_models", resource == Rampart::Model::"hidden");
+
+        @id("deu-neither-lists-nor-runs")
+        forbid (principal, action in [Rampart::Action::"list_models", Rampart::Action::"infer"], resource)
+        when { principal.nation == "DEU" };
+    "#;
+    let authority = Authority::from_texts(&[("actions.cedar", operator)]).unwrap();
+    let facts = w.facts(GBR_SECRET, "NATO SECRET");
+    let gbr = subject("gbr-secret", "GBR", &["analyst"]);
+    let hidden = model("hidden", None);
+    // The same principal and model, asked about one action and then another: each action has its own slice.
+    assert!(authority.decide(&gbr, Action::Infer, &hidden, &facts).allowed());
+    let refused = authority.decide(&gbr, Action::ListModels, &hidden, &facts);
+    assert_eq!(refused.policies, ["hidden-from-lists"]);
+    let listed = authority.decide(&gbr, Action::ListModels, &model("smollm2", None), &facts);
+    assert_eq!(listed.policies, ["rampart/list-models"]);
+    let deu = subject("deu-confidential", "DEU", &["analyst", "admin"]);
+    let deu_facts = w.facts(DEU_CONFIDENTIAL, "NATO CONFIDENTIAL");
+    for action in [Action::Infer, Action::ListModels] {
+        let refused = authority.decide(&deu, action, &model("smollm2", None), &deu_facts);
+        assert!(refused.policies.iter().any(|p| p == "deu-neither-lists-nor-runs"), "{action:?}: {refused:?}");
+    }
+    let site = Resource::Site("gbr-north".into());
+    assert!(authority.decide(&deu, Action::Admin, &site, &LabelFacts::none()).allowed());
+}
+
+#[test]
 fn a_principal_a_policy_names_is_told_apart_from_others_with_the_same_nation_and_roles() {
     let w = World::new();
     let operator = r#"
