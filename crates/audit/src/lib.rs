@@ -13,6 +13,7 @@ pub mod keys;
 pub mod log;
 pub mod proof;
 pub mod recorder;
+mod spare;
 pub mod storage;
 pub mod tiles;
 pub mod verify;

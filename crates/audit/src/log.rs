@@ -291,11 +291,12 @@ impl<S: Storage> Log<S> {
         Ok(Some(Publication { size: self.size, files, checkpoint }))
     }
 
-    /// Notes that `publication` was written; rewrites the journal when it has grown large.
+    /// Notes that `publication` was written; rewrites the journal when it has
+    /// grown large, or when the storage has a better file ready for it.
     pub fn published(&mut self, publication: Publication) {
         self.published = publication.size;
         self.checkpoint = publication.checkpoint;
-        if self.journal_bytes > JOURNAL_LIMIT {
+        if self.journal_bytes > JOURNAL_LIMIT || self.storage.journal_wants_replacing() {
             // On error the old journal may be gone: the next commit tries again first.
             self.journal_broken = self.rewrite_journal().is_err();
         }

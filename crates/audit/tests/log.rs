@@ -266,3 +266,43 @@ fn committed_batches_not_yet_published_are_recovered_from_the_journal() {
     assert!(refused(journal::base(6, &checkpoint_at_5)).contains("does not contain"));
     assert!(refused(journal::entries(0, &all[..1])).contains("does not begin"));
 }
+
+#[test]
+fn batches_in_a_prepared_journal_are_recovered_up_to_a_torn_write() {
+    use std::os::unix::fs::FileExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (skey, vkey) = keys::generate("test.example/log").unwrap();
+    let journal_path = dir.path().join("journal");
+    let mut log = Log::open(FsStorage::new(dir.path()).unwrap(), skey.clone()).unwrap();
+    let mut all: Vec<Vec<u8>> = Vec::new();
+    // After a publication the journal moves into a prepared file of zeros once one is ready.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::metadata(&journal_path).unwrap().len() != 1 << 20 {
+        assert!(std::time::Instant::now() < deadline, "the journal never moved into a prepared file");
+        all.push(entry(all.len()));
+        log.append(&all[all.len() - 1..]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let published = all.len();
+    all.extend((published..published + 300).map(entry));
+    for batch in [&all[published..published + 1], &all[published + 1..published + 300]] {
+        log.commit(batch).unwrap();
+    }
+    drop(log); // As a crash would leave it: the last two batches only in the journal.
+    assert_eq!(checkpoint_root(dir.path(), &vkey), (published as u64, mth(&all[..published])));
+    // A write the crash cut short, inside the prepared zeros after the last record.
+    let journal = std::fs::read(&journal_path).unwrap();
+    assert_eq!(journal.len(), 1 << 20, "appends stay within the prepared file");
+    let end = journal.iter().rposition(|&b| b != 0).unwrap() + 1;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&journal_path)
+        .unwrap()
+        .write_all_at(b"\x40\0\0\0torn", end as u64)
+        .unwrap();
+
+    let log = Log::open(FsStorage::new(dir.path()).unwrap(), skey.clone()).unwrap();
+    assert_eq!((log.size(), log.published_size()), (all.len() as u64, all.len() as u64));
+    assert_eq!(checkpoint_root(dir.path(), &vkey), (all.len() as u64, mth(&all)));
+    verify(&FsStorage::new(dir.path()).unwrap(), &vkey, &mut |_, _| {}).unwrap();
+}
