@@ -1,12 +1,13 @@
 //! Journal files prepared ahead: written with zeros and flushed before the
 //! journal moves into one, so that a commit's flush carries data only.
 //!
-//! Appending past a file's end changes its length, and on ext4 (and other
-//! journalling filesystems) flushing that means committing the filesystem's own
-//! journal, which every file shares: a commit would pay a metadata commit and
-//! wait for whatever the publisher had just created or renamed. Writing into
-//! blocks that already hold flushed zeros changes no metadata, so the flush is
-//! the data alone (see docs/benchmarks.md). A thread prepares the next file
+//! Appending past a file's end changes its length, so flushing it writes the
+//! file's inode besides the data: a second write for every commit and, on a
+//! journalling filesystem (ext4's default), a commit of the filesystem's own
+//! journal, which every file shares, so a commit would also wait for whatever
+//! the publisher had just created or renamed. Writing into blocks that already
+//! hold flushed zeros changes no metadata, so the flush is the data alone (see
+//! docs/benchmarks.md). A thread prepares the next file
 //! while the current journal fills; each is twice the size of the last, from
 //! 1 MiB up to 64 MiB, so a log that sees little traffic holds little.
 
