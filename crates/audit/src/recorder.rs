@@ -6,16 +6,16 @@
 //! The writer takes every entry that waits when it starts a batch (eager
 //! batching: under light load a batch is one entry and costs one flush; under
 //! heavy load batches grow by themselves). Once a batch shows that entries
-//! arrive faster than commits finish, the next one is gathered for a little
-//! longer (commits start at least 0.5 ms apart), so that fewer flushes leave
-//! more CPU to the requests. A second thread
+//! arrive faster than commits finish, the next one is gathered until it is as
+//! large, or until 0.5 ms after the last commit started, so that fewer flushes
+//! leave more CPU to the requests. A second thread
 //! publishes what was committed (tiles and signed checkpoint) behind the
 //! writer, one publication at a time, so publishing never delays an answer.
 //! When a commit or a publication fails, the log is failing: entries are
 //! refused until a retry succeeds.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
@@ -26,14 +26,14 @@ use crate::storage::Storage;
 /// Most entries committed as one batch.
 const MAX_BATCH: usize = 4096;
 /// A batch at least this large means entries arrive faster than commits
-/// finish: the next batch is then gathered until [`COMMIT_SPACING`] after the
-/// start of this one.
+/// finish: the next batch is then gathered until it is as large, or until
+/// [`COMMIT_SPACING`] after the start of this one.
 const BUSY_BATCH: usize = 4;
-/// Under load, the least time between the starts of two commits. Each commit
-/// costs a flush with its system calls, interrupts and wake-ups; gathering a
-/// little longer makes fewer, larger batches and leaves the CPU to the requests
-/// (at 5,000 req/s here: 10 points less CPU and a third of the p99; see
-/// docs/benchmarks.md). A lone request, or a few, never waits for it.
+/// Under load, how long after the start of a commit the next may be gathered
+/// for. Each commit costs a flush with its system calls, interrupts and
+/// wake-ups; gathering a little longer makes fewer, larger batches and leaves
+/// the CPU to the requests (at 5,000 req/s here: 10 points less CPU and half
+/// the p99; see docs/benchmarks.md). A lone request, or a few, never waits.
 const COMMIT_SPACING: Duration = Duration::from_micros(500);
 /// How often the writer looks for the publisher's answer while one is in flight.
 const PUBLISH_POLL: Duration = Duration::from_millis(1);
@@ -61,7 +61,60 @@ enum Job {
 #[derive(Clone)]
 pub struct Recorder {
     queue: mpsc::Sender<Job>,
+    arrivals: Arc<Arrivals>,
     problem: Arc<Mutex<Option<String>>>,
+}
+
+/// How many jobs are sent and not yet taken by the writer, so that a busy
+/// writer can wait for a batch without waking for every entry (the channel
+/// has no length to ask). Counted before each send: at worst it runs ahead
+/// of the channel by the sends in progress.
+#[derive(Default)]
+struct Arrivals {
+    state: Mutex<ArrivalState>,
+    enough: Condvar,
+}
+
+#[derive(Default)]
+struct ArrivalState {
+    queued: usize,
+    /// What the writer waits for; 0 while it waits for nothing.
+    wanted: usize,
+}
+
+impl Arrivals {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ArrivalState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One more job is on its way; the writer is woken once as many are queued as it waits for.
+    fn arrived(&self) {
+        let mut state = self.lock();
+        state.queued += 1;
+        if state.wanted != 0 && state.queued >= state.wanted {
+            state.wanted = 0;
+            self.enough.notify_one();
+        }
+    }
+
+    /// The writer took `count` jobs.
+    fn taken(&self, count: usize) {
+        let mut state = self.lock();
+        state.queued = state.queued.saturating_sub(count);
+    }
+
+    /// Waits until `wanted` jobs are queued, or until `deadline`.
+    fn wait_for(&self, wanted: usize, deadline: Instant) {
+        let mut state = self.lock();
+        while state.queued < wanted {
+            let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|left| !left.is_zero()) else {
+                break;
+            };
+            state.wanted = wanted;
+            state = self.enough.wait_timeout(state, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        state.wanted = 0;
+    }
 }
 
 impl Recorder {
@@ -95,8 +148,10 @@ impl Recorder {
             }
         })?;
         let problem = Arc::new(Mutex::new(None));
+        let arrivals = Arc::new(Arrivals::default());
         let writer = Writer {
             log,
+            arrivals: Arc::clone(&arrivals),
             health: Arc::clone(&problem),
             publisher: to_publisher,
             reports,
@@ -107,7 +162,7 @@ impl Recorder {
             waiting_publication: Vec::new(),
         };
         std::thread::Builder::new().name("audit-writer".into()).spawn(move || writer.run(&waiting, probe))?;
-        Ok(Self { queue, problem })
+        Ok(Self { queue, arrivals, problem })
     }
 
     /// Records `entry` durably; returns its index in the log.
@@ -146,6 +201,7 @@ impl Recorder {
     }
 
     fn send(&self, job: Job) -> Result<(), Unavailable> {
+        self.arrivals.arrived();
         self.queue.send(job).map_err(|_| stopped())
     }
 }
@@ -157,6 +213,7 @@ fn stopped() -> Unavailable {
 /// The writer thread's state.
 struct Writer<S: Storage> {
     log: Log<S>,
+    arrivals: Arc<Arrivals>,
     health: Arc<Mutex<Option<String>>>,
     publisher: mpsc::Sender<Publication>,
     reports: mpsc::Receiver<Result<Publication, String>>,
@@ -198,13 +255,17 @@ impl<S: Storage> Writer<S> {
             self.collect_report();
             match first {
                 Some(first) => {
-                    let (started, size) = self.last_commit;
-                    if size >= BUSY_BATCH {
-                        // Busy: entries keep coming; gather them for the rest of the spacing.
-                        std::thread::sleep(COMMIT_SPACING.saturating_sub(started.elapsed()));
-                    }
                     let mut jobs = vec![first];
                     jobs.extend(waiting.try_iter().take(MAX_BATCH - 1));
+                    self.arrivals.taken(jobs.len());
+                    let (started, size) = self.last_commit;
+                    if size >= BUSY_BATCH && jobs.len() < size {
+                        // Busy: gather until this batch is as large as the last, or for the rest of the spacing.
+                        self.arrivals.wait_for(size - jobs.len(), started + COMMIT_SPACING);
+                        let before = jobs.len();
+                        jobs.extend(waiting.try_iter().take(MAX_BATCH - before));
+                        self.arrivals.taken(jobs.len() - before);
+                    }
                     self.run_jobs(jobs);
                 }
                 None => {
@@ -329,5 +390,38 @@ impl<S: Storage> Writer<S> {
                 None => Ok(published),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_waiting_writer_is_woken_by_the_arrival_it_waits_for_and_otherwise_by_its_deadline() {
+        let arrivals = Arc::new(Arrivals::default());
+        let far = Instant::now() + Duration::from_secs(600);
+        let senders = {
+            let arrivals = Arc::clone(&arrivals);
+            std::thread::spawn(move || {
+                for _ in 0..3 {
+                    std::thread::sleep(Duration::from_millis(5));
+                    arrivals.arrived();
+                }
+            })
+        };
+        arrivals.wait_for(3, far);
+        assert!(Instant::now() < far - Duration::from_secs(500), "woken by the third arrival, not the deadline");
+        assert_eq!(arrivals.lock().queued, 3);
+        senders.join().unwrap();
+        arrivals.taken(2);
+        assert_eq!(arrivals.lock().queued, 1);
+        // Nothing more comes: the deadline ends the wait, and taking more than was counted never underflows.
+        let started = Instant::now();
+        arrivals.wait_for(2, started + Duration::from_millis(20));
+        assert!(started.elapsed() >= Duration::from_millis(20));
+        arrivals.taken(5);
+        assert_eq!(arrivals.lock().queued, 0);
+        assert_eq!(arrivals.lock().wanted, 0);
     }
 }
