@@ -19,3 +19,18 @@ pub mod tiles;
 pub mod verify;
 
 pub use tlog_tiles::Hash;
+
+/// Helpers for this crate's unit tests.
+#[cfg(test)]
+mod test_support {
+    use std::time::{Duration, Instant};
+
+    /// Polls `done` until it holds; fails with `what` if it does not within `within`.
+    pub(crate) fn wait_until(what: &str, within: Duration, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + within;
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}

@@ -118,13 +118,10 @@ fn write_zeros(file: File, capacity: u64, shared: &Arc<Mutex<State>>) -> io::Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::wait_until;
 
     fn wait_ready(spares: &Spares) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !spares.is_ready() {
-            assert!(std::time::Instant::now() < deadline, "no spare journal was prepared");
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
+        wait_until("no spare journal was prepared", std::time::Duration::from_secs(30), || spares.is_ready());
     }
 
     #[test]
@@ -156,11 +153,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spares = Spares::default();
         spares.prepare(&dir.path().join("missing"), 1 << 20, None);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while lock(&spares.state).preparing {
-            assert!(std::time::Instant::now() < deadline);
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
+        wait_until("the failed spare is still being prepared", std::time::Duration::from_secs(30), || {
+            !lock(&spares.state).preparing
+        });
         assert!(!spares.is_ready());
         // It is tried again when asked.
         spares.prepare(dir.path(), 1 << 20, None);

@@ -251,7 +251,10 @@ impl FsStorage {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::test_support::wait_until;
 
     #[test]
     fn fresh_and_durable_writes_land_whole_and_leave_no_temporaries() {
@@ -284,21 +287,13 @@ mod tests {
         &journal[..journal.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1)]
     }
 
-    fn wait_until(what: &str, done: impl Fn() -> bool) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !done() {
-            assert!(std::time::Instant::now() < deadline, "{what}");
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-    }
-
     #[test]
     fn the_journal_moves_into_a_prepared_file_and_appends_there_leave_its_length_alone() {
         let dir = tempfile::tempdir().unwrap();
         let storage = FsStorage::new(dir.path()).unwrap();
         storage.replace_journal(b"plain").unwrap();
         // A plain journal wants replacing as soon as a prepared file is ready.
-        wait_until("no prepared journal file", || storage.journal_wants_replacing());
+        wait_until("no prepared journal file", Duration::from_secs(30), || storage.journal_wants_replacing());
         storage.replace_journal(b"base").unwrap();
         let length = fs::metadata(dir.path().join(JOURNAL)).unwrap().len();
         assert_eq!(length, 1 << 20, "the first prepared file holds 1 MiB");
@@ -313,14 +308,14 @@ mod tests {
         assert_eq!(records_of(&journal).len(), 4 + 11 * record.len());
         // Three quarters full: the next, twice as large, is wanted once it is ready.
         storage.append_journal(&record).unwrap();
-        wait_until("no second prepared file", || storage.journal_wants_replacing());
+        wait_until("no second prepared file", Duration::from_secs(30), || storage.journal_wants_replacing());
         let inode = |name: &str| std::os::unix::fs::MetadataExt::ino(&fs::metadata(dir.path().join(name)).unwrap());
         let retired = inode(JOURNAL);
         storage.replace_journal(b"next").unwrap();
         assert_eq!(fs::metadata(dir.path().join(JOURNAL)).unwrap().len(), 2 << 20);
         // The retired journal is kept as the next spare, its records zeroed where they stood.
         assert_eq!(inode(SPARE), retired);
-        wait_until("the retired journal was not zeroed", || storage.spares.is_ready());
+        wait_until("the retired journal was not zeroed", Duration::from_secs(30), || storage.spares.is_ready());
         assert!(fs::read(dir.path().join(SPARE)).unwrap().iter().all(|&b| b == 0));
         // Past its prepared length a journal still takes appends.
         let big = vec![9u8; 3 << 20];
@@ -349,10 +344,8 @@ mod tests {
         // A prepared file may have taken the second journal: zeros follow its records.
         assert_eq!(records_of(&storage.read_journal().unwrap().unwrap()), b"second+2");
         // The old journal is closed on another thread: soon, and never left open.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while open_deleted_journals(dir.path()) > 0 {
-            assert!(std::time::Instant::now() < deadline, "the replaced journal is still open");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+        wait_until("the replaced journal is still open", Duration::from_secs(10), || {
+            open_deleted_journals(dir.path()) == 0
+        });
     }
 }
