@@ -2,7 +2,7 @@
 //!
 //! `cargo bench -p rampart-policy` prints p50/p99/p999 per decision: the label
 //! checks (`LabelFacts::assess`) plus `Authority::decide`, for requests that are
-//! allowed and refused.
+//! allowed and refused, answered from memory and evaluated by Cedar.
 
 use std::time::Instant;
 
@@ -40,9 +40,15 @@ fn percentile(sorted: &[u128], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)] as f64 / 1000.0
 }
 
+/// A policy that reads the label's text: with it loaded, labels that differ only in their text are told apart.
+const READS_LABEL: &str = r#"@id("no-exercise-traffic") forbid (principal, action == Rampart::Action::"infer", resource) when { context.label like "*EXERCISE*" };"#;
+
 fn main() {
     let labels = Policies::nato();
-    let authority = Authority::from_texts(&[("operator.cedar", &operator_policies(OPERATOR_POLICIES))]).unwrap();
+    let operator = operator_policies(OPERATOR_POLICIES);
+    let authority = Authority::from_texts(&[("operator.cedar", &operator)]).unwrap();
+    let reads_label = format!("{operator}{READS_LABEL}\n");
+    let label_reading = Authority::from_texts(&[("operator.cedar", &reads_label)]).unwrap();
     let site = Clearance::from_ceiling(&labels.parse_label("NATO SECRET").unwrap());
     let clearance = labels
         .parse_clearance(r#"{"policy":"NATO","classifications":["SECRET"],"categories":{"Context":["NATO"],"Releasable To":["GBR"]}}"#)
@@ -50,30 +56,41 @@ fn main() {
     let subject = Subject { id: "gbr-secret".into(), nation: "GBR".into(), roles: vec!["analyst".into()] };
     let model =
         Resource::Model { id: "smollm2".into(), owner: Some("GBR".into()), accreditation: "NATO SECRET".into() };
-    println!("{} policies loaded ({} operator), {ITERATIONS} decisions per row", authority.len(), OPERATOR_POLICIES);
+    println!(
+        "{} policies loaded ({} operator; one more that reads the label in the row that says so), {ITERATIONS} decisions per row",
+        authority.len(),
+        OPERATOR_POLICIES
+    );
     println!("| question | decision | p50 µs | p99 µs | p99.9 µs |");
     println!("|---|---|---|---|---|");
     for (label_text, case) in [
         ("NATO SECRET Releasable To GBR, USA", Case::Repeated),
         ("NATO SECRET Releasable To USA", Case::Repeated),
         ("NATO SECRET Releasable To GBR, USA", Case::NewLabel),
+        ("NATO SECRET Releasable To GBR, USA", Case::NewLabelRead),
         ("NATO SECRET Releasable To GBR, USA", Case::NewPrincipal),
         ("NATO SECRET Releasable To GBR, USA", Case::NewRoles),
+        ("NATO SECRET Releasable To GBR, USA", Case::NewNamedRoles),
     ] {
+        let authority = if case == Case::NewLabelRead { &label_reading } else { &authority };
         let label = labels.parse_label(label_text).unwrap();
         let mut times = Vec::with_capacity(ITERATIONS);
         let mut allowed = false;
         for i in 0..ITERATIONS {
             let mut subject = subject.clone();
-            if case == Case::NewPrincipal || case == Case::NewRoles {
+            if matches!(case, Case::NewPrincipal | Case::NewRoles | Case::NewNamedRoles) {
                 subject.id = format!("analyst-{i}");
             }
             if case == Case::NewRoles {
                 subject.roles.push(format!("team-{i}"));
             }
+            if case == Case::NewNamedRoles {
+                let (first, second) = named_role_pair(i);
+                subject.roles.extend([format!("role-{first}"), format!("role-{second}")]);
+            }
             let start = Instant::now();
             let mut facts = LabelFacts::assess(&clearance, &label, &site);
-            if case == Case::NewLabel {
+            if matches!(case, Case::NewLabel | Case::NewLabelRead) {
                 // A label never seen before: no memoised decision applies.
                 facts.label = format!("{} {i}", facts.label);
             }
@@ -93,25 +110,45 @@ fn main() {
     }
 }
 
+/// The `i`th pair of distinct roles that operator policies name (`role-2`, `role-6`, ...): every
+/// pair is a combination never seen before, up to 31,125 of them.
+fn named_role_pair(i: usize) -> (usize, usize) {
+    const NAMED: usize = OPERATOR_POLICIES / 4;
+    let (mut first, mut rest) = (0, i % (NAMED * (NAMED - 1) / 2));
+    while rest >= NAMED - 1 - first {
+        rest -= NAMED - 1 - first;
+        first += 1;
+    }
+    let second = first + 1 + rest;
+    (first * 4 + 2, second * 4 + 2)
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Case {
     /// The same principal, model and label again (memoised).
     Repeated,
-    /// A label not seen before (Cedar evaluates the slice).
+    /// A label not seen before, whose text no policy reads (memoised: the facts are the same).
     NewLabel,
+    /// A label not seen before, with a policy that reads the label's text (Cedar evaluates the slice).
+    NewLabelRead,
     /// A principal not seen before, with the nation and roles of one seen before.
     NewPrincipal,
-    /// A principal whose roles were never seen together before (entities built, slice chosen, Cedar evaluates).
+    /// A principal with a role never seen before that no policy names (memoised: Cedar cannot tell it apart).
     NewRoles,
+    /// A principal with two roles operator policies name, never seen together before (entities built,
+    /// slice built, Cedar evaluates).
+    NewNamedRoles,
 }
 
 impl Case {
     fn describe(self) -> &'static str {
         match self {
             Case::Repeated => "repeated:",
-            Case::NewLabel => "label not seen before:",
+            Case::NewLabel => "label not seen before, no policy reads it:",
+            Case::NewLabelRead => "label not seen before, a policy reads it:",
             Case::NewPrincipal => "principal not seen before:",
-            Case::NewRoles => "roles not seen before:",
+            Case::NewRoles => "role not seen before, no policy names it:",
+            Case::NewNamedRoles => "roles policies name, never together before:",
         }
     }
 }

@@ -1,6 +1,5 @@
 //! Label facts: what the label checks found, as Cedar context.
 
-use cedar_policy::RestrictedExpression;
 use rampart_labels::{Clearance, Denial, Label};
 
 /// The results of the label checks for one request, handed to Cedar.
@@ -44,16 +43,5 @@ impl LabelFacts {
             label: String::new(),
             label_policy: String::new(),
         }
-    }
-
-    pub(crate) fn to_context(&self) -> Vec<(String, RestrictedExpression)> {
-        vec![
-            ("clearance_dominates".into(), RestrictedExpression::new_bool(self.clearance_dominates)),
-            ("releasable".into(), RestrictedExpression::new_bool(self.releasable)),
-            ("accredited".into(), RestrictedExpression::new_bool(self.accredited)),
-            ("label_level".into(), RestrictedExpression::new_long(self.label_level)),
-            ("label".into(), RestrictedExpression::new_string(self.label.clone())),
-            ("label_policy".into(), RestrictedExpression::new_string(self.label_policy.clone())),
-        ]
     }
 }

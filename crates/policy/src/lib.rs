@@ -12,19 +12,26 @@
 //! start-up; an evaluation error that remains possible (an overflow, say)
 //! refuses the request: policy errors fail closed.
 
+mod cache;
 mod facts;
 mod memo;
+mod observed;
+mod question;
 mod slice;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use cedar_policy::{
     Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy,
     PolicyId, PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
 };
+
+use cache::Bounded;
+use observed::Observed;
+use question::{Facts, Principal, Question};
 
 pub use facts::LabelFacts;
 
@@ -187,11 +194,13 @@ pub struct Authority {
     authorizer: Authorizer,
     /// Action uids, indexed by `Action as usize`.
     actions: [EntityUid; ACTIONS],
-    prepared: Mutex<HashMap<(Subject, Resource), Arc<Prepared>>>,
-    resources: Mutex<HashMap<Resource, Arc<ResourceEntities>>>,
+    prepared: Bounded<(Subject, Resource), Arc<Prepared>>,
+    resources: Bounded<Resource, Arc<ResourceEntities>>,
+    /// Cedar contexts, by the facts they hold.
+    contexts: Bounded<LabelFacts, Context>,
     memo: memo::Memo,
-    /// Principal ids that some policy names (`Rampart::Principal::"id"`, in its scope or conditions).
-    named_principals: HashSet<String>,
+    /// What the policies can tell apart: named principals and roles, attributes read.
+    observed: Observed,
     /// The id that stands in for every principal no policy names.
     unnamed_principal: String,
 }
@@ -199,7 +208,7 @@ pub struct Authority {
 /// How many [`Action`]s there are.
 const ACTIONS: usize = 5;
 
-/// (subject, resource) pairs, and resources, whose entities are kept.
+/// (subject, resource) pairs, resources and contexts kept.
 const PREPARED_LIMIT: usize = 4096;
 
 /// What a request needs besides its action and context: entities, and the policies that may apply.
@@ -272,15 +281,9 @@ impl Authority {
         validate(&policies)?;
         let actions = [Action::Infer, Action::ListModels, Action::ReadAudit, Action::Admin, Action::ReadMetrics]
             .map(|a| uid("Action", a.name()));
-        let principal_type = uid("Principal", "").type_name().clone();
-        let named_principals: HashSet<String> = policies
-            .policies()
-            .flat_map(|policy| policy.entity_literals())
-            .filter(|literal| *literal.type_name() == principal_type)
-            .map(|literal| literal.id().unescaped().to_owned())
-            .collect();
+        let observed = Observed::of(&policies, uid("Principal", "").type_name(), uid("Role", "").type_name());
         let mut unnamed_principal = String::from("rampart: a principal no policy names");
-        while named_principals.contains(&unnamed_principal) {
+        while observed.principals.contains(&unnamed_principal) {
             unnamed_principal.push('\'');
         }
         Ok(Self {
@@ -288,10 +291,11 @@ impl Authority {
             policies,
             authorizer: Authorizer::new(),
             actions,
-            prepared: Mutex::new(HashMap::new()),
-            resources: Mutex::new(HashMap::new()),
+            prepared: Bounded::new(PREPARED_LIMIT),
+            resources: Bounded::new(PREPARED_LIMIT),
+            contexts: Bounded::new(PREPARED_LIMIT),
             memo: memo::Memo::default(),
-            named_principals,
+            observed,
             unnamed_principal,
         })
     }
@@ -308,26 +312,18 @@ impl Authority {
 
     /// Decides one request. `facts` are required for `infer` and `list_models`.
     pub fn decide(&self, subject: &Subject, action: Action, resource: &Resource, facts: &LabelFacts) -> Decision {
-        // Cedar can tell principals apart only by a policy naming one: every principal no policy
-        // names is judged by its nation and roles alone, so all of them with the same nation and
-        // roles share one entity and one memo, and a new caller costs no more than a known one.
-        let stand_in;
-        let subject = if self.named_principals.contains(&subject.id) {
-            subject
-        } else {
-            stand_in = Subject {
-                id: self.unnamed_principal.clone(),
-                nation: subject.nation.clone(),
-                roles: subject.roles.clone(),
-            };
-            &stand_in
-        };
-        if let Some(decision) = self.memo.get(subject, action, resource, facts) {
+        // Cedar is asked only what some policy can observe: every principal no policy names is
+        // judged as a stand-in with its nation and roles, roles no policy can tell apart are left
+        // out, and so are label strings no policy reads. Questions that differ only in what no
+        // policy observes share one entity set and one memoised decision.
+        let question = Question::new(&self.observed, &self.unnamed_principal, subject, action, resource, facts);
+        let hash = self.memo.hash(&question);
+        if let Some(decision) = self.memo.get(hash, &question) {
             return decision;
         }
-        match self.evaluate(subject, action, resource, facts) {
+        match self.evaluate(&question) {
             Ok(decision) => {
-                self.memo.put(subject, action, resource, facts, &decision);
+                self.memo.put(hash, &question, &decision);
                 decision
             }
             // Errors are not remembered: each request that meets one is refused afresh.
@@ -335,49 +331,56 @@ impl Authority {
         }
     }
 
-    /// The entities of a (subject, resource) pair, built once and cached.
-    fn prepare(&self, subject: &Subject, resource: &Resource) -> Result<Arc<Prepared>, ()> {
-        let key = (subject.clone(), resource.clone());
-        // A poisoned lock only means another thread panicked mid-insert; the map is still usable.
-        if let Some(prepared) = self.prepared.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            return Ok(Arc::clone(prepared));
+    /// The entities of a (principal, resource) pair, built once and cached.
+    fn prepare(&self, subject: &Principal, resource: &Resource) -> Result<Arc<Prepared>, ()> {
+        let hash = self.prepared.hash((subject, resource));
+        if let Some(prepared) = self.prepared.get(hash, |(s, r)| subject.is(s) && r == resource) {
+            return Ok(prepared);
         }
         // The principal's ancestors are its roles and its nation.
-        let principal_uid = uid("Principal", &subject.id);
+        let principal_uid = uid("Principal", subject.id);
         let mut principal_uids: Vec<EntityUid> = subject.roles.iter().map(|r| uid("Role", r)).collect();
-        principal_uids.push(uid("Nation", &subject.nation));
+        principal_uids.push(uid("Nation", subject.nation));
         let principal = Entity::new(
             principal_uid.clone(),
             HashMap::from([
-                ("nation".to_owned(), string(&subject.nation)),
+                ("nation".to_owned(), string(subject.nation)),
                 ("roles".to_owned(), RestrictedExpression::new_set(subject.roles.iter().map(|r| string(r)))),
             ]),
             principal_uids.iter().cloned().collect(),
         )
         .map_err(|_| ())?;
         principal_uids.push(principal_uid.clone());
-        let resource = self.resource_entities(resource)?;
+        let resource_entities = self.resource_entities(resource)?;
         // Cedar computes the closure again only around the principal added to the resource's entities.
-        let entities = resource.entities.clone().add_entities([principal], None).map_err(|_| ())?;
+        let entities = resource_entities.entities.clone().add_entities([principal], None).map_err(|_| ())?;
         let prepared = Arc::new(Prepared {
             principal: principal_uid,
             principal_uids,
             entities,
-            resource,
+            resource: resource_entities,
             slices: Default::default(),
         });
-        let mut cache = self.prepared.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= PREPARED_LIMIT {
-            cache.clear();
-        }
-        cache.insert(key, Arc::clone(&prepared));
+        self.prepared.insert(hash, (subject.to_owned(), resource.clone()), Arc::clone(&prepared));
         Ok(prepared)
+    }
+
+    /// The Cedar context holding `facts`, built once and cached.
+    fn context(&self, facts: Facts) -> Result<Context, ()> {
+        let hash = self.contexts.hash(facts);
+        if let Some(context) = self.contexts.get(hash, |owned| facts.is(owned)) {
+            return Ok(context);
+        }
+        let context = Context::from_pairs(facts.to_context()).map_err(|_| ())?;
+        self.contexts.insert(hash, facts.to_owned(), context.clone());
+        Ok(context)
     }
 
     /// A resource's entity, alone in an `Entities` of its own, built once and cached.
     fn resource_entities(&self, resource: &Resource) -> Result<Arc<ResourceEntities>, ()> {
-        if let Some(built) = self.resources.lock().unwrap_or_else(|e| e.into_inner()).get(resource) {
-            return Ok(Arc::clone(built));
+        let hash = self.resources.hash(resource);
+        if let Some(built) = self.resources.get(hash, |r| r == resource) {
+            return Ok(built);
         }
         // A model's only ancestor is its owner nation.
         let mut uids = Vec::new();
@@ -399,26 +402,17 @@ impl Authority {
         // entities: Cedar's `in` reads the ancestors listed on the principal and the model.
         let entities = Entities::from_entities([entity], None).map_err(|_| ())?;
         let built = Arc::new(ResourceEntities { uid: resource_uid, uids, entities });
-        let mut cache = self.resources.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= PREPARED_LIMIT {
-            cache.clear();
-        }
-        cache.insert(resource.clone(), Arc::clone(&built));
+        self.resources.insert(hash, resource.clone(), Arc::clone(&built));
         Ok(built)
     }
 
-    fn evaluate(
-        &self,
-        subject: &Subject,
-        action: Action,
-        resource: &Resource,
-        facts: &LabelFacts,
-    ) -> Result<Decision, ()> {
-        let prepared = self.prepare(subject, resource)?;
+    fn evaluate(&self, question: &Question) -> Result<Decision, ()> {
+        let prepared = self.prepare(&question.principal, question.resource)?;
+        let action = question.action;
         let action_uid = &self.actions[action as usize];
         let policies = prepared.slices[action as usize]
             .get_or_init(|| self.slicer.slice(action_uid, &prepared.principal_uids, &prepared.resource.uids));
-        let context = Context::from_pairs(facts.to_context()).map_err(|_| ())?;
+        let context = self.context(question.facts)?;
         let request =
             Request::new(prepared.principal.clone(), action_uid.clone(), prepared.resource.uid.clone(), context, None)
                 .map_err(|_| ())?;

@@ -182,6 +182,68 @@ fn a_principal_a_policy_names_is_told_apart_from_others_with_the_same_nation_and
 }
 
 #[test]
+fn roles_no_policy_names_do_not_split_decisions_but_named_ones_do() {
+    let w = World::new();
+    let operator = r#"@id("no-contractors") forbid (principal in Rampart::Role::"contractor", action, resource);"#;
+    let authority = Authority::from_texts(&[("site.cedar", operator)]).unwrap();
+    let facts = w.facts(GBR_SECRET, "NATO SECRET");
+    let m = model("smollm2", None);
+    for _ in 0..2 {
+        for roles in [&["analyst"][..], &["analyst", "team-7"], &["team-7", "analyst", "analyst"]] {
+            let decision = authority.decide(&subject("carol", "GBR", roles), Action::Infer, &m, &facts);
+            assert!(decision.allowed(), "{roles:?}: {decision:?}");
+        }
+        for roles in [&["analyst", "contractor"][..], &["contractor", "team-7", "analyst"]] {
+            let decision = authority.decide(&subject("dave", "GBR", roles), Action::Infer, &m, &facts);
+            assert_eq!(decision.policies, ["no-contractors"], "{roles:?}");
+        }
+    }
+}
+
+#[test]
+fn a_policy_reading_the_roles_attribute_tells_every_role_apart() {
+    let w = World::new();
+    let operator =
+        r#"@id("team-7-barred") forbid (principal, action, resource) when { principal.roles.contains("team-7") };"#;
+    let authority = Authority::from_texts(&[("site.cedar", operator)]).unwrap();
+    let facts = w.facts(GBR_SECRET, "NATO SECRET");
+    let m = model("smollm2", None);
+    for _ in 0..2 {
+        assert!(
+            authority.decide(&subject("carol", "GBR", &["analyst", "team-6"]), Action::Infer, &m, &facts).allowed()
+        );
+        let barred = authority.decide(&subject("carol", "GBR", &["analyst", "team-7"]), Action::Infer, &m, &facts);
+        assert_eq!(barred.policies, ["team-7-barred"]);
+    }
+}
+
+#[test]
+fn label_text_splits_decisions_only_when_a_policy_reads_it() {
+    let w = World::new();
+    let gbr = subject("gbr-secret", "GBR", &["analyst"]);
+    let m = model("smollm2", None);
+    // Both labels are releasable to GBR at the same level: the facts differ only in the label's text
+    // (banners name nations in full: "... Releasable To United Kingdom, United States of America").
+    let shared = w.facts(GBR_SECRET, "NATO SECRET Releasable To GBR, USA");
+    let own = w.facts(GBR_SECRET, "NATO SECRET Releasable To GBR");
+    let text_blind = Authority::load(&[] as &[&str]).unwrap();
+    let reads_label =
+        r#"@id("no-usa-shared") forbid (principal, action, resource) when { context.label like "*United States*" };"#;
+    let reads_policy =
+        r#"@id("nato-only") forbid (principal, action, resource) unless { context.label_policy == "NATO" };"#;
+    let text_reading = Authority::from_texts(&[("site.cedar", reads_label), ("policy.cedar", reads_policy)]).unwrap();
+    for _ in 0..2 {
+        assert!(text_blind.decide(&gbr, Action::Infer, &m, &shared).allowed());
+        assert!(text_blind.decide(&gbr, Action::Infer, &m, &own).allowed());
+        assert_eq!(text_reading.decide(&gbr, Action::Infer, &m, &shared).policies, ["no-usa-shared"]);
+        assert!(text_reading.decide(&gbr, Action::Infer, &m, &own).allowed());
+        let mut other_policy = own.clone();
+        other_policy.label_policy = "DEU".into();
+        assert_eq!(text_reading.decide(&gbr, Action::Infer, &m, &other_policy).policies, ["nato-only"]);
+    }
+}
+
+#[test]
 fn a_policy_that_cannot_be_evaluated_refuses() {
     let w = World::new();
     // Valid against the schema, but it overflows when evaluated.
