@@ -27,8 +27,8 @@ impl<K, V: Clone> Bounded<K, V> {
         Self { hasher: Hasher::default(), limit, entries: Mutex::new(HashMap::default()) }
     }
 
-    /// The hash under which `key` is stored: the hash of a key's parts, or of a tuple of
-    /// references to them, is the hash of the key.
+    /// The hash to look up and store a key under. A caller may hash a borrowed view of the key
+    /// (its parts, or references to them) as long as its lookups and inserts hash the same view.
     pub(crate) fn hash(&self, key: impl Hash) -> u64 {
         self.hasher.hash_one(key)
     }

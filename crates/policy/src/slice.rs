@@ -18,7 +18,9 @@
 
 use cedar_policy::{ActionConstraint, EntityUid, Policy, PolicySet, PrincipalConstraint, ResourceConstraint};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use crate::cache::Bounded;
 
 /// The action, then the index entries a request matched, principal side (`true`) and resource
 /// side (`false`): they alone decide a slice's content, so requests that match the same ones share it.
@@ -49,7 +51,6 @@ impl Scoped {
 /// Distinct slices kept before the memory is emptied.
 const SLICES_KEPT: usize = 4096;
 
-#[derive(Default)]
 pub(crate) struct Slicer {
     everywhere: Vec<Scoped>,
     /// `principal ==` and `principal in` scopes, by the entity they name.
@@ -57,12 +58,17 @@ pub(crate) struct Slicer {
     /// `resource ==` and `resource in` scopes, by the entity they name.
     by_resource: HashMap<EntityUid, Vec<Scoped>>,
     /// Slices already built, by the index entries that chose them.
-    built: Mutex<HashMap<SliceKey, Arc<PolicySet>>>,
+    built: Bounded<SliceKey, Arc<PolicySet>>,
 }
 
 impl Slicer {
     pub(crate) fn new(policies: &PolicySet) -> Self {
-        let mut slicer = Slicer::default();
+        let mut slicer = Slicer {
+            everywhere: Vec::new(),
+            by_principal: HashMap::new(),
+            by_resource: HashMap::new(),
+            built: Bounded::new(SLICES_KEPT),
+        };
         for policy in policies.policies() {
             let bucket = match (policy.resource_constraint(), policy.principal_constraint()) {
                 (ResourceConstraint::Eq(r) | ResourceConstraint::In(r) | ResourceConstraint::IsIn(_, r), _) => {
@@ -94,9 +100,9 @@ impl Slicer {
             }
         }
         let key: SliceKey = (action.clone(), matches);
-        // A poisoned lock only means another thread panicked mid-insert; the map is still usable.
-        if let Some(slice) = self.built.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            return Arc::clone(slice);
+        let hash = self.built.hash(&key);
+        if let Some(slice) = self.built.get(hash, |built| *built == key) {
+            return slice;
         }
         let mut chosen: Vec<&Scoped> = self.everywhere.iter().collect();
         for (principal_side, uid) in &key.1 {
@@ -105,11 +111,7 @@ impl Slicer {
         }
         let chosen = chosen.into_iter().filter(|scoped| scoped.applies_to(action)).map(|scoped| scoped.policy.clone());
         let slice = Arc::new(PolicySet::from_policies(chosen).expect("policy ids were unique in the full set"));
-        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
-        if built.len() >= SLICES_KEPT {
-            built.clear();
-        }
-        built.insert(key, Arc::clone(&slice));
+        self.built.insert(hash, key, Arc::clone(&slice));
         slice
     }
 }
