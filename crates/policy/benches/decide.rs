@@ -3,6 +3,7 @@
 //! `cargo bench -p rampart-policy` prints p50/p99/p999 per decision: the label
 //! checks (`LabelFacts::assess`) plus `Authority::decide`, for requests that are
 //! allowed and refused, answered from memory and evaluated by Cedar.
+//! `cargo bench -p rampart-policy -- TEXT` runs only the rows whose question contains TEXT.
 
 use std::time::Instant;
 
@@ -12,8 +13,9 @@ use rampart_policy::{Action, Authority, LabelFacts, Resource, Subject};
 const OPERATOR_POLICIES: usize = 1000;
 const ITERATIONS: usize = 20_000;
 
-/// Operator policies of the shapes sites write: per-model nation rules, per-owner rules, role rules.
-fn operator_policies(n: usize) -> String {
+/// Operator policies of the shapes sites write: per-model nation rules, per-owner rules, role rules
+/// (with `role_nations`, each role rule applies to one nation's principals only).
+fn operator_policies(n: usize, role_nations: bool) -> String {
     let nations = ["GBR", "USA", "DEU", "FRA", "ITA", "ESP", "POL", "NLD", "CAN", "NOR"];
     (0..n)
         .map(|i| match i % 4 {
@@ -24,6 +26,10 @@ fn operator_policies(n: usize) -> String {
             1 => format!(
                 "@id(\"op-{i}\") forbid (principal, action, resource in Rampart::Nation::\"N{i}\") unless {{ principal.nation == \"{}\" }};\n",
                 nations[i % nations.len()]
+            ),
+            2 if role_nations => format!(
+                "@id(\"op-{i}\") forbid (principal in Rampart::Role::\"role-{i}\", action == Rampart::Action::\"infer\", resource) when {{ principal.nation == \"{}\" }};\n",
+                nations[i % 2]
             ),
             2 => format!(
                 "@id(\"op-{i}\") forbid (principal in Rampart::Role::\"role-{i}\", action == Rampart::Action::\"infer\", resource);\n"
@@ -44,9 +50,14 @@ fn percentile(sorted: &[u128], p: f64) -> f64 {
 const READS_LABEL: &str = r#"@id("no-exercise-traffic") forbid (principal, action == Rampart::Action::"infer", resource) when { context.label like "*EXERCISE*" };"#;
 
 fn main() {
+    let filters: Vec<String> = std::env::args().skip(1).filter(|arg| !arg.starts_with("--")).collect();
     let labels = Policies::nato();
-    let operator = operator_policies(OPERATOR_POLICIES);
+    let operator = operator_policies(OPERATOR_POLICIES, false);
+    let loading = Instant::now();
     let authority = Authority::from_texts(&[("operator.cedar", &operator)]).unwrap();
+    let load_ms = loading.elapsed().as_secs_f64() * 1000.0;
+    let role_nations = operator_policies(OPERATOR_POLICIES, true);
+    let principal_reading = Authority::from_texts(&[("operator.cedar", &role_nations)]).unwrap();
     let reads_label = format!("{operator}{READS_LABEL}\n");
     let label_reading = Authority::from_texts(&[("operator.cedar", &reads_label)]).unwrap();
     let site = Clearance::from_ceiling(&labels.parse_label("NATO SECRET").unwrap());
@@ -57,7 +68,7 @@ fn main() {
     let model =
         Resource::Model { id: "smollm2".into(), owner: Some("GBR".into()), accreditation: "NATO SECRET".into() };
     println!(
-        "{} policies loaded ({} operator; one more that reads the label in the row that says so), {ITERATIONS} decisions per row",
+        "{} policies loaded in {load_ms:.0} ms (parsed, validated, analysed, indexed; {} operator; one more that reads the label, or role rules that read the principal, in the rows that say so), {ITERATIONS} decisions per row",
         authority.len(),
         OPERATOR_POLICIES
     );
@@ -71,20 +82,29 @@ fn main() {
         ("NATO SECRET Releasable To GBR, USA", Case::NewPrincipal),
         ("NATO SECRET Releasable To GBR, USA", Case::NewRoles),
         ("NATO SECRET Releasable To GBR, USA", Case::NewNamedRoles),
+        ("NATO SECRET Releasable To GBR, USA", Case::NewNamedRolesRead),
     ] {
-        let authority = if case == Case::NewLabelRead { &label_reading } else { &authority };
+        // `cargo bench -p rampart-policy -- TEXT` runs only the rows whose question contains TEXT.
+        if !filters.is_empty() && !filters.iter().any(|f| case.describe().contains(f.as_str())) {
+            continue;
+        }
+        let authority = match case {
+            Case::NewLabelRead => &label_reading,
+            Case::NewNamedRolesRead => &principal_reading,
+            _ => &authority,
+        };
         let label = labels.parse_label(label_text).unwrap();
         let mut times = Vec::with_capacity(ITERATIONS);
         let mut allowed = false;
         for i in 0..ITERATIONS {
             let mut subject = subject.clone();
-            if matches!(case, Case::NewPrincipal | Case::NewRoles | Case::NewNamedRoles) {
+            if matches!(case, Case::NewPrincipal | Case::NewRoles | Case::NewNamedRoles | Case::NewNamedRolesRead) {
                 subject.id = format!("analyst-{i}");
             }
             if case == Case::NewRoles {
                 subject.roles.push(format!("team-{i}"));
             }
-            if case == Case::NewNamedRoles {
+            if matches!(case, Case::NewNamedRoles | Case::NewNamedRolesRead) {
                 let (first, second) = named_role_pair(i);
                 subject.roles.extend([format!("role-{first}"), format!("role-{second}")]);
             }
@@ -129,15 +149,18 @@ enum Case {
     Repeated,
     /// A label not seen before, whose text no policy reads (memoised: the facts are the same).
     NewLabel,
-    /// A label not seen before, with a policy that reads the label's text (Cedar evaluates the slice).
+    /// A label not seen before, with a policy that reads the label's text (Cedar evaluates that policy).
     NewLabelRead,
     /// A principal not seen before, with the nation and roles of one seen before.
     NewPrincipal,
     /// A principal with a role never seen before that no policy names (memoised: Cedar cannot tell it apart).
     NewRoles,
-    /// A principal with two roles operator policies name, never seen together before (entities built,
-    /// slice built, Cedar evaluates).
+    /// A principal with two roles operator policies name, never seen together before (the roles'
+    /// policies hold for whoever holds the role: their answers are remembered).
     NewNamedRoles,
+    /// The same, where each role's policy reads the principal's nation (entities built, Cedar
+    /// evaluates both roles' policies).
+    NewNamedRolesRead,
 }
 
 impl Case {
@@ -149,6 +172,7 @@ impl Case {
             Case::NewPrincipal => "principal not seen before:",
             Case::NewRoles => "role not seen before, no policy names it:",
             Case::NewNamedRoles => "roles policies name, never together before:",
+            Case::NewNamedRolesRead => "the same, the roles' policies read the principal:",
         }
     }
 }

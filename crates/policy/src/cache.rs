@@ -1,11 +1,12 @@
 //! A bounded map for the authority's caches, looked up without building a key.
 //!
 //! A lookup hashes the parts of a key where they lie and compares candidates
-//! in full, so a hit allocates nothing; only an insert owns its key. The map is
-//! emptied when it is full (see [`Bounded::new`]): every entry can be rebuilt,
-//! and a full map means the working set is larger than the limit.
+//! in full, so a hit allocates nothing; only an insert owns its key. When the
+//! map is full, each insert drops the oldest entry (see [`Bounded::new`]):
+//! every entry can be rebuilt, and dropping one at a time spreads the cost of
+//! freeing them instead of emptying thousands at once inside one request.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash};
 use std::sync::Mutex;
 
@@ -15,16 +16,21 @@ type Hasher = foldhash::quality::RandomState;
 pub(crate) struct Bounded<K, V> {
     hasher: Hasher,
     limit: usize,
-    entries: Mutex<Buckets<K, V>>,
+    entries: Mutex<Entries<K, V>>,
 }
 
-/// Keys and values by the hash of the key.
-type Buckets<K, V> = HashMap<u64, Vec<(K, V)>, Hasher>;
+struct Entries<K, V> {
+    /// Keys and values by the hash of the key, oldest first within a hash.
+    by_hash: HashMap<u64, Vec<(K, V)>, Hasher>,
+    /// The hash of every stored key, oldest first.
+    order: VecDeque<u64>,
+}
 
 impl<K, V: Clone> Bounded<K, V> {
-    /// A map that holds keys under at most `limit` hashes (as many keys, but for collisions).
+    /// A map that holds at most `limit` keys.
     pub(crate) fn new(limit: usize) -> Self {
-        Self { hasher: Hasher::default(), limit, entries: Mutex::new(HashMap::default()) }
+        let entries = Entries { by_hash: HashMap::default(), order: VecDeque::new() };
+        Self { hasher: Hasher::default(), limit, entries: Mutex::new(entries) }
     }
 
     /// The hash to look up and store a key under. A caller may hash a borrowed view of the key
@@ -37,16 +43,23 @@ impl<K, V: Clone> Bounded<K, V> {
     pub(crate) fn get(&self, hash: u64, matches: impl Fn(&K) -> bool) -> Option<V> {
         // A poisoned lock only means another thread panicked mid-insert; the map is still usable.
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(&hash)?.iter().find(|(key, _)| matches(key)).map(|(_, value)| value.clone())
+        entries.by_hash.get(&hash)?.iter().find(|(key, _)| matches(key)).map(|(_, value)| value.clone())
     }
 
-    /// Stores `value` under `key`, whose hash is `hash`.
+    /// Stores `value` under `key`, whose hash is `hash`, dropping the oldest key if the map is full.
     pub(crate) fn insert(&self, hash: u64, key: K, value: V) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= self.limit {
-            entries.clear();
+        if entries.order.len() >= self.limit
+            && let Some(oldest) = entries.order.pop_front()
+            && let Some(keys) = entries.by_hash.get_mut(&oldest)
+        {
+            keys.remove(0);
+            if keys.is_empty() {
+                entries.by_hash.remove(&oldest);
+            }
         }
-        entries.entry(hash).or_default().push((key, value));
+        entries.by_hash.entry(hash).or_default().push((key, value));
+        entries.order.push_back(hash);
     }
 }
 
@@ -69,13 +82,31 @@ mod tests {
     }
 
     #[test]
-    fn empties_itself_when_full() {
+    fn drops_the_oldest_key_when_full() {
         let map: Bounded<u32, u32> = Bounded::new(2);
         for key in 0..3u32 {
             map.insert(map.hash(key), key, key * 10);
         }
-        // The third insert found two hashes stored and started afresh.
+        // The third insert found two keys stored and dropped the first.
         assert_eq!(map.get(map.hash(0u32), |k| *k == 0), None);
+        assert_eq!(map.get(map.hash(1u32), |k| *k == 1), Some(10));
         assert_eq!(map.get(map.hash(2u32), |k| *k == 2), Some(20));
+    }
+
+    #[test]
+    fn drops_the_oldest_of_colliding_keys_first() {
+        let map: Bounded<u32, u32> = Bounded::new(2);
+        // Three keys under one hash, as if they collided: the first is dropped, the others stay.
+        for key in 0..3u32 {
+            map.insert(7, key, key * 10);
+        }
+        assert_eq!(map.get(7, |k| *k == 0), None);
+        assert_eq!(map.get(7, |k| *k == 1), Some(10));
+        assert_eq!(map.get(7, |k| *k == 2), Some(20));
+        // A fourth under another hash drops the second; the map never holds more than two.
+        map.insert(8, 3, 30);
+        assert_eq!(map.get(7, |k| *k == 1), None);
+        assert_eq!(map.get(7, |k| *k == 2), Some(20));
+        assert_eq!(map.get(8, |k| *k == 3), Some(30));
     }
 }

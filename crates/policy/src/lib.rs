@@ -16,13 +16,13 @@ mod cache;
 mod facts;
 mod memo;
 mod observed;
+mod parts;
 mod question;
-mod slice;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::{Arc, LazyLock, OnceLock};
+use std::sync::{Arc, LazyLock};
 
 use cedar_policy::{
     Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy,
@@ -30,6 +30,7 @@ use cedar_policy::{
 };
 
 use cache::Bounded;
+use memo::Answer;
 use observed::Observed;
 use question::{Facts, Principal, Question};
 
@@ -190,7 +191,7 @@ pub enum PolicyError {
 /// The loaded policy set and its authorizer.
 pub struct Authority {
     policies: PolicySet,
-    slicer: slice::Slicer,
+    parts: parts::Parts,
     authorizer: Authorizer,
     /// Action uids, indexed by `Action as usize`.
     actions: [EntityUid; ACTIONS],
@@ -199,6 +200,8 @@ pub struct Authority {
     /// Cedar contexts, by the facts they hold.
     contexts: Bounded<LabelFacts, Context>,
     memo: memo::Memo,
+    /// Each part's answers, by what it observes of the question.
+    answers: memo::Answers,
     /// What the policies can tell apart: named principals and roles, attributes read.
     observed: Observed,
     /// The id that stands in for every principal no policy names.
@@ -208,26 +211,22 @@ pub struct Authority {
 /// How many [`Action`]s there are.
 const ACTIONS: usize = 5;
 
+/// The id of the audit log's entity.
+const AUDIT_LOG_ID: &str = "log";
+
 /// (subject, resource) pairs, resources and contexts kept.
 const PREPARED_LIMIT: usize = 4096;
 
-/// What a request needs besides its action and context: entities, and the policies that may apply.
+/// What a request needs besides its action and context: the principal's and the resource's entities.
 struct Prepared {
     principal: EntityUid,
-    /// The principal and its ancestors.
-    principal_uids: Vec<EntityUid>,
-    /// The principal's and the resource's entities.
     entities: Entities,
     resource: Arc<ResourceEntities>,
-    /// The policy slice of each action, indexed by `Action as usize`, chosen when first asked.
-    slices: [OnceLock<Arc<PolicySet>>; ACTIONS],
 }
 
 /// A resource's entity in an `Entities` of its own, to which each principal is added.
 struct ResourceEntities {
     uid: EntityUid,
-    /// The resource and its ancestors.
-    uids: Vec<EntityUid>,
     entities: Entities,
 }
 
@@ -287,7 +286,7 @@ impl Authority {
             unnamed_principal.push('\'');
         }
         Ok(Self {
-            slicer: slice::Slicer::new(&policies),
+            parts: parts::Parts::new(&policies, &observed, &actions),
             policies,
             authorizer: Authorizer::new(),
             actions,
@@ -295,6 +294,7 @@ impl Authority {
             resources: Bounded::new(PREPARED_LIMIT),
             contexts: Bounded::new(PREPARED_LIMIT),
             memo: memo::Memo::default(),
+            answers: memo::Answers::default(),
             observed,
             unnamed_principal,
         })
@@ -339,28 +339,21 @@ impl Authority {
         }
         // The principal's ancestors are its roles and its nation.
         let principal_uid = uid("Principal", subject.id);
-        let mut principal_uids: Vec<EntityUid> = subject.roles.iter().map(|r| uid("Role", r)).collect();
-        principal_uids.push(uid("Nation", subject.nation));
-        let principal = Entity::new(
-            principal_uid.clone(),
-            HashMap::from([
-                ("nation".to_owned(), string(subject.nation)),
-                ("roles".to_owned(), RestrictedExpression::new_set(subject.roles.iter().map(|r| string(r)))),
-            ]),
-            principal_uids.iter().cloned().collect(),
-        )
-        .map_err(|_| ())?;
-        principal_uids.push(principal_uid.clone());
+        let ancestors = subject.roles.iter().map(|r| uid("Role", r)).chain([uid("Nation", subject.nation)]);
+        // Attributes no policy reads are left out: building them is most of the entity's cost.
+        let mut attributes = HashMap::new();
+        if self.observed.nation_attribute {
+            attributes.insert("nation".to_owned(), string(subject.nation));
+        }
+        if self.observed.roles_attribute {
+            attributes
+                .insert("roles".to_owned(), RestrictedExpression::new_set(subject.roles.iter().map(|r| string(r))));
+        }
+        let principal = Entity::new(principal_uid.clone(), attributes, ancestors.collect()).map_err(|_| ())?;
         let resource_entities = self.resource_entities(resource)?;
         // Cedar computes the closure again only around the principal added to the resource's entities.
         let entities = resource_entities.entities.clone().add_entities([principal], None).map_err(|_| ())?;
-        let prepared = Arc::new(Prepared {
-            principal: principal_uid,
-            principal_uids,
-            entities,
-            resource: resource_entities,
-            slices: Default::default(),
-        });
+        let prepared = Arc::new(Prepared { principal: principal_uid, entities, resource: resource_entities });
         self.prepared.insert(hash, (subject.to_owned(), resource.clone()), Arc::clone(&prepared));
         Ok(prepared)
     }
@@ -383,54 +376,86 @@ impl Authority {
             return Ok(built);
         }
         // A model's only ancestor is its owner nation.
-        let mut uids = Vec::new();
         let entity = match resource {
             Resource::Model { id, owner, accreditation } => {
                 let mut attrs = HashMap::from([("accreditation".to_owned(), string(accreditation))]);
+                let mut ancestors = HashSet::new();
                 if let Some(owner) = owner {
                     attrs.insert("owner".to_owned(), string(owner));
-                    uids.push(uid("Nation", owner));
+                    ancestors.insert(uid("Nation", owner));
                 }
-                Entity::new(uid("Model", id), attrs, uids.iter().cloned().collect()).map_err(|_| ())?
+                Entity::new(uid("Model", id), attrs, ancestors).map_err(|_| ())?
             }
-            Resource::AuditLog => Entity::new_no_attrs(uid("AuditLog", "log"), HashSet::new()),
+            Resource::AuditLog => Entity::new_no_attrs(uid("AuditLog", AUDIT_LOG_ID), HashSet::new()),
             Resource::Site(id) => Entity::new_no_attrs(uid("Site", id), HashSet::new()),
         };
         let resource_uid = entity.uid();
-        uids.push(resource_uid.clone());
         // Roles and nations have neither attributes nor ancestors of their own, so they need no
         // entities: Cedar's `in` reads the ancestors listed on the principal and the model.
         let entities = Entities::from_entities([entity], None).map_err(|_| ())?;
-        let built = Arc::new(ResourceEntities { uid: resource_uid, uids, entities });
+        let built = Arc::new(ResourceEntities { uid: resource_uid, entities });
         self.resources.insert(hash, resource.clone(), Arc::clone(&built));
         Ok(built)
     }
 
+    /// Combines the answers of the parts that can apply, asking Cedar for those not yet known.
     fn evaluate(&self, question: &Question) -> Result<Decision, ()> {
-        let prepared = self.prepare(&question.principal, question.resource)?;
-        let action = question.action;
-        let action_uid = &self.actions[action as usize];
-        let policies = prepared.slices[action as usize]
-            .get_or_init(|| self.slicer.slice(action_uid, &prepared.principal_uids, &prepared.resource.uids));
+        let (mut forbids, mut permits) = (Vec::new(), Vec::new());
+        let mut prepared = None;
+        for index in self.parts.select(question.action, &question.principal, question.resource) {
+            let part = self.parts.get(index);
+            let hash = self.answers.hash(index, part.observes, question);
+            let answer = match self.answers.get(hash, index, part.observes, question) {
+                Some(answer) => answer,
+                None => {
+                    let prepared = match &prepared {
+                        Some(prepared) => prepared,
+                        None => prepared.insert(self.prepare(&question.principal, question.resource)?),
+                    };
+                    let answer = self.ask_cedar(question, &part.policies, prepared)?;
+                    self.answers.put(hash, index, part.observes, question, answer.clone());
+                    answer
+                }
+            };
+            match answer {
+                Answer::Forbid(ids) => forbids.push(ids),
+                Answer::Permit(ids) => permits.push(ids),
+                Answer::Neither => {}
+            }
+        }
+        let decided = |answers: Vec<Arc<[String]>>| {
+            let mut ids: Vec<String> = answers.iter().flat_map(|ids| ids.iter().cloned()).collect();
+            ids.sort_unstable();
+            ids
+        };
+        if forbids.is_empty() {
+            let refusal = permits.is_empty().then_some(Refusal::PolicyForbids);
+            return Ok(Decision { refusal, policies: decided(permits) });
+        }
+        let policies = decided(forbids);
+        let refusal = BUILTIN_REFUSALS
+            .iter()
+            .find(|(id, _)| policies.iter().any(|p| p == id))
+            .map_or(Refusal::PolicyForbids, |(_, refusal)| *refusal);
+        Ok(Decision { refusal: Some(refusal), policies })
+    }
+
+    /// One part's answer to `question`, from Cedar.
+    fn ask_cedar(&self, question: &Question, policies: &PolicySet, prepared: &Prepared) -> Result<Answer, ()> {
         let context = self.context(question.facts)?;
-        let request =
-            Request::new(prepared.principal.clone(), action_uid.clone(), prepared.resource.uid.clone(), context, None)
-                .map_err(|_| ())?;
+        let action = self.actions[question.action as usize].clone();
+        let request = Request::new(prepared.principal.clone(), action, prepared.resource.uid.clone(), context, None)
+            .map_err(|_| ())?;
         let response = self.authorizer.is_authorized(&request, policies, &prepared.entities);
         if response.diagnostics().errors().next().is_some() {
             return Err(());
         }
-        let policies: Vec<String> = response.diagnostics().reason().map(|id| id.to_string()).collect();
-        let refusal = match response.decision() {
-            CedarDecision::Allow => None,
-            CedarDecision::Deny => Some(
-                BUILTIN_REFUSALS
-                    .iter()
-                    .find(|(id, _)| policies.iter().any(|p| p == id))
-                    .map_or(Refusal::PolicyForbids, |(_, refusal)| *refusal),
-            ),
-        };
-        Ok(Decision { refusal, policies })
+        let ids: Arc<[String]> = response.diagnostics().reason().map(|id| id.to_string()).collect();
+        Ok(match response.decision() {
+            CedarDecision::Allow => Answer::Permit(ids),
+            CedarDecision::Deny if ids.is_empty() => Answer::Neither,
+            CedarDecision::Deny => Answer::Forbid(ids),
+        })
     }
 }
 

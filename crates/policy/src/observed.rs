@@ -8,6 +8,11 @@
 //! asked (see `Authority::decide`), so questions that differ only there share
 //! one evaluation and one memoised decision.
 //!
+//! Each policy's [`Observes`] says which parts of a question (principal,
+//! resource, label text, label facts) its own decision can depend on, so that
+//! its answer to one question can be reused for another that differs only
+//! elsewhere (see `crate::parts`).
+//!
 //! The analysis walks each policy's JSON form (Cedar's EST) and errs on the
 //! side of observing: an attribute named `roles`, `label` or `label_policy`
 //! read or tested (`.`, `has`) on any expression counts, `context` used other
@@ -15,24 +20,28 @@
 //! reading all of it, and a policy that cannot be put in JSON form counts as
 //! observing everything.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use cedar_policy::{EntityTypeName, PolicySet};
+use cedar_policy::{EntityTypeName, Policy, PolicyId, PolicySet, PrincipalConstraint, ResourceConstraint};
 use serde_json::Value;
 
 /// What some loaded policy observes.
 #[derive(Debug, Default)]
 pub(crate) struct Observed {
-    /// Ids of principals some policy names (`Rampart::Principal::"id"`).
-    pub(crate) principals: HashSet<String>,
-    /// Ids of roles some policy names (`Rampart::Role::"id"`).
-    pub(crate) roles: HashSet<String>,
+    /// Ids of principals some policy names (`Rampart::Principal::"id"`), looked up per question.
+    pub(crate) principals: foldhash::HashSet<String>,
+    /// Ids of roles some policy names (`Rampart::Role::"id"`), looked up per question.
+    pub(crate) roles: foldhash::HashSet<String>,
     /// Some policy reads the principal's `roles` attribute.
     pub(crate) roles_attribute: bool,
+    /// Some policy reads the principal's `nation` attribute.
+    pub(crate) nation_attribute: bool,
     /// Some policy reads `context.label`.
     pub(crate) label: bool,
     /// Some policy reads `context.label_policy`.
     pub(crate) label_policy: bool,
+    /// What each policy reads.
+    reads: HashMap<PolicyId, Reads>,
 }
 
 impl Observed {
@@ -48,35 +57,102 @@ impl Observed {
                     observed.roles.insert(id);
                 }
             }
-            match policy.to_json() {
-                Ok(json) => observed.scan(&json),
-                Err(_) => observed.everything(),
-            }
+            let reads = Reads::of(policy);
+            let read = |name: &str| reads.everything || reads.attributes.contains(name);
+            observed.roles_attribute |= read("roles");
+            observed.nation_attribute |= read("nation");
+            observed.label |= read("label");
+            observed.label_policy |= read("label_policy");
+            observed.reads.insert(policy.id().clone(), reads);
         }
         observed
     }
 
-    fn everything(&mut self) {
-        self.roles_attribute = true;
-        self.label = true;
-        self.label_policy = true;
-    }
-
-    fn attribute(&mut self, name: &str) {
-        match name {
-            "roles" => self.roles_attribute = true,
-            "label" => self.label = true,
-            "label_policy" => self.label_policy = true,
-            _ => {}
+    /// What `policy`, one of the set this was made from, observes (see [`Observes::of`]).
+    pub(crate) fn policy(&self, policy: &Policy, held: ScopeHeld) -> Observes {
+        match self.reads.get(policy.id()) {
+            Some(reads) => Observes::of(policy, reads, held),
+            None => Observes { principal: true, resource: true, label_text: true, label_facts: true },
         }
+    }
+}
+
+/// Which parts of a question one policy observes: the parts its decision can depend on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Observes {
+    /// The principal: its id, roles, nation or attributes.
+    pub(crate) principal: bool,
+    /// The resource: its type, id, owner or attributes.
+    pub(crate) resource: bool,
+    /// The label's text: `context.label` or `context.label_policy`.
+    pub(crate) label_text: bool,
+    /// The label checks' results and the label's level: any other context attribute.
+    pub(crate) label_facts: bool,
+}
+
+/// A scope constraint known to hold wherever a policy is asked: the index selects the policy only
+/// for questions that satisfy it (see `crate::parts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ScopeHeld {
+    /// Neither the principal's nor the resource's constraint is known to hold.
+    Neither,
+    /// The principal's constraint (`principal == P`, `principal in E`) holds.
+    Principal,
+    /// The resource's constraint (`resource == R`, `resource in E`) holds.
+    Resource,
+}
+
+impl Observes {
+    /// What `policy`, whose conditions read `reads`, observes. Its scope counts (`principal in ...`
+    /// observes the principal, `resource is ...` the resource), except a constraint that `held`
+    /// says holds wherever it is asked.
+    fn of(policy: &Policy, reads: &Reads, held: ScopeHeld) -> Self {
+        let label_text = |name: &str| name == "label" || name == "label_policy";
+        let principal_scope = !matches!(policy.principal_constraint(), PrincipalConstraint::Any);
+        let resource_scope = !matches!(policy.resource_constraint(), ResourceConstraint::Any);
+        Observes {
+            principal: reads.everything || reads.principal || (principal_scope && held != ScopeHeld::Principal),
+            resource: reads.everything || reads.resource || (resource_scope && held != ScopeHeld::Resource),
+            label_text: reads.everything || reads.attributes.iter().any(|name| label_text(name)),
+            label_facts: reads.everything || reads.context_attributes.iter().any(|name| !label_text(name)),
+        }
+    }
+}
+
+/// What one policy's conditions read, from its JSON form.
+#[derive(Debug, Default)]
+struct Reads {
+    /// Attributes read or tested (`.`, `has`) on any expression.
+    attributes: HashSet<String>,
+    /// Attributes read or tested on `context` itself.
+    context_attributes: HashSet<String>,
+    /// `principal` appears in a condition.
+    principal: bool,
+    /// `resource` appears in a condition.
+    resource: bool,
+    /// `context` used other than by reading one of its attributes, or no JSON form: it may read anything.
+    everything: bool,
+}
+
+impl Reads {
+    fn of(policy: &Policy) -> Self {
+        let mut reads = Reads::default();
+        match policy.to_json() {
+            Ok(json) => reads.scan(&json["conditions"]),
+            Err(_) => reads.everything = true,
+        }
+        reads
     }
 
     fn scan(&mut self, value: &Value) {
         match value {
             Value::Object(map) => {
-                if map.get("Var").and_then(Value::as_str) == Some("context") {
+                match map.get("Var").and_then(Value::as_str) {
                     // Reached only when `context` is not the record an attribute is read from.
-                    self.everything();
+                    Some("context") => self.everything = true,
+                    Some("principal") => self.principal = true,
+                    Some("resource") => self.resource = true,
+                    _ => {}
                 }
                 for (key, inner) in map {
                     match (key.as_str(), inner) {
@@ -92,14 +168,23 @@ impl Observed {
 
     /// `{"left": EXPR, "attr": NAME}` (or, for `has`, a path of names).
     fn access(&mut self, access: &serde_json::Map<String, Value>) {
-        match access.get("attr") {
-            Some(Value::String(name)) => self.attribute(name),
-            Some(Value::Array(path)) => path.iter().filter_map(Value::as_str).for_each(|name| self.attribute(name)),
-            _ => self.everything(),
+        let on_context = access.get("left").and_then(|left| left.get("Var")).and_then(Value::as_str) == Some("context");
+        let names: Vec<&str> = match access.get("attr") {
+            Some(Value::String(name)) => vec![name],
+            Some(Value::Array(path)) => path.iter().filter_map(Value::as_str).collect(),
+            _ => {
+                self.everything = true;
+                Vec::new()
+            }
+        };
+        for name in names {
+            self.attributes.insert(name.to_owned());
+            if on_context {
+                self.context_attributes.insert(name.to_owned());
+            }
         }
         for (key, inner) in access {
-            let reads_context = key == "left" && inner.get("Var").and_then(Value::as_str) == Some("context");
-            if key != "attr" && !reads_context {
+            if key != "attr" && !(key == "left" && on_context) {
                 self.scan(inner);
             }
         }
@@ -175,8 +260,74 @@ mod tests {
                forbid (principal in Rampart::Role::"contractor", action, resource);
                forbid (principal, action, resource) when { principal in Rampart::Role::"trainee" || principal == Rampart::Principal::"bob" };"#,
         );
-        assert_eq!(o.principals, HashSet::from(["alice".to_owned(), "bob".to_owned()]));
-        assert_eq!(o.roles, HashSet::from(["contractor".to_owned(), "trainee".to_owned()]));
+        let sorted = |set: &foldhash::HashSet<String>| {
+            let mut ids: Vec<String> = set.iter().cloned().collect();
+            ids.sort_unstable();
+            ids
+        };
+        assert_eq!(sorted(&o.principals), ["alice", "bob"]);
+        assert_eq!(sorted(&o.roles), ["contractor", "trainee"]);
         assert!(!o.roles_attribute);
+    }
+
+    fn observes(text: &str) -> Observes {
+        let policy = PolicySet::from_str(text).unwrap().policies().next().unwrap().clone();
+        Observes::of(&policy, &Reads::of(&policy), ScopeHeld::Neither)
+    }
+
+    #[test]
+    fn each_policy_observes_only_what_its_scope_and_conditions_use() {
+        let none = Observes { principal: false, resource: false, label_text: false, label_facts: false };
+        let cases = [
+            (r#"permit (principal, action == Rampart::Action::"infer", resource);"#, none),
+            (
+                r#"forbid (principal, action, resource) unless { context.releasable };"#,
+                Observes { label_facts: true, ..none },
+            ),
+            (
+                r#"forbid (principal, action, resource) when { context.label like "*X*" };"#,
+                Observes { label_text: true, ..none },
+            ),
+            (r#"permit (principal in Rampart::Role::"r", action, resource);"#, Observes { principal: true, ..none }),
+            (r#"permit (principal, action, resource is Rampart::Model);"#, Observes { resource: true, ..none }),
+            (
+                r#"forbid (principal, action, resource) when { principal.nation != resource.owner };"#,
+                Observes { principal: true, resource: true, ..none },
+            ),
+            (
+                r#"forbid (principal, action, resource) when { context has label_level && context.label_policy == "NATO" };"#,
+                Observes { label_text: true, label_facts: true, ..none },
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(observes(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn context_used_whole_makes_a_policy_observe_everything() {
+        let all = Observes { principal: true, resource: true, label_text: true, label_facts: true };
+        for text in [
+            r#"forbid (principal, action, resource) when { context == {} };"#,
+            r#"forbid (principal, action, resource) when { (if true then context else {}).releasable };"#,
+        ] {
+            assert_eq!(observes(text), all, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_scope_constraint_that_holds_wherever_asked_is_not_observed() {
+        let policy = |text: &str| PolicySet::from_str(text).unwrap().policies().next().unwrap().clone();
+        let role = policy(r#"forbid (principal in Rampart::Role::"r", action, resource);"#);
+        assert!(!Observes::of(&role, &Reads::of(&role), ScopeHeld::Principal).principal);
+        assert!(Observes::of(&role, &Reads::of(&role), ScopeHeld::Resource).principal);
+        // A condition that uses the principal still observes it.
+        let reading = policy(
+            r#"forbid (principal in Rampart::Role::"r", action, resource) unless { principal.nation == "GBR" };"#,
+        );
+        assert!(Observes::of(&reading, &Reads::of(&reading), ScopeHeld::Principal).principal);
+        let model = policy(r#"forbid (principal in Rampart::Role::"r", action, resource == Rampart::Model::"m");"#);
+        let held = Observes::of(&model, &Reads::of(&model), ScopeHeld::Resource);
+        assert!(held.principal && !held.resource, "{held:?}");
     }
 }

@@ -139,7 +139,7 @@ fn a_policy_scoped_to_actions_decides_those_actions_only() {
     let facts = w.facts(GBR_SECRET, "NATO SECRET");
     let gbr = subject("gbr-secret", "GBR", &["analyst"]);
     let hidden = model("hidden", None);
-    // The same principal and model, asked about one action and then another: each action has its own slice.
+    // The same principal and model, asked about one action and then another: each action has its own policies.
     assert!(authority.decide(&gbr, Action::Infer, &hidden, &facts).allowed());
     let refused = authority.decide(&gbr, Action::ListModels, &hidden, &facts);
     assert_eq!(refused.policies, ["hidden-from-lists"]);
