@@ -182,3 +182,63 @@ impl Parts {
         selected
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn indexed(scope: &str) -> (Option<(Named, String)>, ScopeHeld) {
+        let set = PolicySet::from_str(&format!("forbid ({scope});")).unwrap();
+        Named::of(set.policies().next().unwrap())
+    }
+
+    #[test]
+    fn scopes_are_indexed_under_what_they_name_and_say_what_holds_there() {
+        let named = |kind, id: &str| Some((kind, id.to_owned()));
+        let cases = [
+            ("principal, action, resource", None, ScopeHeld::Neither),
+            ("principal is Rampart::Principal, action, resource", None, ScopeHeld::Neither),
+            (
+                r#"principal == Rampart::Principal::"alice", action, resource"#,
+                named(Named::Principal, "alice"),
+                ScopeHeld::Principal,
+            ),
+            (r#"principal in Rampart::Role::"ops", action, resource"#, named(Named::Role, "ops"), ScopeHeld::Principal),
+            // A role or nation is an ancestor, never the principal itself: `==` never holds.
+            (r#"principal == Rampart::Role::"ops", action, resource"#, named(Named::Role, "ops"), ScopeHeld::Neither),
+            (
+                r#"principal in Rampart::Nation::"DEU", action, resource"#,
+                named(Named::PrincipalNation, "DEU"),
+                ScopeHeld::Principal,
+            ),
+            (
+                r#"principal is Rampart::Principal in Rampart::Role::"ops", action, resource"#,
+                named(Named::Role, "ops"),
+                ScopeHeld::Neither,
+            ),
+            // The resource side is the index when both sides name something.
+            (
+                r#"principal in Rampart::Role::"ops", action, resource == Rampart::Model::"m""#,
+                named(Named::Model, "m"),
+                ScopeHeld::Resource,
+            ),
+            (
+                r#"principal, action, resource in Rampart::Nation::"USA""#,
+                named(Named::OwnerNation, "USA"),
+                ScopeHeld::Resource,
+            ),
+            (
+                r#"principal, action, resource == Rampart::Nation::"USA""#,
+                named(Named::OwnerNation, "USA"),
+                ScopeHeld::Neither,
+            ),
+            (r#"principal, action, resource == Rampart::Site::"s1""#, named(Named::Site, "s1"), ScopeHeld::Resource),
+            // A type that can be neither the entity nor its ancestor: kept everywhere, for Cedar.
+            (r#"principal in Rampart::Model::"m", action, resource"#, None, ScopeHeld::Neither),
+        ];
+        for (scope, name, held) in cases {
+            assert_eq!(indexed(scope), (name, held), "{scope}");
+        }
+    }
+}
