@@ -13,9 +13,20 @@ use rampart_policy::{Action, Authority, LabelFacts, Resource, Subject};
 const OPERATOR_POLICIES: usize = 1000;
 const ITERATIONS: usize = 20_000;
 
-/// Operator policies of the shapes sites write: per-model nation rules, per-owner rules, role rules
-/// (with `role_nations`, each role rule applies to one nation's principals only).
-fn operator_policies(n: usize, role_nations: bool) -> String {
+/// How the operator policies' role rules are written.
+#[derive(Clone, Copy)]
+enum RoleRules {
+    /// `forbid (principal in Rampart::Role::"role-N", ...)`: the role alone.
+    Plain,
+    /// `... when { principal.nation == "GBR" }`: for one nation's holders.
+    Nation,
+    /// `... when { principal in Rampart::Role::"role-M" }`: for holders of another role too
+    /// (separation of duties).
+    OtherRole,
+}
+
+/// Operator policies of the shapes sites write: per-model nation rules, per-owner rules, role rules.
+fn operator_policies(n: usize, role_rules: RoleRules) -> String {
     let nations = ["GBR", "USA", "DEU", "FRA", "ITA", "ESP", "POL", "NLD", "CAN", "NOR"];
     (0..n)
         .map(|i| match i % 4 {
@@ -27,13 +38,16 @@ fn operator_policies(n: usize, role_nations: bool) -> String {
                 "@id(\"op-{i}\") forbid (principal, action, resource in Rampart::Nation::\"N{i}\") unless {{ principal.nation == \"{}\" }};\n",
                 nations[i % nations.len()]
             ),
-            2 if role_nations => format!(
-                "@id(\"op-{i}\") forbid (principal in Rampart::Role::\"role-{i}\", action == Rampart::Action::\"infer\", resource) when {{ principal.nation == \"{}\" }};\n",
-                nations[i % 2]
-            ),
-            2 => format!(
-                "@id(\"op-{i}\") forbid (principal in Rampart::Role::\"role-{i}\", action == Rampart::Action::\"infer\", resource);\n"
-            ),
+            2 => {
+                let condition = match role_rules {
+                    RoleRules::Plain => String::new(),
+                    RoleRules::Nation => format!(" when {{ principal.nation == \"{}\" }}", nations[i % 2]),
+                    RoleRules::OtherRole => format!(" when {{ principal in Rampart::Role::\"role-{}\" }}", (i + 4) % n),
+                };
+                format!(
+                    "@id(\"op-{i}\") forbid (principal in Rampart::Role::\"role-{i}\", action == Rampart::Action::\"infer\", resource){condition};\n"
+                )
+            }
             _ => format!(
                 "@id(\"op-{i}\") forbid (principal, action == Rampart::Action::\"infer\", resource == Rampart::Model::\"model-{i}\") when {{ context.label_level > 2 && principal.nation == \"{}\" }};\n",
                 nations[i % nations.len()]
@@ -52,12 +66,14 @@ const READS_LABEL: &str = r#"@id("no-exercise-traffic") forbid (principal, actio
 fn main() {
     let filters: Vec<String> = std::env::args().skip(1).filter(|arg| !arg.starts_with("--")).collect();
     let labels = Policies::nato();
-    let operator = operator_policies(OPERATOR_POLICIES, false);
+    let operator = operator_policies(OPERATOR_POLICIES, RoleRules::Plain);
     let loading = Instant::now();
     let authority = Authority::from_texts(&[("operator.cedar", &operator)]).unwrap();
     let load_ms = loading.elapsed().as_secs_f64() * 1000.0;
-    let role_nations = operator_policies(OPERATOR_POLICIES, true);
-    let principal_reading = Authority::from_texts(&[("operator.cedar", &role_nations)]).unwrap();
+    let role_nations = operator_policies(OPERATOR_POLICIES, RoleRules::Nation);
+    let nation_reading = Authority::from_texts(&[("operator.cedar", &role_nations)]).unwrap();
+    let other_roles = operator_policies(OPERATOR_POLICIES, RoleRules::OtherRole);
+    let role_testing = Authority::from_texts(&[("operator.cedar", &other_roles)]).unwrap();
     let reads_label = format!("{operator}{READS_LABEL}\n");
     let label_reading = Authority::from_texts(&[("operator.cedar", &reads_label)]).unwrap();
     let site = Clearance::from_ceiling(&labels.parse_label("NATO SECRET").unwrap());
@@ -68,7 +84,7 @@ fn main() {
     let model =
         Resource::Model { id: "smollm2".into(), owner: Some("GBR".into()), accreditation: "NATO SECRET".into() };
     println!(
-        "{} policies loaded in {load_ms:.0} ms (parsed, validated, analysed, indexed; {} operator; one more that reads the label, or role rules that read the principal, in the rows that say so), {ITERATIONS} decisions per row",
+        "{} policies loaded in {load_ms:.0} ms (parsed, validated, analysed, indexed; {} operator; one more that reads the label, or role rules with conditions, in the rows that say so), {ITERATIONS} decisions per row",
         authority.len(),
         OPERATOR_POLICIES
     );
@@ -82,7 +98,8 @@ fn main() {
         ("NATO SECRET Releasable To GBR, USA", Case::NewPrincipal),
         ("NATO SECRET Releasable To GBR, USA", Case::NewRoles),
         ("NATO SECRET Releasable To GBR, USA", Case::NewNamedRoles),
-        ("NATO SECRET Releasable To GBR, USA", Case::NewNamedRolesRead),
+        ("NATO SECRET Releasable To GBR, USA", Case::NewNamedRolesNation),
+        ("NATO SECRET Releasable To GBR, USA", Case::NewNamedRolesOtherRole),
     ] {
         // `cargo bench -p rampart-policy -- TEXT` runs only the rows whose question contains TEXT.
         if !filters.is_empty() && !filters.iter().any(|f| case.describe().contains(f.as_str())) {
@@ -90,7 +107,8 @@ fn main() {
         }
         let authority = match case {
             Case::NewLabelRead => &label_reading,
-            Case::NewNamedRolesRead => &principal_reading,
+            Case::NewNamedRolesNation => &nation_reading,
+            Case::NewNamedRolesOtherRole => &role_testing,
             _ => &authority,
         };
         let label = labels.parse_label(label_text).unwrap();
@@ -98,13 +116,20 @@ fn main() {
         let mut allowed = false;
         for i in 0..ITERATIONS {
             let mut subject = subject.clone();
-            if matches!(case, Case::NewPrincipal | Case::NewRoles | Case::NewNamedRoles | Case::NewNamedRolesRead) {
+            if matches!(
+                case,
+                Case::NewPrincipal
+                    | Case::NewRoles
+                    | Case::NewNamedRoles
+                    | Case::NewNamedRolesNation
+                    | Case::NewNamedRolesOtherRole
+            ) {
                 subject.id = format!("analyst-{i}");
             }
             if case == Case::NewRoles {
                 subject.roles.push(format!("team-{i}"));
             }
-            if matches!(case, Case::NewNamedRoles | Case::NewNamedRolesRead) {
+            if matches!(case, Case::NewNamedRoles | Case::NewNamedRolesNation | Case::NewNamedRolesOtherRole) {
                 let (first, second) = named_role_pair(i);
                 subject.roles.extend([format!("role-{first}"), format!("role-{second}")]);
             }
@@ -158,9 +183,11 @@ enum Case {
     /// A principal with two roles operator policies name, never seen together before (the roles'
     /// policies hold for whoever holds the role: their answers are remembered).
     NewNamedRoles,
-    /// The same, where each role's policy reads the principal's nation (entities built, Cedar
-    /// evaluates both roles' policies).
-    NewNamedRolesRead,
+    /// The same, where each role's rule reads the principal's nation (answered per nation: from memory).
+    NewNamedRolesNation,
+    /// The same, where each role's rule tests another role (entities built, Cedar evaluates both
+    /// roles' rules).
+    NewNamedRolesOtherRole,
 }
 
 impl Case {
@@ -172,7 +199,8 @@ impl Case {
             Case::NewPrincipal => "principal not seen before:",
             Case::NewRoles => "role not seen before, no policy names it:",
             Case::NewNamedRoles => "roles policies name, never together before:",
-            Case::NewNamedRolesRead => "the same, the roles' policies read the principal:",
+            Case::NewNamedRolesNation => "the same, the roles' rules read the principal's nation:",
+            Case::NewNamedRolesOtherRole => "the same, the roles' rules test another role:",
         }
     }
 }

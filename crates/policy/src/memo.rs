@@ -87,6 +87,7 @@ impl Answers {
 struct Sight<'q, 'a> {
     part: usize,
     principal: Option<&'q Principal<'a>>,
+    nation: Option<&'a str>,
     resource: Option<&'a Resource>,
     label_text: Option<(&'a str, &'a str)>,
     label_facts: Option<(bool, bool, bool, i64)>,
@@ -96,6 +97,7 @@ struct Sight<'q, 'a> {
 pub(crate) struct Seen {
     part: usize,
     principal: Option<Subject>,
+    nation: Option<String>,
     resource: Option<Resource>,
     label_text: Option<(String, String)>,
     label_facts: Option<(bool, bool, bool, i64)>,
@@ -107,6 +109,7 @@ impl<'q, 'a> Sight<'q, 'a> {
         Sight {
             part,
             principal: observes.principal.then_some(&question.principal),
+            nation: observes.principal_nation.then_some(question.principal.nation),
             resource: observes.resource.then_some(question.resource),
             label_text: observes.label_text.then_some((facts.label, facts.label_policy)),
             label_facts: observes.label_facts.then_some((
@@ -122,6 +125,7 @@ impl<'q, 'a> Sight<'q, 'a> {
         Seen {
             part: self.part,
             principal: self.principal.map(Principal::to_owned),
+            nation: self.nation.map(str::to_owned),
             resource: self.resource.cloned(),
             label_text: self.label_text.map(|(label, policy)| (label.to_owned(), policy.to_owned())),
             label_facts: self.label_facts,
@@ -132,6 +136,7 @@ impl<'q, 'a> Sight<'q, 'a> {
         self.part == seen.part
             && self.label_facts == seen.label_facts
             && self.resource == seen.resource.as_ref()
+            && self.nation == seen.nation.as_deref()
             && match (self.label_text, &seen.label_text) {
                 (None, None) => true,
                 (Some((label, policy)), Some((seen_label, seen_policy))) => {

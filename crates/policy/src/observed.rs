@@ -72,7 +72,13 @@ impl Observed {
     pub(crate) fn policy(&self, policy: &Policy, held: ScopeHeld) -> Observes {
         match self.reads.get(policy.id()) {
             Some(reads) => Observes::of(policy, reads, held),
-            None => Observes { principal: true, resource: true, label_text: true, label_facts: true },
+            None => Observes {
+                principal: true,
+                principal_nation: false,
+                resource: true,
+                label_text: true,
+                label_facts: true,
+            },
         }
     }
 }
@@ -80,8 +86,10 @@ impl Observed {
 /// Which parts of a question one policy observes: the parts its decision can depend on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Observes {
-    /// The principal: its id, roles, nation or attributes.
+    /// The principal: its id, roles, ancestors or attributes.
     pub(crate) principal: bool,
+    /// Only the principal's nation (`principal.nation`); false when `principal` is true.
+    pub(crate) principal_nation: bool,
     /// The resource: its type, id, owner or attributes.
     pub(crate) resource: bool,
     /// The label's text: `context.label` or `context.label_policy`.
@@ -110,8 +118,10 @@ impl Observes {
         let label_text = |name: &str| name == "label" || name == "label_policy";
         let principal_scope = !matches!(policy.principal_constraint(), PrincipalConstraint::Any);
         let resource_scope = !matches!(policy.resource_constraint(), ResourceConstraint::Any);
+        let principal = reads.everything || reads.principal || (principal_scope && held != ScopeHeld::Principal);
         Observes {
-            principal: reads.everything || reads.principal || (principal_scope && held != ScopeHeld::Principal),
+            principal,
+            principal_nation: !principal && reads.principal_nation,
             resource: reads.everything || reads.resource || (resource_scope && held != ScopeHeld::Resource),
             label_text: reads.everything || reads.attributes.iter().any(|name| label_text(name)),
             label_facts: reads.everything || reads.context_attributes.iter().any(|name| !label_text(name)),
@@ -126,8 +136,10 @@ struct Reads {
     attributes: HashSet<String>,
     /// Attributes read or tested on `context` itself.
     context_attributes: HashSet<String>,
-    /// `principal` appears in a condition.
+    /// `principal` appears in a condition other than as `principal.nation`.
     principal: bool,
+    /// `principal.nation` is read or tested.
+    principal_nation: bool,
     /// `resource` appears in a condition.
     resource: bool,
     /// `context` used other than by reading one of its attributes, or no JSON form: it may read anything.
@@ -168,7 +180,8 @@ impl Reads {
 
     /// `{"left": EXPR, "attr": NAME}` (or, for `has`, a path of names).
     fn access(&mut self, access: &serde_json::Map<String, Value>) {
-        let on_context = access.get("left").and_then(|left| left.get("Var")).and_then(Value::as_str) == Some("context");
+        let left = access.get("left").and_then(|left| left.get("Var")).and_then(Value::as_str);
+        let on_context = left == Some("context");
         let names: Vec<&str> = match access.get("attr") {
             Some(Value::String(name)) => vec![name],
             Some(Value::Array(path)) => path.iter().filter_map(Value::as_str).collect(),
@@ -177,6 +190,9 @@ impl Reads {
                 Vec::new()
             }
         };
+        // `principal.nation` reads the nation alone: the principal is not scanned as used whole.
+        let principal_nation = left == Some("principal") && names == ["nation"];
+        self.principal_nation |= principal_nation;
         for name in names {
             self.attributes.insert(name.to_owned());
             if on_context {
@@ -184,7 +200,7 @@ impl Reads {
             }
         }
         for (key, inner) in access {
-            if key != "attr" && !(key == "left" && on_context) {
+            if key != "attr" && !(key == "left" && (on_context || principal_nation)) {
                 self.scan(inner);
             }
         }
@@ -277,7 +293,13 @@ mod tests {
 
     #[test]
     fn each_policy_observes_only_what_its_scope_and_conditions_use() {
-        let none = Observes { principal: false, resource: false, label_text: false, label_facts: false };
+        let none = Observes {
+            principal: false,
+            principal_nation: false,
+            resource: false,
+            label_text: false,
+            label_facts: false,
+        };
         let cases = [
             (r#"permit (principal, action == Rampart::Action::"infer", resource);"#, none),
             (
@@ -292,7 +314,19 @@ mod tests {
             (r#"permit (principal, action, resource is Rampart::Model);"#, Observes { resource: true, ..none }),
             (
                 r#"forbid (principal, action, resource) when { principal.nation != resource.owner };"#,
-                Observes { principal: true, resource: true, ..none },
+                Observes { principal_nation: true, resource: true, ..none },
+            ),
+            (
+                r#"forbid (principal, action, resource) unless { principal has nation && principal.nation == "GBR" };"#,
+                Observes { principal_nation: true, ..none },
+            ),
+            (
+                r#"forbid (principal, action, resource) when { principal.nation == "GBR" && principal.roles.isEmpty() };"#,
+                Observes { principal: true, ..none },
+            ),
+            (
+                r#"forbid (principal, action, resource) when { principal.nation == "GBR" && principal in Rampart::Role::"r" };"#,
+                Observes { principal: true, ..none },
             ),
             (
                 r#"forbid (principal, action, resource) when { context has label_level && context.label_policy == "NATO" };"#,
@@ -306,7 +340,8 @@ mod tests {
 
     #[test]
     fn context_used_whole_makes_a_policy_observe_everything() {
-        let all = Observes { principal: true, resource: true, label_text: true, label_facts: true };
+        let all =
+            Observes { principal: true, principal_nation: false, resource: true, label_text: true, label_facts: true };
         for text in [
             r#"forbid (principal, action, resource) when { context == {} };"#,
             r#"forbid (principal, action, resource) when { (if true then context else {}).releasable };"#,
@@ -321,11 +356,16 @@ mod tests {
         let role = policy(r#"forbid (principal in Rampart::Role::"r", action, resource);"#);
         assert!(!Observes::of(&role, &Reads::of(&role), ScopeHeld::Principal).principal);
         assert!(Observes::of(&role, &Reads::of(&role), ScopeHeld::Resource).principal);
-        // A condition that uses the principal still observes it.
-        let reading = policy(
+        // A condition that uses the principal still observes what it uses: the nation alone, or all of it.
+        let nation = policy(
             r#"forbid (principal in Rampart::Role::"r", action, resource) unless { principal.nation == "GBR" };"#,
         );
-        assert!(Observes::of(&reading, &Reads::of(&reading), ScopeHeld::Principal).principal);
+        let observes = Observes::of(&nation, &Reads::of(&nation), ScopeHeld::Principal);
+        assert!(!observes.principal && observes.principal_nation, "{observes:?}");
+        let roles = policy(
+            r#"forbid (principal in Rampart::Role::"r", action, resource) when { principal in Rampart::Role::"s" };"#,
+        );
+        assert!(Observes::of(&roles, &Reads::of(&roles), ScopeHeld::Principal).principal);
         let model = policy(r#"forbid (principal in Rampart::Role::"r", action, resource == Rampart::Model::"m");"#);
         let held = Observes::of(&model, &Reads::of(&model), ScopeHeld::Resource);
         assert!(held.principal && !held.resource, "{held:?}");
