@@ -33,21 +33,40 @@ impl<K, V: Clone> Bounded<K, V> {
         Self { hasher: Hasher::default(), limit, entries: Mutex::new(entries) }
     }
 
-    /// The hash to look up and store a key under. A caller may hash a borrowed view of the key
-    /// (its parts, or references to them) as long as its lookups and inserts hash the same view.
-    pub(crate) fn hash(&self, key: impl Hash) -> u64 {
-        self.hasher.hash_one(key)
+    /// The value stored for the key that `view` is a borrowed view of, and that `matches`; else
+    /// `make`'s value, stored under `owned()`. An error from `make` is returned and nothing is stored.
+    ///
+    /// `view` (the key's parts, or references to them) is what is hashed: every caller of one map
+    /// must hash the same view of a key.
+    pub(crate) fn get_or_try_insert<E>(
+        &self,
+        view: impl Hash,
+        matches: impl Fn(&K) -> bool,
+        owned: impl FnOnce() -> K,
+        make: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, E> {
+        let hash = self.hash(view);
+        if let Some(value) = self.get(hash, matches) {
+            return Ok(value);
+        }
+        let value = make()?;
+        self.insert(hash, owned(), value.clone());
+        Ok(value)
+    }
+
+    fn hash(&self, view: impl Hash) -> u64 {
+        self.hasher.hash_one(view)
     }
 
     /// The value stored under `hash` whose key `matches`.
-    pub(crate) fn get(&self, hash: u64, matches: impl Fn(&K) -> bool) -> Option<V> {
+    fn get(&self, hash: u64, matches: impl Fn(&K) -> bool) -> Option<V> {
         // A poisoned lock only means another thread panicked mid-insert; the map is still usable.
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.by_hash.get(&hash)?.iter().find(|(key, _)| matches(key)).map(|(_, value)| value.clone())
     }
 
     /// Stores `value` under `key`, whose hash is `hash`, dropping the oldest key if the map is full.
-    pub(crate) fn insert(&self, hash: u64, key: K, value: V) {
+    fn insert(&self, hash: u64, key: K, value: V) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.order.len() >= self.limit
             && let Some(oldest) = entries.order.pop_front()
@@ -79,6 +98,28 @@ mod tests {
         assert_eq!(map.get(hash, |(s, n)| s == "b" && *n == 2), Some("second"));
         assert_eq!(map.get(hash, |(s, _)| s == "c"), None);
         assert_eq!(map.get(hash.wrapping_add(1), |_| true), None);
+    }
+
+    #[test]
+    fn makes_a_value_once_and_never_stores_an_error() {
+        let map: Bounded<String, u32> = Bounded::new(8);
+        let made = std::cell::Cell::new(0);
+        let ask = |result: Result<u32, ()>| {
+            map.get_or_try_insert(
+                "k",
+                |key| key == "k",
+                || "k".to_owned(),
+                || {
+                    made.set(made.get() + 1);
+                    result
+                },
+            )
+        };
+        assert_eq!(ask(Err(())), Err(()));
+        assert_eq!(ask(Ok(7)), Ok(7));
+        // Found by its borrowed view: `make` is not called again, and its other result is ignored.
+        assert_eq!(ask(Ok(8)), Ok(7));
+        assert_eq!(made.get(), 2);
     }
 
     #[test]

@@ -317,26 +317,24 @@ impl Authority {
         // out, and so are label strings no policy reads. Questions that differ only in what no
         // policy observes share one entity set and one memoised decision.
         let question = Question::new(&self.observed, &self.unnamed_principal, subject, action, resource, facts);
-        let hash = self.memo.hash(&question);
-        if let Some(decision) = self.memo.get(hash, &question) {
-            return decision;
-        }
-        match self.evaluate(&question) {
-            Ok(decision) => {
-                self.memo.put(hash, &question, &decision);
-                decision
-            }
-            // Errors are not remembered: each request that meets one is refused afresh.
-            Err(()) => Decision { refusal: Some(Refusal::PolicyError), policies: Vec::new() },
-        }
+        // Errors are not remembered: each request that meets one is refused afresh.
+        self.memo
+            .get_or_decide(&question, || self.evaluate(&question))
+            .unwrap_or_else(|()| Decision { refusal: Some(Refusal::PolicyError), policies: Vec::new() })
     }
 
     /// The entities of a (principal, resource) pair, built once and cached.
     fn prepare(&self, subject: &Principal, resource: &Resource) -> Result<Arc<Prepared>, ()> {
-        let hash = self.prepared.hash((subject, resource));
-        if let Some(prepared) = self.prepared.get(hash, |(s, r)| subject.is(s) && r == resource) {
-            return Ok(prepared);
-        }
+        self.prepared.get_or_try_insert(
+            (subject, resource),
+            |(s, r)| subject.is(s) && r == resource,
+            || (subject.to_owned(), resource.clone()),
+            || self.build_prepared(subject, resource),
+        )
+    }
+
+    /// Builds the principal's entity and adds it to a copy of the resource's entities.
+    fn build_prepared(&self, subject: &Principal, resource: &Resource) -> Result<Arc<Prepared>, ()> {
         // The principal's ancestors are its roles and its nation.
         let principal_uid = uid("Principal", subject.id);
         let ancestors = subject.roles.iter().map(|r| uid("Role", r)).chain([uid("Nation", subject.nation)]);
@@ -353,28 +351,31 @@ impl Authority {
         let resource_entities = self.resource_entities(resource)?;
         // Cedar computes the closure again only around the principal added to the resource's entities.
         let entities = resource_entities.entities.clone().add_entities([principal], None).map_err(|_| ())?;
-        let prepared = Arc::new(Prepared { principal: principal_uid, entities, resource: resource_entities });
-        self.prepared.insert(hash, (subject.to_owned(), resource.clone()), Arc::clone(&prepared));
-        Ok(prepared)
+        Ok(Arc::new(Prepared { principal: principal_uid, entities, resource: resource_entities }))
     }
 
     /// The Cedar context holding `facts`, built once and cached.
     fn context(&self, facts: Facts) -> Result<Context, ()> {
-        let hash = self.contexts.hash(facts);
-        if let Some(context) = self.contexts.get(hash, |owned| facts.is(owned)) {
-            return Ok(context);
-        }
-        let context = Context::from_pairs(facts.to_context()).map_err(|_| ())?;
-        self.contexts.insert(hash, facts.to_owned(), context.clone());
-        Ok(context)
+        self.contexts.get_or_try_insert(
+            facts,
+            |owned| facts.is(owned),
+            || facts.to_owned(),
+            || Context::from_pairs(facts.to_context()).map_err(|_| ()),
+        )
     }
 
     /// A resource's entity, alone in an `Entities` of its own, built once and cached.
     fn resource_entities(&self, resource: &Resource) -> Result<Arc<ResourceEntities>, ()> {
-        let hash = self.resources.hash(resource);
-        if let Some(built) = self.resources.get(hash, |r| r == resource) {
-            return Ok(built);
-        }
+        self.resources.get_or_try_insert(
+            resource,
+            |r| r == resource,
+            || resource.clone(),
+            || Self::build_resource_entities(resource),
+        )
+    }
+
+    /// Builds the resource's entity, alone in its own `Entities`.
+    fn build_resource_entities(resource: &Resource) -> Result<Arc<ResourceEntities>, ()> {
         // A model's only ancestor is its owner nation.
         let entity = match resource {
             Resource::Model { id, owner, accreditation } => {
@@ -393,30 +394,24 @@ impl Authority {
         // Roles and nations have neither attributes nor ancestors of their own, so they need no
         // entities: Cedar's `in` reads the ancestors listed on the principal and the model.
         let entities = Entities::from_entities([entity], None).map_err(|_| ())?;
-        let built = Arc::new(ResourceEntities { uid: resource_uid, entities });
-        self.resources.insert(hash, resource.clone(), Arc::clone(&built));
-        Ok(built)
+        Ok(Arc::new(ResourceEntities { uid: resource_uid, entities }))
     }
 
     /// Combines the answers of the parts that can apply, asking Cedar for those not yet known.
     fn evaluate(&self, question: &Question) -> Result<Decision, ()> {
         let (mut forbids, mut permits) = (Vec::new(), Vec::new());
-        let mut prepared = None;
+        // The entities and the context, made for the first part Cedar must answer and kept for the rest.
+        let mut inputs: Option<(Arc<Prepared>, Context)> = None;
         for index in self.parts.select(question.action, &question.principal, question.resource) {
             let part = self.parts.get(index);
-            let hash = self.answers.hash(index, part.observes, question);
-            let answer = match self.answers.get(hash, index, part.observes, question) {
-                Some(answer) => answer,
-                None => {
-                    let prepared = match &prepared {
-                        Some(prepared) => prepared,
-                        None => prepared.insert(self.prepare(&question.principal, question.resource)?),
-                    };
-                    let answer = self.ask_cedar(question, &part.policies, prepared)?;
-                    self.answers.put(hash, index, part.observes, question, answer.clone());
-                    answer
-                }
-            };
+            let answer = self.answers.get_or_ask(index, part.observes, question, || {
+                let (prepared, context) = match &inputs {
+                    Some(inputs) => inputs,
+                    None => inputs
+                        .insert((self.prepare(&question.principal, question.resource)?, self.context(question.facts)?)),
+                };
+                self.ask_cedar(question.action, &part.policies, prepared, context.clone())
+            })?;
             match answer {
                 Answer::Forbid(ids) => forbids.push(ids),
                 Answer::Permit(ids) => permits.push(ids),
@@ -440,10 +435,15 @@ impl Authority {
         Ok(Decision { refusal: Some(refusal), policies })
     }
 
-    /// One part's answer to `question`, from Cedar.
-    fn ask_cedar(&self, question: &Question, policies: &PolicySet, prepared: &Prepared) -> Result<Answer, ()> {
-        let context = self.context(question.facts)?;
-        let action = self.actions[question.action as usize].clone();
+    /// One part's answer, from Cedar.
+    fn ask_cedar(
+        &self,
+        action: Action,
+        policies: &PolicySet,
+        prepared: &Prepared,
+        context: Context,
+    ) -> Result<Answer, ()> {
+        let action = self.actions[action as usize].clone();
         let request = Request::new(prepared.principal.clone(), action, prepared.resource.uid.clone(), context, None)
             .map_err(|_| ())?;
         let response = self.authorizer.is_authorized(&request, policies, &prepared.entities);

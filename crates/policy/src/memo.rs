@@ -25,17 +25,13 @@ impl Default for Memo {
 }
 
 impl Memo {
-    /// The hash a question is remembered under, computed once per decision.
-    pub(crate) fn hash(&self, question: &Question) -> u64 {
-        self.0.hash(question)
-    }
-
-    pub(crate) fn get(&self, hash: u64, question: &Question) -> Option<Decision> {
-        self.0.get(hash, |asked| question.is(asked))
-    }
-
-    pub(crate) fn put(&self, hash: u64, question: &Question, decision: &Decision) {
-        self.0.insert(hash, question.to_owned(), decision.clone());
+    /// The decision remembered for `question`, else `decide`'s, remembered unless it failed.
+    pub(crate) fn get_or_decide(
+        &self,
+        question: &Question,
+        decide: impl FnOnce() -> Result<Decision, ()>,
+    ) -> Result<Decision, ()> {
+        self.0.get_or_try_insert(question, |asked| question.is(asked), || question.to_owned(), decide)
     }
 }
 
@@ -67,18 +63,17 @@ impl Default for Answers {
 }
 
 impl Answers {
-    /// The hash of what part `part` observes of `question`.
-    pub(crate) fn hash(&self, part: usize, observes: Observes, question: &Question) -> u64 {
-        self.0.hash(Sight::of(part, observes, question))
-    }
-
-    pub(crate) fn get(&self, hash: u64, part: usize, observes: Observes, question: &Question) -> Option<Answer> {
+    /// Part `part`'s answer remembered for what it observes of `question`, else `ask`'s,
+    /// remembered unless it failed.
+    pub(crate) fn get_or_ask(
+        &self,
+        part: usize,
+        observes: Observes,
+        question: &Question,
+        ask: impl FnOnce() -> Result<Answer, ()>,
+    ) -> Result<Answer, ()> {
         let sight = Sight::of(part, observes, question);
-        self.0.get(hash, |seen| sight.is(seen))
-    }
-
-    pub(crate) fn put(&self, hash: u64, part: usize, observes: Observes, question: &Question, answer: Answer) {
-        self.0.insert(hash, Sight::of(part, observes, question).to_owned(), answer);
+        self.0.get_or_try_insert(&sight, |seen| sight.is(seen), || sight.to_owned(), ask)
     }
 }
 
