@@ -60,14 +60,6 @@ impl MessageContent {
         }
     }
 
-    /// The text pieces of the content, without copying.
-    pub fn text_parts(&self) -> Vec<&str> {
-        match self {
-            Self::Text(s) => vec![s.as_str()],
-            Self::Parts(parts) => parts.iter().filter_map(|p| p.text.as_deref()).collect(),
-        }
-    }
-
     /// Whether the content has parts other than text (images, audio...).
     pub fn has_non_text_parts(&self) -> bool {
         matches!(self, Self::Parts(parts) if parts.iter().any(|p| p.kind != "text"))

@@ -40,14 +40,6 @@ impl CompletionRequest {
         self.sampling.validate()
     }
 
-    /// Every prompt's text.
-    pub fn prompt_texts(&self) -> Vec<&str> {
-        match &self.prompt {
-            Prompt::One(p) => vec![p.as_str()],
-            Prompt::Many(v) => v.iter().map(String::as_str).collect(),
-        }
-    }
-
     /// The single prompt, or an error naming `prompt` when several were sent.
     pub fn single_prompt(&self) -> Result<&str, ApiError> {
         match &self.prompt {

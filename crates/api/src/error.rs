@@ -75,6 +75,50 @@ impl ApiError {
         Self::invalid_request(format!("invalid value for '{param}': {}", message.into()), Some(param))
     }
 
+    /// 400 for a header that decides identity or label, sent more than once.
+    pub fn duplicate_header(name: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorKind::InvalidRequestError,
+            "duplicate_header",
+            format!("the {name} header is sent more than once; send it once"),
+        )
+        .with_param(name)
+    }
+
+    /// 400 for a body naming a member twice in one object (at JSON path `path`).
+    pub fn duplicate_member(path: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorKind::InvalidRequestError,
+            "duplicate_member",
+            format!("the body names '{path}' more than once; parsers differ on which one counts, so name it once"),
+        )
+        .with_param(path)
+    }
+
+    /// 400 for content the label stage cannot check for markings (`what`, at `param`).
+    pub fn unscannable_content(param: &str, what: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorKind::InvalidRequestError,
+            "unscannable_content",
+            format!("{what} cannot be checked for security markings, so it is not accepted; send text"),
+        )
+        .with_param(param)
+    }
+
+    /// 400 for a declared security label that is not valid (`param`: where it was declared).
+    pub fn invalid_label(param: &str, reason: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorKind::InvalidRequestError,
+            "invalid_label",
+            format!("the declared security label is not valid: {reason}"),
+        )
+        .with_param(param)
+    }
+
     /// 404 for a model this site does not serve.
     pub fn model_not_found(model: &str) -> Self {
         let mut err = Self::new(

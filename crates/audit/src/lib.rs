@@ -11,6 +11,7 @@ pub mod entry;
 pub mod journal;
 pub mod keys;
 pub mod log;
+pub mod memory;
 pub mod proof;
 pub mod recorder;
 mod spare;

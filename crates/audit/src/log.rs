@@ -17,8 +17,8 @@ use crate::keys::{self, KeyError};
 use crate::storage::Storage;
 use crate::tiles::{self, HEIGHT, WIDTH};
 
-/// The path of the signed checkpoint.
-pub const CHECKPOINT: &str = "checkpoint";
+/// The path of the signed checkpoint (defined with the other tlog-tiles paths).
+pub use crate::tiles::CHECKPOINT;
 
 /// The journal is rewritten, from its last published tree on, once it holds
 /// this much: about 110,000 entries, so under load a rewrite (a stall of a

@@ -25,7 +25,7 @@ pub trait Storage: Send + Sync {
     }
     /// Makes every write so far durable.
     fn sync(&self) -> io::Result<()>;
-    /// The write-ahead journal (see [`crate::journal`]), or `None` when there is none.
+    /// The write-ahead journal (see the `journal` module), or `None` when there is none.
     fn read_journal(&self) -> io::Result<Option<Vec<u8>>>;
     /// Replaces the journal with `records`, atomically and durably, and
     /// makes it the file [`Storage::append_journal`] appends to.

@@ -41,12 +41,15 @@ pub fn path_of(tile: &Tile) -> String {
     hash_tile_path(tile.level(), tile.level_index(), u64::from(tile.width()))
 }
 
+/// The path of the signed checkpoint.
+pub const CHECKPOINT: &str = "checkpoint";
+
 /// Whether `path` names a file of the published log: the checkpoint, a hash
 /// tile or an entry bundle, spelled exactly as C2SP tlog-tiles spells it (so
 /// a request path can never reach any other file). Written here because
 /// `tlog_tiles`' own parser panics on some malformed paths.
 pub fn is_log_path(path: &str) -> bool {
-    if path == crate::log::CHECKPOINT {
+    if path == CHECKPOINT {
         return true;
     }
     let Some((kind, rest)) = path.strip_prefix("tile/").and_then(|p| p.split_once('/')) else { return false };

@@ -13,6 +13,8 @@ use tokio::sync::mpsc;
 
 use crate::template::{ChatTemplate, TemplateMessage};
 
+mod decode_loop;
+
 /// How to load and run one model.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -217,7 +219,7 @@ impl Engine {
         };
         let shared = Arc::new(Shared { config, model, template });
         let (jobs, queue) = mpsc::channel(shared.config.queue);
-        crate::decode_loop::spawn(Arc::clone(&shared), queue)?;
+        decode_loop::spawn(Arc::clone(&shared), queue)?;
         Ok(Self { shared, jobs })
     }
 

@@ -7,7 +7,6 @@
 //! at the next step. Prompt templating and tokenization run on the blocking
 //! pool, so nothing here blocks an async runtime.
 
-mod decode_loop;
 pub mod default_model;
 mod engine;
 mod sampler;

@@ -14,8 +14,9 @@ use rampart_audit::tiles::is_log_path;
 use rampart_identity::PeerCertificate;
 use rampart_policy::Action;
 
+use crate::authorize::Authorization;
 use crate::request_id::RequestId;
-use crate::security::{self, Security};
+use crate::security;
 use crate::state::Worker;
 use crate::trail::{self, Draft};
 
@@ -39,14 +40,14 @@ pub async fn read(
     let mut draft = Draft::new(id.as_str().to_owned(), Action::ReadAudit.name());
     let result = async {
         let peer = peer.as_deref().map(Arc::as_ref);
-        security::admit(&w.shared.security, &headers, peer, &mut draft, Security::authorize_audit_read)?;
+        security::admit(&w.shared.security, &headers, peer, &mut draft, Authorization::authorize_audit_read)?;
         let trail = w.shared.trail.as_ref().ok_or_else(|| not_found(&path))?;
         if !is_log_path(&path) {
             return Err(not_found(&path));
         }
-        let data = match tokio::fs::read(trail.dir().join(&path)).await {
-            Ok(data) => data,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Err(not_found(&path)),
+        let data = match trail.read_published(&path).await {
+            Ok(Some(data)) => data,
+            Ok(None) => return Err(not_found(&path)),
             Err(err) => {
                 tracing::error!(path, error = %err, "an audit log file could not be read");
                 return Err(ApiError::new(

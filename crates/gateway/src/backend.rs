@@ -15,7 +15,7 @@ use rampart_config::{BackendConfig, FederationConfig, SiteConfig};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::breaker::Breaker;
-use crate::routes::Route;
+use crate::request::Route;
 
 /// The HTTP client used for one backend.
 pub type UpstreamClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;

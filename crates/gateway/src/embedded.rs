@@ -17,11 +17,11 @@ use rampart_api::{ApiError, ErrorKind, FinishReason, SamplingParams, Usage, unix
 use rampart_engine::{Engine, EngineError, Event, GenerateRequest, PromptInput, Sampling};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::metrics::InFlight;
+use crate::answer::{AnswerUsage, ServedBy, Tokens};
+use crate::metrics::{InFlight, Metrics};
+use crate::request::{Parsed, Route};
 use crate::request_id::RequestId;
-use crate::routes::{Parsed, Route};
-use crate::state::{Shared, Worker};
-use crate::trail::{AnswerUsage, ServedBy};
+use crate::state::Worker;
 
 fn engine_error(err: EngineError, prompt_param: &str) -> ApiError {
     let message = err.to_string();
@@ -121,7 +121,7 @@ pub async fn serve(
         created: unix_now(),
         model: engine.name().to_owned(),
         shape,
-        shared: worker.shared.clone(),
+        metrics: Arc::clone(&worker.shared.metrics),
         usage: AnswerUsage::default(),
     };
     let usage = answer.usage.clone();
@@ -141,7 +141,7 @@ struct Answer {
     created: u64,
     model: String,
     shape: Shape,
-    shared: Arc<Shared>,
+    metrics: Arc<Metrics>,
     /// Token counts for the audit entry of a stream.
     usage: AnswerUsage,
 }
@@ -156,8 +156,8 @@ fn failed(message: String) -> ApiError {
 impl Answer {
     /// Notes an answer's token counts: in the metrics, and for its audit entry.
     fn count(&self, usage: &Usage) {
-        self.shared.metrics.tokens(&self.model, usage.prompt_tokens.into(), usage.completion_tokens.into());
-        self.usage.set((usage.prompt_tokens.into(), usage.completion_tokens.into()));
+        self.metrics.tokens(&self.model, usage.prompt_tokens.into(), usage.completion_tokens.into());
+        self.usage.set(Tokens { prompt: usage.prompt_tokens.into(), completion: usage.completion_tokens.into() });
     }
 
     async fn complete(self, first: Option<Event>, mut events: UnboundedReceiver<Event>) -> Result<Response, ApiError> {

@@ -25,7 +25,7 @@ pub fn spawn(shared: Arc<Shared>) -> anyhow::Result<()> {
         runtime.block_on(async move {
             let probed: Vec<_> = shared.backends.iter().chain(peers(&shared)).collect();
             let clients: Vec<_> = probed.iter().map(|b| b.client()).collect();
-            let interval = Duration::from_millis(shared.config.proxy.health_interval_ms);
+            let interval = shared.settings.health_interval;
             loop {
                 for (backend, client) in probed.iter().zip(&clients) {
                     let mut request = Request::new(Full::new(Bytes::new()));

@@ -7,9 +7,12 @@ use std::task::{Context, Poll, ready};
 
 use axum::body::Body;
 use bytes::{Bytes, BytesMut};
+use http::{HeaderName, HeaderValue, header};
 use http_body::{Body as HttpBody, Frame, SizeHint};
+use rampart_labels::Label;
 
-use crate::security::insert_member;
+/// The request and response header that carries a label.
+pub static LABEL_HEADER: HeaderName = HeaderName::from_static("rampart-label");
 
 /// An SSE body whose first `data: {...}` event gains the label member.
 pub struct LabelFirstEvent {
@@ -97,5 +100,96 @@ impl HttpBody for LabelJsonBody {
 
     fn size_hint(&self) -> SizeHint {
         SizeHint::default()
+    }
+}
+
+/// The `"rampart":{"label":...}` member added to answers.
+pub fn label_member(label: &Label) -> Bytes {
+    let json = serde_json::json!({ "label": label.to_json() });
+    Bytes::from(format!("\"rampart\":{json}"))
+}
+
+/// Inserts `member` as the first member of the first JSON object in `data`
+/// (right after its `{`): valid whether or not the object is complete in
+/// this piece, so it works on a streamed frame too. `None` if no object starts here.
+pub fn insert_member(data: &[u8], after: &[u8], member: &[u8]) -> Option<Bytes> {
+    let start = memchr::memmem::find(data, after)?;
+    let brace = start + after.len() + data[start + after.len()..].iter().position(|b| !b.is_ascii_whitespace())?;
+    if data[brace] != b'{' {
+        return None;
+    }
+    let rest = &data[brace + 1..];
+    let empty = rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
+    let mut out = Vec::with_capacity(data.len() + member.len() + 1);
+    out.extend_from_slice(&data[..=brace]);
+    out.extend_from_slice(member);
+    if !empty {
+        out.push(b',');
+    }
+    out.extend_from_slice(rest);
+    Some(Bytes::from(out))
+}
+
+/// Labels an answer: the `Rampart-Label` header (banner marking), and
+/// `rampart.label` (JSON form) in a JSON body or in the first SSE event.
+pub fn label_response(response: axum::response::Response, label: &Label) -> axum::response::Response {
+    let (mut parts, body) = response.into_parts();
+    if let Ok(value) = HeaderValue::from_str(&label.banner()) {
+        parts.headers.insert(LABEL_HEADER.clone(), value);
+    }
+    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let body = if !parts.status.is_success() {
+        body
+    } else if content_type.starts_with("text/event-stream") {
+        Body::new(LabelFirstEvent::new(body, label_member(label)))
+    } else if content_type.starts_with("application/json") {
+        Body::new(LabelJsonBody::new(body, label_member(label)))
+    } else {
+        body
+    };
+    axum::response::Response::from_parts(parts, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    #[test]
+    fn the_member_goes_first_in_the_first_object() {
+        let member = b"\"rampart\":{}";
+        assert_eq!(&insert_member(br#"{"id":1}"#, b"", member).unwrap()[..], br#"{"rampart":{},"id":1}"#);
+        assert_eq!(&insert_member(b"  { }", b"", member).unwrap()[..], b"  {\"rampart\":{} }");
+        assert_eq!(&insert_member(b"data: {\"a\":1", b"data:", member).unwrap()[..], b"data: {\"rampart\":{},\"a\":1");
+        assert_eq!(insert_member(b"data: [DONE]", b"data:", member), None, "no object, no member");
+        assert_eq!(insert_member(b": keep-alive", b"data:", member), None);
+    }
+
+    #[tokio::test]
+    async fn a_labelled_answer_carries_the_label_in_header_body_and_first_event() {
+        let label = rampart_labels::Policies::nato().parse_label("NATO SECRET").unwrap();
+        let json = axum::response::Response::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"id":"x"}"#))
+            .unwrap();
+        let json = label_response(json, &label);
+        assert_eq!(json.headers()[&LABEL_HEADER], "NATO SECRET");
+        let body: serde_json::Value =
+            serde_json::from_slice(&json.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert_eq!(
+            (body["id"].as_str(), body["rampart"]["label"]["classification"].as_str()),
+            (Some("x"), Some("SECRET"))
+        );
+        let events = Body::from_stream(futures_util::stream::iter([
+            Ok::<_, std::io::Error>(Bytes::from("data: {\"n\":1}\n\n")),
+            Ok(Bytes::from("data: {\"n\":2}\n\ndata: [DONE]\n\n")),
+        ]));
+        let stream =
+            axum::response::Response::builder().header(header::CONTENT_TYPE, "text/event-stream").body(events).unwrap();
+        let text = label_response(stream, &label).into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8(text.to_vec()).unwrap();
+        assert!(text.starts_with("data: {\"rampart\":{\"label\":"), "{text}");
+        assert_eq!(text.matches("\"rampart\"").count(), 1, "only the first event: {text}");
     }
 }

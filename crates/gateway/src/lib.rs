@@ -1,29 +1,44 @@
 //! Rampart's gateway: the OpenAI-compatible HTTP API in front of the embedded
 //! engine and of upstream OpenAI-compatible servers.
 //!
-//! Request processing is a small stack: request-id middleware, then a route
-//! handler that checks the content type and body size, parses and validates
-//! the request, finds the model, and either runs it on the embedded engine or
-//! forwards it to a backend with bounded retries. Every inference request is
-//! first identified (client certificate or bearer token), labelled (declared
-//! label joined with markings found in its text) and authorised by Cedar; its
-//! answer carries its label. Metrics split each
-//! request's time into upstream time and Rampart's own overhead. Logs and
+//! Every inference request walks the same stages, in this order, each in a
+//! module of its own (see `inference`, where the walk is written out):
+//!
+//! ```text
+//! request id → audit → identify → admit → parse → label → authorize → place → serve
+//! request_id   trail   identify   admit   request labelling authorize placement dispatch
+//! ```
+//!
+//! The audit stage is outermost: a request's entry is durable before any of
+//! its answer is released. Identity comes before anything of the request is
+//! read; the label is the high-water mark of the declared label and of every
+//! marking in any string of the body; Cedar decides; placement picks the
+//! sites; the serve stage runs the embedded engine, forwards to a backend with
+//! bounded retries, or to a peer site, and labels the answer. Metrics split
+//! each request's time into upstream time and Rampart's own overhead. Logs and
 //! metrics never carry prompt or completion text.
 
+mod admit;
+mod answer;
 mod audit_read;
-mod audited_stream;
+mod authorize;
 mod backend;
+mod body_text;
 mod breaker;
+mod dispatch;
 mod embedded;
 mod error;
 mod facility;
 mod federation;
 mod health;
+mod identify;
+mod inference;
 mod labelled_stream;
+mod labelling;
 mod metrics;
 mod placement;
 mod proxy;
+mod request;
 pub mod request_id;
 mod routes;
 mod security;
@@ -107,7 +122,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     let listeners = server::bind_all(config.server.listen, workers)?;
     let address = listeners[0].local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let shared = Arc::new(state::Shared::new(config, engines, trail)?);
+    let shared = Arc::new(state::Shared::new(&config, engines, trail)?);
     health::spawn(Arc::clone(&shared))?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut threads = Vec::new();
@@ -122,7 +137,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!(%address, workers, models = ?shared.model_ids, "rampart listening on {scheme}://{address}");
     server::wait_for_signal(|| {
-        shared.security.reload_directory();
+        shared.security.identification.reload_directory();
         if let Some(tls) = &tls {
             match tls.reload() {
                 Ok(()) => tracing::info!("TLS certificates, client CAs and CRLs reloaded"),

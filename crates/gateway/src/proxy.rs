@@ -2,6 +2,7 @@
 //! when one fails before its first byte (bounded), and pass the answer
 //! through — streams chunk by chunk, never buffered whole.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -17,13 +18,13 @@ use tokio::sync::OwnedSemaphorePermit;
 use rampart_identity::{ASSERTION_HEADER, Principal};
 use rampart_labels::Label;
 
+use crate::answer::{AnswerUsage, ServedBy, Tokens};
 use crate::backend::{Backend, UpstreamClient};
 use crate::federation::Federation;
 use crate::metrics::InFlight;
+use crate::request::Route;
 use crate::request_id::{self, RequestId};
-use crate::routes::Route;
 use crate::state::Worker;
-use crate::trail::{AnswerUsage, ServedBy, Tokens};
 use crate::upstream_stream::MeteredStream;
 
 /// Largest non-streamed upstream answer Rampart accepts.
@@ -138,7 +139,7 @@ fn attempt_order(worker: &Worker, backends: &[Backend], candidates: &[usize]) ->
         order[..=pick].rotate_right(1);
     }
     let now = Instant::now();
-    let attempts = 1 + worker.shared.config.proxy.retries as usize;
+    let attempts = worker.shared.settings.attempts;
     // `admits` hands out a half-open breaker's single probe, so it is asked only until the list is full.
     let mut admitted = Vec::with_capacity(attempts);
     for index in order {
@@ -258,15 +259,21 @@ async fn relay(
         content_type.as_ref().and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/event-stream"));
     let mut builder = Response::builder().status(parts.status);
     // A peer site's label is checked by the caller of `forward`; a backend's is overwritten.
-    for name in [&header::RETRY_AFTER, &crate::security::LABEL_HEADER] {
+    for name in [&header::RETRY_AFTER, &crate::labelled_stream::LABEL_HEADER] {
         if let Some(value) = parts.headers.get(name) {
             builder = builder.header(name, value);
         }
     }
     let usage = AnswerUsage::default();
     if is_stream {
-        let stream =
-            MeteredStream::new(body, worker.shared.clone(), call.model.to_owned(), permit, in_flight, usage.clone());
+        let stream = MeteredStream::new(
+            body,
+            Arc::clone(&worker.shared.metrics),
+            call.model.to_owned(),
+            permit,
+            in_flight,
+            usage.clone(),
+        );
         return Ok(builder
             .extension(usage)
             .header(header::CONTENT_TYPE, "text/event-stream")
@@ -300,10 +307,10 @@ async fn relay(
         ));
     }
     if parts.status.is_success()
-        && let Some((prompt, completion)) = usage_of(&bytes)
+        && let Some(Tokens { prompt, completion }) = usage_of(&bytes)
     {
         worker.shared.metrics.tokens(call.model, prompt, completion);
-        usage.set((prompt, completion));
+        usage.set(Tokens { prompt, completion });
     }
     Ok(builder
         .extension(usage)
@@ -325,5 +332,5 @@ fn usage_of(json: &[u8]) -> Option<Tokens> {
         usage: Option<Counts>,
     }
     let usage = serde_json::from_slice::<WithUsage>(json).ok()?.usage?;
-    Some((usage.prompt_tokens, usage.completion_tokens))
+    Some(Tokens { prompt: usage.prompt_tokens, completion: usage.completion_tokens })
 }

@@ -65,7 +65,7 @@ pub fn run_worker(
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let grace = Duration::from_secs(shared.config.server.shutdown_grace_secs);
+    let grace = shared.settings.shutdown_grace;
     runtime.block_on(async move {
         let listener = TcpListener::from_std(listener)?;
         let router = crate::routes::router(Worker::new(shared));

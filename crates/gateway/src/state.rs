@@ -3,10 +3,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rampart_config::Config;
 use rampart_engine::Engine;
 
+use crate::admit::Admission;
 use crate::backend::{Backend, UpstreamClient};
 use crate::facility::Facility;
 use crate::federation::Federation;
@@ -25,18 +27,41 @@ pub enum ModelEntry {
     Peers,
 }
 
+/// What the serve stage and the site's own tasks need of the configuration,
+/// resolved once at start-up (nothing reads the raw configuration per request).
+pub struct Settings {
+    /// Tries of a request at a backend: one, plus `proxy.retries`.
+    pub attempts: usize,
+    /// `proxy.health_interval_ms`.
+    pub health_interval: Duration,
+    /// `server.shutdown_grace_secs`.
+    pub shutdown_grace: Duration,
+}
+
+impl Settings {
+    fn new(config: &Config) -> Self {
+        Self {
+            attempts: 1 + config.proxy.retries as usize,
+            health_interval: Duration::from_millis(config.proxy.health_interval_ms),
+            shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
+        }
+    }
+}
+
 /// State shared by all workers.
 pub struct Shared {
-    /// The configuration in force.
-    pub config: Config,
+    /// The configuration's settings for the serve stage and the site's tasks.
+    pub settings: Settings,
     /// Models by id, in configuration order.
     pub models: HashMap<String, ModelEntry>,
     /// Model ids in a stable order for listing.
     pub model_ids: Vec<String>,
     /// Upstream backends.
     pub backends: Vec<Backend>,
+    /// The admit stage's settings.
+    pub admission: Admission,
     /// Metrics.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Identity, labels and policy.
     pub security: Security,
     /// The audit log; `None` only on an `insecure_dev` site without `[audit]`.
@@ -51,7 +76,7 @@ pub struct Shared {
 
 impl Shared {
     /// Builds the shared state around started engines and the open audit log; prepares backends.
-    pub fn new(config: Config, engines: Vec<Engine>, trail: Option<Trail>) -> anyhow::Result<Self> {
+    pub fn new(config: &Config, engines: Vec<Engine>, trail: Option<Trail>) -> anyhow::Result<Self> {
         let backends = config.backends.iter().cloned().map(Backend::new).collect::<anyhow::Result<Vec<_>>>()?;
         let mut models = HashMap::new();
         let mut model_ids = Vec::new();
@@ -81,15 +106,28 @@ impl Shared {
                 }
             }
         }
-        let security = Security::new(&config, &model_ids)?;
+        let security = Security::new(config, &model_ids)?;
         let facility = config.facility.as_ref().map(Facility::watch).transpose()?;
-        let placement = Placement::new(&config, security.labels())?;
+        let placement = Placement::new(config, security.labels())?;
         let federation = match &placement {
-            Some(placement) => Federation::new(&config, placement.topology())?,
+            Some(placement) => Federation::new(config, placement.topology())?,
             None => None,
         };
-        let metrics = Metrics::default();
-        Ok(Self { config, models, model_ids, backends, metrics, security, trail, facility, placement, federation })
+        let metrics = Arc::new(Metrics::default());
+        let admission = Admission::new(config);
+        Ok(Self {
+            settings: Settings::new(config),
+            models,
+            model_ids,
+            backends,
+            admission,
+            metrics,
+            security,
+            trail,
+            facility,
+            placement,
+            federation,
+        })
     }
 
     /// The configured name of a model, for metric labels (`unknown` otherwise).
@@ -99,7 +137,7 @@ impl Shared {
 
     /// Reasons the site cannot serve every model; empty when ready.
     pub fn readiness_problems(&self) -> Vec<String> {
-        let security = self.security.problem();
+        let security = self.security.identification.problem();
         let audit = self.trail.as_ref().and_then(Trail::problem);
         let facility = self.draining().map(|reason| format!("facility: draining ({reason})"));
         self.model_ids

@@ -7,8 +7,7 @@
 //! refused with `503 audit_unavailable`: nothing reaches a client that is not
 //! in the log.
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
@@ -21,22 +20,26 @@ use rampart_audit::entry::{self, Caller, Entry, Phase};
 use rampart_audit::keys;
 use rampart_audit::log::Log;
 use rampart_audit::recorder::{Recorder, Unavailable};
-use rampart_audit::storage::FsStorage;
+use rampart_audit::storage::{FsStorage, Storage};
 use rampart_config::AuditConfig;
 use rampart_identity::Principal;
 use rampart_policy::Decision;
 
-use crate::audited_stream::AuditedStream;
+use crate::answer::{AnswerUsage, ServedBy, Tokens};
 use crate::error::ErrorResponse;
-use crate::security::LABEL_HEADER;
+use crate::labelled_stream::LABEL_HEADER;
+
+mod audited_stream;
+use audited_stream::AuditedStream;
 
 /// How often a log that cannot be written is tried again while no request comes.
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The site's audit log, open for appending.
+/// The site's audit log, open for appending, on any audit [`Storage`].
 pub struct Trail {
     recorder: Recorder,
-    dir: PathBuf,
+    /// Where the published log is read from, for auditors.
+    storage: Arc<dyn Storage>,
 }
 
 impl Trail {
@@ -48,10 +51,15 @@ impl Trail {
         let storage = FsStorage::new(&config.dir)
             .with_context(|| format!("audit.dir '{}' cannot be created", config.dir.display()))?;
         let log = Log::open(storage, skey).with_context(|| format!("audit log '{}'", config.dir.display()))?;
-        let size = log.size();
+        tracing::info!(dir = %config.dir.display(), entries = log.size(), "audit log open");
+        Self::start(log)
+    }
+
+    /// Starts recording into `log`, whatever its storage.
+    pub fn start<S: Storage + 'static>(log: Log<S>) -> anyhow::Result<Self> {
+        let storage: Arc<dyn Storage> = log.shared_storage();
         let recorder = Recorder::start_probing(log, PROBE_INTERVAL, resumed_entry)?;
-        tracing::info!(dir = %config.dir.display(), entries = size, "audit log open");
-        Ok(Self { recorder, dir: config.dir.clone() })
+        Ok(Self { recorder, storage })
     }
 
     /// Records an entry from outside any runtime (start-up) and waits until it is durable.
@@ -61,9 +69,10 @@ impl Trail {
         Ok(())
     }
 
-    /// The log directory, published read-only to auditors.
-    pub fn dir(&self) -> &std::path::Path {
-        &self.dir
+    /// A file of the published log (a tlog-tiles path), `None` when there is none.
+    pub async fn read_published(&self, path: &str) -> std::io::Result<Option<Vec<u8>>> {
+        let (storage, path) = (Arc::clone(&self.storage), path.to_owned());
+        tokio::task::spawn_blocking(move || storage.read(&path)).await.map_err(std::io::Error::other)?
     }
 
     /// Publishes everything recorded, so the log on disk is whole when the site
@@ -85,36 +94,6 @@ impl Trail {
 fn resumed_entry() -> Vec<u8> {
     let draft = Draft::new(String::new(), "audit_resumed");
     Entry { allowed: true, ..draft.entry(Phase::Complete, 0, Outcome::default()) }.encode()
-}
-
-/// Token counts of an answer, when known.
-pub type Tokens = (u64, u64);
-
-/// Token counts of an answer, noted by whatever serves it (the engine, or the
-/// relay of a backend's answer or stream) and read for its audit entry, so a
-/// stream's entry has them even when the client asked for no usage chunk.
-#[derive(Clone, Default)]
-pub struct AnswerUsage(Arc<Mutex<Option<Tokens>>>);
-
-impl AnswerUsage {
-    /// Notes the counts; a stream may report them more than once, the last wins.
-    pub fn set(&self, tokens: Tokens) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(tokens);
-    }
-
-    /// The counts, once noted.
-    pub fn get(&self) -> Option<Tokens> {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// What served an answer.
-#[derive(Clone)]
-pub enum ServedBy {
-    /// A backend of this site (its name), or `embedded`.
-    Here(String),
-    /// The peer site (its id) the request was forwarded to.
-    Peer(String),
 }
 
 /// What is known of a request so far, for its entry.
@@ -232,8 +211,8 @@ impl Draft {
             policies: self.policies.clone(),
             code: outcome.code.or_else(|| self.code.map(str::to_owned)),
             status,
-            prompt_tokens: outcome.tokens.map(|t| t.0),
-            completion_tokens: outcome.tokens.map(|t| t.1),
+            prompt_tokens: outcome.tokens.map(|t| t.prompt),
+            completion_tokens: outcome.tokens.map(|t| t.completion),
             duration_us: u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
             request_sha256: self.request_sha256.clone(),
             response_sha256: outcome.response_sha256,
@@ -335,7 +314,11 @@ mod tests {
         draft.model("smollm2");
         draft.labelled("NATO SECRET".into());
         draft.decided(&Decision { refusal: None, policies: vec!["rampart/infer".into()] });
-        let outcome = Outcome { backend: Some("embedded".into()), tokens: Some((5, 2)), ..Outcome::default() };
+        let outcome = Outcome {
+            backend: Some("embedded".into()),
+            tokens: Some(Tokens { prompt: 5, completion: 2 }),
+            ..Outcome::default()
+        };
         let entry = draft.entry(Phase::Complete, 200, outcome);
         assert_eq!(entry.request_id, "req-9");
         assert!(entry.allowed);

@@ -12,9 +12,8 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::metrics::InFlight;
-use crate::state::Shared;
-use crate::trail::{AnswerUsage, Tokens};
+use crate::answer::{AnswerUsage, Tokens};
+use crate::metrics::{InFlight, Metrics};
 
 /// Bytes of the previous frame kept, so a key split across frames is found.
 const CARRY: usize = 48;
@@ -61,7 +60,7 @@ impl UsageScan {
 
     /// The counts, once a prompt count has been seen.
     fn found(&self) -> Option<Tokens> {
-        self.prompt.map(|prompt| (prompt, self.completion.unwrap_or(0)))
+        self.prompt.map(|prompt| Tokens { prompt, completion: self.completion.unwrap_or(0) })
     }
 }
 
@@ -69,7 +68,7 @@ impl UsageScan {
 pub struct MeteredStream {
     inner: Incoming,
     scan: UsageScan,
-    shared: Arc<Shared>,
+    metrics: Arc<Metrics>,
     model: String,
     usage: AnswerUsage,
     _permit: OwnedSemaphorePermit,
@@ -81,13 +80,13 @@ impl MeteredStream {
     /// count until it ends, and notes the stream's token counts in `usage`.
     pub fn new(
         inner: Incoming,
-        shared: Arc<Shared>,
+        metrics: Arc<Metrics>,
         model: String,
         permit: OwnedSemaphorePermit,
         in_flight: InFlight,
         usage: AnswerUsage,
     ) -> Self {
-        Self { inner, scan: UsageScan::default(), shared, model, usage, _permit: permit, _in_flight: in_flight }
+        Self { inner, scan: UsageScan::default(), metrics, model, usage, _permit: permit, _in_flight: in_flight }
     }
 }
 
@@ -120,7 +119,7 @@ impl Body for MeteredStream {
 impl Drop for MeteredStream {
     fn drop(&mut self) {
         let (prompt, completion) = self.scan.usage();
-        self.shared.metrics.tokens(&self.model, prompt, completion);
+        self.metrics.tokens(&self.model, prompt, completion);
     }
 }
 

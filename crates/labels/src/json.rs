@@ -4,7 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::{Clearance, Label, LabelError, Policies};
 
@@ -17,7 +18,7 @@ pub struct LabelJson {
     /// The classification's name.
     pub classification: String,
     /// Category values by tag name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_tags")]
     pub categories: BTreeMap<String, BTreeSet<String>>,
 }
 
@@ -30,8 +31,31 @@ pub struct ClearanceJson {
     /// Classifications held; a single one stands for itself and all below it.
     pub classifications: Vec<String>,
     /// Category values held, by tag name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_tags")]
     pub categories: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// Category values by tag name, refusing a tag named twice: a map that keeps
+/// the last of two would let the text say one thing and the label another.
+fn unique_tags<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, BTreeSet<String>>, D::Error> {
+    struct Tags;
+    impl<'de> Visitor<'de> for Tags {
+        type Value = BTreeMap<String, BTreeSet<String>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object of category values by tag name")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut tags = BTreeMap::new();
+            while let Some((tag, values)) = map.next_entry::<String, BTreeSet<String>>()? {
+                if tags.contains_key(&tag) {
+                    return Err(serde::de::Error::custom(format!("category '{tag}' is named twice")));
+                }
+                tags.insert(tag, values);
+            }
+            Ok(tags)
+        }
+    }
+    deserializer.deserialize_map(Tags)
 }
 
 impl Label {

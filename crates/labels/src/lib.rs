@@ -8,11 +8,12 @@
 //! [`Clearance::check`] is the access decision. [`Label::join`] is the
 //! high-water mark used to label answers, and [`Label::dominates`] the order
 //! behind it. Markings found in free text raise a request's label
-//! ([`SecurityPolicy::detect_markings`]).
+//! ([`Policies::scan_markings`], which also sees through disguised markings).
 
 mod json;
 mod label;
 mod marking;
+mod scan;
 mod spif;
 mod stanag;
 
@@ -22,6 +23,7 @@ use base64::Engine as _;
 
 pub use json::{ClearanceJson, LabelJson};
 pub use label::{Categories, Clearance, Denial, Label};
+pub use scan::MarkingScanner;
 pub use spif::{CategoryTag, Classification, SecurityPolicy, TagKind, TagValue};
 pub use stanag::{CLEARANCE_NAMESPACE, LABEL_NAMESPACE};
 
@@ -49,6 +51,8 @@ impl LabelError {
 #[derive(Debug, Clone)]
 pub struct Policies {
     policies: Vec<Arc<SecurityPolicy>>,
+    /// One per policy, in the same order.
+    scanners: Arc<[MarkingScanner]>,
 }
 
 impl Policies {
@@ -62,13 +66,18 @@ impl Policies {
                 return Err(LabelError::Spif(format!("policies '{}' and '{}' share a name or id", b.name, a.name)));
             }
         }
-        Ok(Self { policies: policies.into_iter().map(Arc::new).collect() })
+        Ok(Self::from_arcs(policies.into_iter().map(Arc::new).collect()))
+    }
+
+    fn from_arcs(policies: Vec<Arc<SecurityPolicy>>) -> Self {
+        let scanners = policies.iter().map(|p| MarkingScanner::new(Arc::clone(p))).collect();
+        Self { policies, scanners }
     }
 
     /// Just the shipped NATO policy.
     pub fn nato() -> Self {
         let policy = SecurityPolicy::from_spif(NATO_SPIF).expect("the shipped NATO SPIF parses");
-        Self { policies: vec![Arc::new(policy)] }
+        Self::from_arcs(vec![Arc::new(policy)])
     }
 
     /// The default policy (the first).
@@ -90,6 +99,16 @@ impl Policies {
             .find(|p| p.name == key || p.id == oid)
             .cloned()
             .ok_or_else(|| LabelError::invalid(format!("unknown security policy '{key}'")))
+    }
+
+    /// The high-water mark of every marking of `policy` found in `text`,
+    /// disguised or not (see [`MarkingScanner`]).
+    pub fn scan_markings(&self, policy: &Arc<SecurityPolicy>, text: &str) -> Option<Label> {
+        match self.scanners.iter().find(|s| s.policy().id == policy.id) {
+            Some(scanner) => scanner.scan(text),
+            // A policy from elsewhere is still read in every view, only more slowly.
+            None => MarkingScanner::new(Arc::clone(policy)).scan(text),
+        }
     }
 
     /// A label in any of its forms: JSON (`{...}`), STANAG 4774 XML (`<...>`),

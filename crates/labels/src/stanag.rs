@@ -4,9 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use quick_xml::Reader;
+use quick_xml::NsReader;
 use quick_xml::escape::escape;
 use quick_xml::events::Event;
+use quick_xml::name::ResolveResult;
 
 use crate::{Clearance, Label, LabelError, Policies, TagKind};
 
@@ -32,16 +33,46 @@ fn invalid(message: impl Into<String>) -> LabelError {
     LabelError::invalid(format!("STANAG 4774 XML: {}", message.into()))
 }
 
-fn parse(xml: &str) -> Result<Parsed, LabelError> {
+/// The names a STANAG 4774 label document may have as its root.
+const LABEL_ROOTS: [&str; 3] =
+    ["originatorConfidentialityLabel", "alternativeConfidentialityLabel", "ConfidentialityLabel"];
+/// The name of a STANAG 4774 clearance document's root.
+const CLEARANCE_ROOT: &str = "ConfidentialityClearance";
+
+/// Refuses an element that is not in `namespace`: a document mixing in
+/// elements of another vocabulary, or none, is not a 4774 document.
+fn check_namespace(resolved: &ResolveResult, name: &str, namespace: &str) -> Result<(), LabelError> {
+    match resolved {
+        ResolveResult::Bound(ns) if ns.as_ref() == namespace.as_bytes() => Ok(()),
+        ResolveResult::Bound(ns) => Err(invalid(format!(
+            "<{name}> is in namespace '{}', not {namespace}",
+            String::from_utf8_lossy(ns.as_ref())
+        ))),
+        ResolveResult::Unbound => Err(invalid(format!("<{name}> has no namespace; STANAG 4774 needs {namespace}"))),
+        ResolveResult::Unknown(prefix) => {
+            Err(invalid(format!("<{name}> uses the undeclared prefix '{}'", String::from_utf8_lossy(prefix))))
+        }
+    }
+}
+
+/// Reads a 4774 document whose root is one of `roots`, every element in `namespace`.
+fn parse(xml: &str, roots: &[&str], namespace: &str) -> Result<Parsed, LabelError> {
     if xml.len() > MAX_XML_BYTES {
         return Err(invalid(format!("larger than {MAX_XML_BYTES} bytes")));
     }
-    let mut reader = Reader::from_str(xml);
+    let mut reader = NsReader::from_str(xml);
     reader.config_mut().trim_text(true);
     let mut parsed = Parsed::default();
     let mut path: Vec<String> = Vec::new();
     loop {
-        let event = reader.read_event().map_err(|e| invalid(format!("malformed: {e}")))?;
+        let (resolved, event) = reader.read_resolved_event().map_err(|e| invalid(format!("malformed: {e}")))?;
+        if let Event::Start(e) | Event::Empty(e) = &event {
+            let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+            if path.is_empty() && !roots.contains(&name.as_str()) {
+                return Err(invalid(format!("<{name}> is not a STANAG 4774 {}", roots.join(" or "))));
+            }
+            check_namespace(&resolved, &name, namespace)?;
+        }
         match event {
             Event::DocType(_) => return Err(invalid("DOCTYPE declarations are not accepted")),
             Event::Start(e) => {
@@ -55,7 +86,8 @@ fn parse(xml: &str) -> Result<Parsed, LabelError> {
                     for attribute in e.attributes() {
                         let attribute = attribute.map_err(|e| invalid(format!("bad attribute: {e}")))?;
                         let value = attribute.unescape_value().map_err(|e| invalid(e.to_string()))?.into_owned();
-                        match attribute.key.local_name().as_ref() {
+                        // Unprefixed names only: `x:TagName` is another vocabulary's attribute.
+                        match attribute.key.as_ref() {
                             b"TagName" => tag = Some(value),
                             b"Type" => kind = value,
                             _ => {}
@@ -127,10 +159,7 @@ impl Policies {
 
     /// A label from its STANAG 4774 XML form.
     pub fn parse_label_xml(&self, xml: &str) -> Result<Label, LabelError> {
-        let parsed = parse(xml)?;
-        if !parsed.root.ends_with("ConfidentialityLabel") {
-            return Err(invalid(format!("<{}> is not a confidentiality label", parsed.root)));
-        }
+        let parsed = parse(xml, &LABEL_ROOTS, LABEL_NAMESPACE)?;
         let policy = self.find(parsed.policy.as_deref().ok_or_else(|| invalid("no PolicyIdentifier"))?)?;
         let [classification] = parsed.classifications.as_slice() else {
             return Err(invalid("a label has exactly one Classification"));
@@ -141,10 +170,7 @@ impl Policies {
 
     /// A clearance from its STANAG 4774 XML form.
     pub fn parse_clearance_xml(&self, xml: &str) -> Result<Clearance, LabelError> {
-        let parsed = parse(xml)?;
-        if !parsed.root.ends_with("Clearance") {
-            return Err(invalid(format!("<{}> is not a confidentiality clearance", parsed.root)));
-        }
+        let parsed = parse(xml, &[CLEARANCE_ROOT], CLEARANCE_NAMESPACE)?;
         let policy = self.find(parsed.policy.as_deref().ok_or_else(|| invalid("no PolicyIdentifier"))?)?;
         let categories = self.categories(&policy, parsed.categories)?;
         Clearance::new(policy, &parsed.classifications, categories)

@@ -359,3 +359,77 @@ fn labels_of_another_policy_are_refused() {
     assert!(demo_label.join(&label(&p, "SECRET")).is_err());
     assert!(!demo_label.dominates(&label(&p, "UNCLASSIFIED")));
 }
+
+#[test]
+fn a_label_document_must_be_stanag_4774_throughout() {
+    let p = policies();
+    let ns = "urn:nato:stanag:4774:confidentialitymetadatalabel:1:0";
+    let body = "<ConfidentialityInformation><PolicyIdentifier>NATO</PolicyIdentifier><Classification>SECRET</Classification></ConfidentialityInformation>";
+    let good = format!(r#"<originatorConfidentialityLabel xmlns="{ns}">{body}</originatorConfidentialityLabel>"#);
+    assert_eq!(label(&p, &good).classification(), "SECRET");
+    let alternative =
+        format!(r#"<alternativeConfidentialityLabel xmlns="{ns}">{body}</alternativeConfidentialityLabel>"#);
+    assert_eq!(label(&p, &alternative).classification(), "SECRET");
+    let refused = [
+        (
+            "a foreign root",
+            format!(r#"<BogusConfidentialityLabel xmlns="{ns}">{body}</BogusConfidentialityLabel>"#),
+            "not a STANAG 4774",
+        ),
+        (
+            "a foreign namespace",
+            format!(
+                r#"<originatorConfidentialityLabel xmlns="urn:example:bogus">{body}</originatorConfidentialityLabel>"#
+            ),
+            "namespace 'urn:example:bogus'",
+        ),
+        (
+            "no namespace",
+            format!("<originatorConfidentialityLabel>{body}</originatorConfidentialityLabel>"),
+            "has no namespace",
+        ),
+        (
+            "the clearance namespace",
+            format!(
+                r#"<originatorConfidentialityLabel xmlns="urn:nato:stanag:4774:confidentialityclearance:1:0">{body}</originatorConfidentialityLabel>"#
+            ),
+            "not urn:nato",
+        ),
+        (
+            "a foreign element inside",
+            format!(
+                r#"<originatorConfidentialityLabel xmlns="{ns}" xmlns:x="urn:example:x"><ConfidentialityInformation><PolicyIdentifier>NATO</PolicyIdentifier><x:Classification>TOP SECRET</x:Classification><Classification>SECRET</Classification></ConfidentialityInformation></originatorConfidentialityLabel>"#
+            ),
+            "namespace 'urn:example:x'",
+        ),
+        (
+            "an undeclared prefix",
+            format!(r#"<s:originatorConfidentialityLabel>{body}</s:originatorConfidentialityLabel>"#),
+            "undeclared prefix",
+        ),
+    ];
+    for (what, xml, why) in refused {
+        let err = p.parse_label(&xml).expect_err(what).to_string();
+        assert!(err.contains(why), "{what}: {err}");
+    }
+    let clearance = r#"<BogusConfidentialityClearance xmlns="urn:nato:stanag:4774:confidentialityclearance:1:0"><PolicyIdentifier>NATO</PolicyIdentifier><ClassificationList><Classification>SECRET</Classification></ClassificationList></BogusConfidentialityClearance>"#;
+    assert!(
+        p.parse_clearance(clearance).expect_err("foreign clearance root").to_string().contains("not a STANAG 4774")
+    );
+}
+
+#[test]
+fn a_json_label_naming_a_member_twice_is_refused() {
+    let p = policies();
+    let twice = [
+        r#"{"policy":"NATO","classification":"SECRET","classification":"CONFIDENTIAL"}"#,
+        r#"{"policy":"NATO","classification":"SECRET","categories":{"Releasable To":["GBR"],"Releasable To":["DEU"]}}"#,
+    ];
+    for text in twice {
+        let err = p.parse_label(text).expect_err(text).to_string();
+        assert!(err.contains("duplicate") || err.contains("twice"), "{text}: {err}");
+    }
+    let clearance =
+        r#"{"policy":"NATO","classifications":["SECRET"],"categories":{"Context":["NATO"],"Context":["NATO"]}}"#;
+    assert!(p.parse_clearance(clearance).is_err());
+}

@@ -11,7 +11,7 @@
 //! Each policy's [`Observes`] says which parts of a question (principal,
 //! resource, label text, label facts) its own decision can depend on, so that
 //! its answer to one question can be reused for another that differs only
-//! elsewhere (see `crate::parts`).
+//! elsewhere (see the `parts` module).
 //!
 //! The analysis walks each policy's JSON form (Cedar's EST) and errs on the
 //! side of observing: an attribute named `roles`, `label` or `label_policy`
@@ -99,7 +99,7 @@ pub(crate) struct Observes {
 }
 
 /// A scope constraint known to hold wherever a policy is asked: the index selects the policy only
-/// for questions that satisfy it (see `crate::parts`).
+/// for questions that satisfy it (see the `parts` module).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ScopeHeld {
     /// Neither the principal's nor the resource's constraint is known to hold.

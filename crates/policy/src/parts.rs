@@ -21,7 +21,7 @@
 //! Under each name and action, policies are grouped by what they observe
 //! ([`Observes`]) into a *part*, with a Cedar policy set of its own, built at
 //! load. A part's answer depends only on what it observes of a question, so
-//! Cedar evaluates it once per distinct view (see `crate::memo::Answers`); a
+//! Cedar evaluates it once per distinct view (see `Answers` in the `memo` module); a
 //! decision combines the answers of its parts as Cedar combines policies: any
 //! forbid that holds refuses, else any permit that holds allows, else nothing
 //! permits and the request is refused.

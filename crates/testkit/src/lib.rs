@@ -37,6 +37,8 @@ pub struct Stats {
     pub cancelled: AtomicUsize,
     /// The last `x-request-id` header received, as its length (0 when none).
     pub last_request_id_len: AtomicUsize,
+    /// The last body received on a completion route, as forwarded.
+    pub last_body: std::sync::Mutex<Bytes>,
 }
 
 #[derive(Clone)]
@@ -145,6 +147,7 @@ async fn chat(State(mock): State<Mock>, headers: HeaderMap, body: Bytes) -> Resp
     mock.stats.requests.fetch_add(1, Ordering::SeqCst);
     let id_len = headers.get("x-request-id").map_or(0, |v| v.len());
     mock.stats.last_request_id_len.store(id_len, Ordering::SeqCst);
+    *mock.stats.last_body.lock().unwrap_or_else(|e| e.into_inner()) = body.clone();
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let model = request["model"].as_str().unwrap_or("").to_owned();
     let streaming = request["stream"].as_bool().unwrap_or(false);

@@ -14,5 +14,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         // A parsed marking's own banner reads back as the same label.
         assert_eq!(policy.parse_marking(&label.banner()).as_ref(), Ok(&label));
     }
-    let _ = policy.detect_markings(text);
+    let plain = policy.detect_markings(text);
+    // Reading disguises never lowers what the plain reading found.
+    let scanned = NATO.scan_markings(policy, text);
+    if let Some(plain) = plain {
+        let scanned = scanned.expect("what is found as written is found by the scanner");
+        assert!(scanned.dominates(&plain), "{text:?}");
+    }
 });

@@ -112,6 +112,11 @@ owner = "GBR"
         Self { rampart, pki, _pki_dir: pki_dir, _upstream: upstream }
     }
 
+    /// What the test upstream has seen.
+    pub fn upstream(&self) -> &rampart_testkit::Stats {
+        &self._upstream.stats
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("https://127.0.0.1:{}{path}", self.rampart.port)
     }

@@ -23,7 +23,7 @@ use rampart_api::{FinishReason, Usage};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 
-use crate::engine::{EngineError, Job, Shared};
+use super::{EngineError, Job, Shared};
 use crate::{Event, StopMatcher, sampler};
 
 /// One request bound to a KV sequence.
@@ -68,7 +68,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, queue: mpsc::Receiver<Job>) -> Result<(
     std::thread::Builder::new()
         .name(format!("engine-{}", shared.config.name))
         .spawn(move || {
-            let ctx = match shared.model.new_context(crate::engine::backend(), shared.context_params()) {
+            let ctx = match shared.model.new_context(super::backend(), shared.context_params()) {
                 Ok(ctx) => ctx,
                 Err(err) => {
                     let _ = ready_tx.send(Err(format!("llama.cpp could not create a context: {err}")));

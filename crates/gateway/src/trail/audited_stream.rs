@@ -13,7 +13,8 @@ use rampart_audit::entry::{self, Phase};
 use rampart_audit::recorder::{Recorder, Unavailable};
 use sha2::{Digest as _, Sha256};
 
-use crate::trail::{AnswerUsage, Draft, Outcome};
+use super::{Draft, Outcome};
+use crate::answer::AnswerUsage;
 
 const DONE: &[u8] = b"data: [DONE]";
 

@@ -1,0 +1,196 @@
+//! The label stage: a request's effective label is the high-water mark of its
+//! declared label (the `Rampart-Label` header and `rampart.label` in the body;
+//! the site's default label if neither) and of every marking found in any
+//! string of its body, disguised or not.
+
+use bytes::Bytes;
+use rampart_api::ApiError;
+use rampart_labels::{Label, LabelError, Policies};
+use serde::Deserialize;
+
+use crate::body_text::{Unreadable, body_text};
+
+/// Why a request's label could not be established; the request is refused.
+#[derive(Debug)]
+pub enum LabelRefusal {
+    /// The declared label at `param` is not a label of this site.
+    Invalid {
+        /// Where the label was declared: `Rampart-Label` or `rampart.label`.
+        param: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The body names a member twice (at this JSON path), so what it says is ambiguous.
+    DuplicateMember(String),
+    /// The body is not valid JSON.
+    Malformed(String),
+}
+
+impl LabelRefusal {
+    fn invalid(param: &'static str, reason: &dyn std::fmt::Display) -> Self {
+        LabelRefusal::Invalid { param, reason: reason.to_string() }
+    }
+}
+
+impl From<LabelRefusal> for ApiError {
+    fn from(refusal: LabelRefusal) -> Self {
+        match refusal {
+            LabelRefusal::Invalid { param, reason } => ApiError::invalid_label(param, &reason),
+            LabelRefusal::DuplicateMember(path) => ApiError::duplicate_member(&path),
+            LabelRefusal::Malformed(reason) => {
+                ApiError::invalid_request(format!("the request body is not valid JSON: {reason}"), None)
+            }
+        }
+    }
+}
+
+/// The label stage's settings: the site's policies and default label.
+pub struct Labelling {
+    policies: Policies,
+    default_label: Label,
+}
+
+impl Labelling {
+    /// The stage for a site with these policies and default label.
+    pub fn new(policies: Policies, default_label: Label) -> Self {
+        Self { policies, default_label }
+    }
+
+    /// The security policies labels are read with.
+    pub fn policies(&self) -> &Policies {
+        &self.policies
+    }
+
+    /// The effective label of a request whose `Rampart-Label` header (if it
+    /// has one, sent once) is `declared` and whose JSON body is `body`.
+    pub fn request_label(&self, declared: Option<&[u8]>, body: &[u8]) -> Result<Label, LabelRefusal> {
+        // First: a body naming a member twice is refused before any of it is believed.
+        let text = body_text(body).map_err(|e| match e {
+            Unreadable::DuplicateMember(path) => LabelRefusal::DuplicateMember(path),
+            Unreadable::Malformed(reason) => LabelRefusal::Malformed(reason),
+        })?;
+        let header = "Rampart-Label";
+        let from_header = match declared {
+            Some(bytes) => {
+                let text = std::str::from_utf8(bytes).map_err(|e| LabelRefusal::invalid(header, &e))?;
+                Some(self.policies.parse_label(text).map_err(|e| LabelRefusal::invalid(header, &e))?)
+            }
+            None => None,
+        };
+        let member = "rampart.label";
+        let from_body = match body_label(body).map_err(|e| LabelRefusal::invalid(member, &e))? {
+            Some(value) => Some(self.label_from_value(&value).map_err(|e| LabelRefusal::invalid(member, &e))?),
+            None => None,
+        };
+        let label = match (from_header, from_body) {
+            (Some(h), Some(b)) => h.join(&b).map_err(|e| LabelRefusal::invalid(member, &e))?,
+            (Some(one), None) | (None, Some(one)) => one,
+            (None, None) => self.default_label.clone(),
+        };
+        match self.policies.scan_markings(label.policy(), &text) {
+            Some(found) => label.join(&found).map_err(|e| LabelRefusal::invalid(member, &e)),
+            None => Ok(label),
+        }
+    }
+
+    fn label_from_value(&self, value: &serde_json::Value) -> Result<Label, LabelError> {
+        match value {
+            serde_json::Value::String(text) => self.policies.parse_label(text),
+            other => self.policies.parse_label_json(&other.to_string()),
+        }
+    }
+}
+
+/// `rampart.label` of a request body, if it has one.
+fn body_label(body: &[u8]) -> Result<Option<serde_json::Value>, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Extension {
+        rampart: Option<RampartFields>,
+    }
+    #[derive(Deserialize)]
+    struct RampartFields {
+        label: Option<serde_json::Value>,
+    }
+    let extension: Extension = serde_json::from_slice(body)?;
+    Ok(extension.rampart.and_then(|r| r.label))
+}
+
+/// The body forwarded upstream: without Rampart's own `rampart` member, which
+/// upstream servers do not know, however its name is escaped (re-encoded only
+/// when the member may be there: its name written out, or any `\u` escape).
+pub fn without_extension(body: Bytes) -> Bytes {
+    let named = memchr::memmem::find(&body, b"rampart").is_some();
+    if !named && memchr::memmem::find(&body, b"\\u").is_none() {
+        return body;
+    }
+    match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(serde_json::Value::Object(mut map)) => match map.remove("rampart") {
+            Some(_) => serde_json::to_vec(&map).map(Bytes::from).unwrap_or(body),
+            None => body,
+        },
+        _ => body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage() -> Labelling {
+        let policies = Policies::nato();
+        let default_label = policies.parse_label("NATO UNCLASSIFIED").unwrap();
+        Labelling::new(policies, default_label)
+    }
+
+    fn level(declared: Option<&str>, body: serde_json::Value) -> String {
+        let label = stage().request_label(declared.map(str::as_bytes), body.to_string().as_bytes()).unwrap();
+        label.banner()
+    }
+
+    #[test]
+    fn markings_anywhere_in_the_body_raise_the_label() {
+        let bodies = [
+            serde_json::json!({"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"1","type":"function","function":{"name":"f","arguments":"{\"q\":\"NATO SECRET\"}"}}]}]}),
+            serde_json::json!({"model":"m","messages":[{"role":"user","content":"hi","name":"NATO SECRET"}]}),
+            serde_json::json!({"model":"m","messages":[],"tools":[{"type":"function","function":{"name":"f","description":"NATO SECRET"}}]}),
+            serde_json::json!({"model":"m","messages":[],"stop":["NATO SECRET"]}),
+            serde_json::json!({"model":"m","messages":[],"metadata":{"k":"NATO SECRET"}}),
+            serde_json::json!({"model":"m","messages":[],"user":"NATO SECRET"}),
+            serde_json::json!({"model":"m","messages":[],"prediction":{"type":"content","content":"NATO SECRET"}}),
+            serde_json::json!({"model":"m","messages":[{"role":"assistant","content":[{"type":"refusal","refusal":"NATO SECRET"}]}]}),
+            serde_json::json!({"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"NATO SEC"},{"type":"text","text":"RET"}]}]}),
+            serde_json::json!({"model":"m","messages":[],"metadata":{"NATO SECRET":"key"}}),
+        ];
+        for body in bodies {
+            assert_eq!(level(None, body.clone()), "NATO SECRET", "{body}");
+        }
+    }
+
+    #[test]
+    fn the_declared_label_joins_what_is_found() {
+        let body = serde_json::json!({"model":"m","rampart":{"label":"NATO CONFIDENTIAL"},"messages":[]});
+        assert_eq!(level(Some("NATO RESTRICTED"), body), "NATO CONFIDENTIAL");
+        assert_eq!(level(None, serde_json::json!({"model":"m"})), "NATO UNCLASSIFIED");
+    }
+
+    #[test]
+    fn an_ambiguous_or_invalid_declaration_is_refused() {
+        let twice = br#"{"model":"m","rampart":{"label":{"policy":"NATO","classification":"SECRET","classification":"CONFIDENTIAL"}}}"#;
+        assert!(
+            matches!(stage().request_label(None, twice), Err(LabelRefusal::DuplicateMember(path)) if path == "rampart.label.classification")
+        );
+        let bad = stage().request_label(Some(b"NATO PURPLE"), b"{}");
+        assert!(matches!(bad, Err(LabelRefusal::Invalid { param: "Rampart-Label", .. })));
+        let bad = stage().request_label(None, br#"{"rampart":{"label":"NATO PURPLE"}}"#);
+        assert!(matches!(bad, Err(LabelRefusal::Invalid { param: "rampart.label", .. })));
+    }
+
+    #[test]
+    fn the_extension_is_removed_however_its_name_is_written() {
+        for body in [r#"{"model":"m","rampart":{"label":"x"}}"#, r#"{"model":"m","r\u0061mpart":{"label":"x"}}"#] {
+            assert_eq!(&without_extension(Bytes::from(body.to_owned()))[..], br#"{"model":"m"}"#, "{body}");
+        }
+        let untouched = Bytes::from_static(br#"{"model":"m","x":"\u00e9"}"#);
+        assert_eq!(without_extension(untouched.clone()), untouched, "re-encoded only without the member");
+    }
+}

@@ -1,0 +1,105 @@
+//! Disguised markings: each way of writing a marking so that it still reads
+//! as one but no longer matches the text as written is found, and ordinary
+//! text is still not taken for a marking.
+
+use proptest::strategy::Strategy;
+use rampart_labels::Policies;
+
+/// The classification found in `text`, if any.
+fn found(text: &str) -> Option<String> {
+    let policies = Policies::nato();
+    policies.scan_markings(policies.default_policy(), text).map(|label| label.classification().to_owned())
+}
+
+#[test]
+fn every_disguise_of_a_secret_marking_is_found() {
+    let disguised = [
+        ("plain", "NATO SECRET"),
+        ("Cyrillic Es and Ie", "NATO \u{0405}\u{0415}\u{0421}RET"),
+        ("Cyrillic A and O in the context", "N\u{0410}T\u{041E} SECRET"),
+        ("Greek Epsilon and Tau", "NATO S\u{0395}CRE\u{03A4}"),
+        ("full width", "ＮＡＴＯ ＳＥＣＲＥＴ"),
+        ("mathematical bold", "𝐍𝐀𝐓𝐎 𝐒𝐄𝐂𝐑𝐄𝐓"),
+        ("mathematical double-struck", "𝕊𝔼ℂℝ𝔼𝕋"),
+        ("soft hyphen", "NATO SEC\u{00AD}RET"),
+        ("combining grapheme joiner", "NATO SE\u{034F}CRET"),
+        ("byte order mark", "NATO SECR\u{FEFF}ET"),
+        ("word joiner", "NATO S\u{2060}ECRET"),
+        ("zero width space", "NATO SEC\u{200B}RET"),
+        ("combining marks", "NATO S\u{0301}E\u{0308}CRET"),
+        ("right-to-left override", "please read \u{202E}TERCES OTAN\u{202C} now"),
+        ("letters spaced out", "N A T O  S E C R E T"),
+        ("split across lines", "NATO SEC\nRET"),
+        ("split by a tab", "NATO SEC\tRET"),
+        ("em spaces", "NATO\u{2003}SECRET"),
+        ("no-break space inside", "SEC\u{00A0}RET"),
+        ("full-width parentheses", "（NS） the text"),
+        ("full-width letters in parentheses", "(ＮＳ) the text"),
+        ("spaces in a portion", "( NS ) the text"),
+        ("trailing space in a portion", "(NS ) the text"),
+        ("portion split across lines", "(N\nS) the text"),
+        ("digit for a letter", "C0NFIDENTIAL and SECRE\u{0422}"),
+    ];
+    for (what, text) in disguised {
+        let level = found(text);
+        assert_eq!(level.as_deref(), Some("SECRET"), "{what}: {text:?}");
+    }
+}
+
+#[test]
+fn disguised_top_secret_and_confidential_keep_their_level() {
+    assert_eq!(found("ＣＯＳＭＩＣ ＴＯＰ ＳＥＣＲＥＴ").as_deref(), Some("TOP SECRET"));
+    assert_eq!(found("T O P S E C R E T").as_deref(), Some("TOP SECRET"));
+    assert_eq!(found("NATO C\u{00AD}ONFIDENTIAL").as_deref(), Some("CONFIDENTIAL"));
+    assert_eq!(found("(ＮＣ)").as_deref(), Some("CONFIDENTIAL"));
+}
+
+#[test]
+fn a_disguised_banner_keeps_its_categories() {
+    let policies = Policies::nato();
+    let label = policies
+        .scan_markings(policies.default_policy(), "ＮＡＴＯ ＳＥＣＲＥＴ ＡＴＯＭＡＬ")
+        .expect("a marking is found");
+    assert_eq!(label.classification(), "SECRET");
+    assert!(label.categories().values().any(|values| values.contains("ATOMAL")), "{:?}", label.categories());
+}
+
+#[test]
+fn ordinary_text_is_not_a_marking() {
+    let ordinary = [
+        "The secretary of the committee kept it secret.",
+        "SECRETARY GENERAL",
+        "A classified ad (see page 3) and a NATO summit.",
+        "Top secret recipes, unclassified notes",
+        "functions (ns) and durations in ns",
+        "ｓｅｃｒｅｔ",
+    ];
+    for text in ordinary {
+        assert_eq!(found(text), None, "{text:?}");
+    }
+}
+
+proptest::proptest! {
+    /// Reading disguises never lowers what the plain reading finds, and never panics, on text mixing
+    /// marking words, look-alikes, invisible and combining code points, spaces and newlines.
+    #[test]
+    fn the_scanner_finds_at_least_what_the_plain_reading_finds(
+        pieces in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::sample::select(vec!["NATO", "COSMIC", "SECRET", "TOP", "CONFIDENTIAL", "(NS)", "(NC)", "ATOMAL", "Releasable To", "GBR"]).prop_map(str::to_owned),
+                proptest::sample::select(vec![" ", "\n", "\t", "\u{00AD}", "\u{202E}", "\u{0301}", "\u{FEFF}", "(", ")", "\u{0415}", "Ｓ", "𝐒", "secretary"]).prop_map(str::to_owned),
+                "\\PC{0,6}",
+            ],
+            0..12,
+        )
+    ) {
+        let text = pieces.concat();
+        let policies = Policies::nato();
+        let policy = policies.default_policy();
+        let scanned = policies.scan_markings(policy, &text);
+        if let Some(plain) = policy.detect_markings(&text) {
+            let scanned = scanned.expect("found as written, so found by the scanner");
+            proptest::prop_assert!(scanned.dominates(&plain), "{text:?}");
+        }
+    }
+}
