@@ -6,6 +6,9 @@
 //! can check offline that an entry is in the log and that the log only grew.
 //! A batch of entries is durable once it is in the write-ahead [`journal`]
 //! (one flush); the tiles and signed checkpoint are published behind it.
+//! The log's files sit behind the [`storage::Storage`] interface, with a
+//! filesystem driver ([`storage::FsStorage`]) and one in memory for tests
+//! ([`memory::MemStorage`]).
 
 pub mod entry;
 pub mod journal;

@@ -101,8 +101,17 @@ impl Labelling {
     }
 }
 
+/// Whether `body` may have a `rampart` member: its name written out, or any
+/// `\u` escape (which could spell it). A body without either is not parsed for one.
+fn may_name_extension(body: &[u8]) -> bool {
+    memchr::memmem::find(body, b"rampart").is_some() || memchr::memmem::find(body, b"\\u").is_some()
+}
+
 /// `rampart.label` of a request body, if it has one.
 fn body_label(body: &[u8]) -> Result<Option<serde_json::Value>, serde_json::Error> {
+    if !may_name_extension(body) {
+        return Ok(None);
+    }
     #[derive(Deserialize)]
     struct Extension {
         rampart: Option<RampartFields>,
@@ -117,10 +126,9 @@ fn body_label(body: &[u8]) -> Result<Option<serde_json::Value>, serde_json::Erro
 
 /// The body forwarded upstream: without Rampart's own `rampart` member, which
 /// upstream servers do not know, however its name is escaped (re-encoded only
-/// when the member may be there: its name written out, or any `\u` escape).
+/// when the member may be there).
 pub fn without_extension(body: Bytes) -> Bytes {
-    let named = memchr::memmem::find(&body, b"rampart").is_some();
-    if !named && memchr::memmem::find(&body, b"\\u").is_none() {
+    if !may_name_extension(&body) {
         return body;
     }
     match serde_json::from_slice::<serde_json::Value>(&body) {

@@ -64,7 +64,7 @@ impl Label {
 }
 
 /// Where a phrase matches at `pos`, the end of the match: whole words only.
-fn match_at(text: &str, pos: usize, phrase: &str, exact_case: bool) -> Option<usize> {
+pub(crate) fn match_at(text: &str, pos: usize, phrase: &str, exact_case: bool) -> Option<usize> {
     let end = pos + phrase.len();
     if phrase.is_empty() || end > text.len() || !text.is_char_boundary(end) {
         return None;
@@ -114,7 +114,7 @@ fn next_value<'t>(text: &str, end: usize, tag: &'t CategoryTag, after_first: boo
 
 /// Parses a banner starting at `pos`. `strict` demands that the whole text is
 /// a marking; otherwise parsing stops at the first unknown word.
-fn parse_banner(
+pub(crate) fn parse_banner(
     policy: &Arc<SecurityPolicy>,
     text: &str,
     mut pos: usize,
@@ -273,7 +273,7 @@ impl SecurityPolicy {
     }
 
     /// Moves a banner's start back over the context phrases right before it.
-    fn context_start(&self, text: &str, mut pos: usize) -> usize {
+    pub(crate) fn context_start(&self, text: &str, mut pos: usize) -> usize {
         'back: loop {
             let head = text[..pos].trim_end();
             for tag in self.tags.iter().filter(|t| t.marks_before_classification()) {

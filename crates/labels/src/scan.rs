@@ -28,24 +28,90 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
+use crate::marking::{match_at, parse_banner};
 use crate::{Label, SecurityPolicy};
 
 /// The right-to-left override, which displays the Latin text after it reversed.
 const RIGHT_TO_LEFT_OVERRIDE: char = '\u{202E}';
 
+/// What a needle found in a view stands for.
+#[derive(Debug, Clone, Copy)]
+enum Needle {
+    /// A classification's banner phrase: the start of a banner, read on from there.
+    Banner(usize),
+    /// A classification's portion marking, `(NS)`: that classification.
+    Portion(usize),
+}
+
+/// Every needle of one view, found in one pass over the text (Aho-Corasick).
+#[derive(Debug)]
+struct Needles {
+    /// Whether any needle is in the text at all: leftmost-first semantics,
+    /// which let the automaton skip ahead with a vectorised prefilter (most
+    /// text holds no marking, and is then read once, quickly).
+    any: AhoCorasick,
+    /// Every occurrence, overlapping ones included (`TOP SECRET` holds `SECRET`).
+    automaton: AhoCorasick,
+    /// By pattern id: what each distinct pattern stands for.
+    meanings: Vec<Vec<Needle>>,
+}
+
+impl Needles {
+    fn new(needles: impl IntoIterator<Item = (String, Needle)>) -> Self {
+        let mut patterns: Vec<String> = Vec::new();
+        let mut meanings: Vec<Vec<Needle>> = Vec::new();
+        for (pattern, needle) in needles.into_iter().filter(|(p, _)| !p.is_empty()) {
+            match patterns.iter().position(|p| *p == pattern) {
+                Some(id) => meanings[id].push(needle),
+                None => {
+                    patterns.push(pattern);
+                    meanings.push(vec![needle]);
+                }
+            }
+        }
+        let build = |kind| {
+            AhoCorasick::builder()
+                .match_kind(kind)
+                .build(&patterns)
+                .expect("a few short phrases always build an automaton")
+        };
+        Self { any: build(MatchKind::LeftmostFirst), automaton: build(MatchKind::Standard), meanings }
+    }
+
+    /// Every (start, end, meaning) of a needle in `text`, overlapping ones included.
+    fn find<'a>(&'a self, text: &'a str) -> impl Iterator<Item = (usize, usize, Needle)> + 'a {
+        let text = if self.any.is_match(text) { text } else { "" };
+        self.automaton.find_overlapping_iter(text).flat_map(move |m| {
+            self.meanings[m.pattern().as_usize()].iter().map(move |needle| (m.start(), m.end(), *needle))
+        })
+    }
+}
+
+/// The needles of `policy` as its text is read: banner phrases and `(portion)` markings.
+fn banner_needles(policy: &SecurityPolicy) -> Needles {
+    Needles::new(policy.classifications.iter().enumerate().flat_map(|(level, class)| {
+        let banners = class.banner.iter().map(move |phrase| (phrase.clone(), Needle::Banner(level)));
+        let portion = class.portion.iter().map(move |portion| (format!("({portion})"), Needle::Portion(level)));
+        banners.chain(portion)
+    }))
+}
+
 /// Finds markings of one policy in text, disguised or not.
 #[derive(Debug)]
 pub struct MarkingScanner {
     policy: Arc<SecurityPolicy>,
+    /// The needles of the text as written.
+    raw: Needles,
     /// The policy with every phrase folded, for reading the folded view.
     folded: Arc<SecurityPolicy>,
-    /// (classification index, banner phrase folded and without whitespace).
-    squashed_banners: Vec<(usize, String)>,
-    /// (classification index, `(portion)` folded and without whitespace).
-    squashed_portions: Vec<(usize, String)>,
+    /// The needles of the folded view.
+    folded_needles: Needles,
+    /// The needles of the squashed view: phrases and portions folded, without whitespace.
+    squashed: Needles,
 }
 
 impl MarkingScanner {
@@ -70,18 +136,15 @@ impl MarkingScanner {
                 *affix = fold(affix);
             }
         }
-        let mut squashed_banners = Vec::new();
-        let mut squashed_portions = Vec::new();
-        for (level, class) in policy.classifications.iter().enumerate() {
-            for phrase in &class.banner {
-                squashed_banners.push((level, squash(&fold(phrase)).0));
-            }
-            if let Some(portion) = &class.portion {
-                squashed_portions.push((level, squash(&fold(&format!("({portion})"))).0));
-            }
-        }
-        squashed_banners.retain(|(_, phrase)| !phrase.is_empty());
-        Self { policy, folded: Arc::new(folded), squashed_banners, squashed_portions }
+        let squashed = Needles::new(policy.classifications.iter().enumerate().flat_map(|(level, class)| {
+            let banners = class.banner.iter().map(move |phrase| (squash(&fold(phrase)).0, Needle::Banner(level)));
+            let portion =
+                class.portion.iter().map(move |p| (squash(&fold(&format!("({p})"))).0, Needle::Portion(level)));
+            banners.chain(portion)
+        }));
+        let raw = banner_needles(&policy);
+        let folded_needles = banner_needles(&folded);
+        Self { policy, raw, folded: Arc::new(folded), folded_needles, squashed }
     }
 
     /// The policy this scanner reads markings of.
@@ -91,7 +154,8 @@ impl MarkingScanner {
 
     /// The high-water mark of every marking found in `text` in any view, if any is.
     pub fn scan(&self, text: &str) -> Option<Label> {
-        let mut found = self.policy.detect_markings(text);
+        let mut found = None;
+        self.read(&self.policy, &self.raw, text, &mut found);
         let folded = fold(text);
         self.scan_folded(&folded, &mut found);
         if text.contains(RIGHT_TO_LEFT_OVERRIDE) {
@@ -102,28 +166,47 @@ impl MarkingScanner {
     }
 
     fn scan_folded(&self, folded: &str, found: &mut Option<Label>) {
-        if let Some(label) = self.folded.detect_markings(folded) {
-            // Rebuilt on the real policy: same classifications and tags, in the same order.
-            let label = Label::normal(Arc::clone(&self.policy), label.level(), label.categories().clone());
-            add(found, label);
-        }
+        self.read(&self.folded, &self.folded_needles, folded, found);
         let (squashed, gaps) = squash(folded);
         let edge = |pos: usize, before: bool| {
             let neighbour = if before { squashed[..pos].chars().next_back() } else { squashed[pos..].chars().next() };
             gaps.binary_search(&pos).is_ok() || neighbour.is_none_or(|c| !c.is_alphanumeric())
         };
-        for (level, phrase) in &self.squashed_banners {
-            let whole_word = squashed
-                .match_indices(phrase.as_str())
-                .any(|(pos, _)| edge(pos, true) && edge(pos + phrase.len(), false));
-            if whole_word {
-                add(found, Label::normal(Arc::clone(&self.policy), *level, BTreeMap::new()));
-            }
+        for (start, end, needle) in self.squashed.find(&squashed) {
+            let level = match needle {
+                Needle::Banner(level) if edge(start, true) && edge(end, false) => level,
+                Needle::Portion(level) => level,
+                Needle::Banner(_) => continue,
+            };
+            add(found, Label::normal(Arc::clone(&self.policy), level, BTreeMap::new()));
         }
-        for (level, portion) in &self.squashed_portions {
-            if squashed.contains(portion.as_str()) {
-                add(found, Label::normal(Arc::clone(&self.policy), *level, BTreeMap::new()));
-            }
+    }
+
+    /// Reads `text` as [`SecurityPolicy::detect_markings`] does (a banner
+    /// phrase as the policy writes it, as a whole word, read on to the end of
+    /// its line; a portion marking anywhere), finding every needle in one pass.
+    /// What `policy` (the real one or its folded copy) finds is rebuilt on the real policy.
+    fn read(&self, policy: &Arc<SecurityPolicy>, needles: &Needles, text: &str, found: &mut Option<Label>) {
+        for (pos, end, needle) in needles.find(text) {
+            let label = match needle {
+                Needle::Portion(level) => Label::normal(Arc::clone(&self.policy), level, BTreeMap::new()),
+                Needle::Banner(_) => {
+                    let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+                    let line_end = text[pos..].find('\n').map_or(text.len(), |i| pos + i);
+                    let line = &text[line_start..line_end];
+                    let line = line.strip_suffix('\r').unwrap_or(line);
+                    let at = pos - line_start;
+                    let starts_word = line[..at].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
+                    if !starts_word || match_at(line, at, &text[pos..end], true).is_none() {
+                        continue;
+                    }
+                    let Ok((label, _)) = parse_banner(policy, line, policy.context_start(line, at), false) else {
+                        continue;
+                    };
+                    Label::normal(Arc::clone(&self.policy), label.level(), label.categories().clone())
+                }
+            };
+            add(found, label);
         }
     }
 }
@@ -142,15 +225,44 @@ fn fold_all(phrases: &mut [String]) {
     }
 }
 
-/// The skeleton of each ASCII character (most are themselves; `0` is `O`, `1` and `I` are `l`).
-static ASCII_SKELETONS: LazyLock<Vec<String>> =
-    LazyLock::new(|| (0u8..128).map(|b| unicode_security::skeleton(&char::from(b).to_string()).collect()).collect());
+/// The folded form of each ASCII character (its skeleton: most are themselves;
+/// `0` is `O`, `1` and `I` are `l`, `m` is `rn`), without combining marks.
+static ASCII_FOLDED: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
+    (0u8..128)
+        .map(|b| {
+            let folded: String =
+                unicode_security::skeleton(&char::from(b).to_string()).filter(|c| !is_combining_mark(*c)).collect();
+            folded.into_bytes()
+        })
+        .collect()
+});
 
 /// The folded view: NFKC, confusable skeleton without default-ignorable code
-/// points, no combining marks, runs of spaces as one space (newlines kept).
+/// points, no combining marks, every run of whitespace one space, every line
+/// break a newline. Its only whitespace is therefore `' '` and `'\n'`.
 pub fn fold(text: &str) -> String {
+    if text.is_ascii() {
+        // Byte by byte: the common case, on every request, kept to a table lookup per byte.
+        let mut out: Vec<u8> = Vec::with_capacity(text.len() + text.len() / 8);
+        for &byte in text.as_bytes() {
+            match byte {
+                b'\n' | b'\r' => out.push(b'\n'),
+                b' ' | b'\t' | 0x0b | 0x0c => {
+                    if out.last() != Some(&b' ') {
+                        out.push(b' ');
+                    }
+                }
+                _ => match ASCII_FOLDED[usize::from(byte)].as_slice() {
+                    [one] => out.push(*one),
+                    many => out.extend_from_slice(many),
+                },
+            }
+        }
+        return String::from_utf8(out).expect("folded ASCII is the concatenation of UTF-8 strings");
+    }
     let mut out = String::with_capacity(text.len());
-    let push = |c: char, out: &mut String| {
+    let normalised: String = text.nfkc().collect();
+    for c in unicode_security::skeleton(&normalised) {
         if c == '\n' || c == '\r' {
             out.push('\n');
         } else if c.is_whitespace() {
@@ -160,40 +272,31 @@ pub fn fold(text: &str) -> String {
         } else if !is_combining_mark(c) {
             out.push(c);
         }
-    };
-    if text.is_ascii() {
-        for byte in text.bytes() {
-            for c in ASCII_SKELETONS[usize::from(byte)].chars() {
-                push(c, &mut out);
-            }
-        }
-    } else {
-        let normalised: String = text.nfkc().collect();
-        for c in unicode_security::skeleton(&normalised) {
-            push(c, &mut out);
-        }
     }
     out
 }
 
-/// `text` without whitespace, and the offsets (in the result) where whitespace was removed.
+/// A folded `text` without its whitespace (`' '` and `'\n'`, the only kinds a
+/// folded text has), and the offsets (in the result) where whitespace was removed.
 fn squash(text: &str) -> (String, Vec<usize>) {
-    let mut out = String::with_capacity(text.len());
+    let mut out: Vec<u8> = Vec::with_capacity(text.len());
     let mut gaps = Vec::new();
-    for c in text.chars() {
-        if c.is_whitespace() {
+    for &byte in text.as_bytes() {
+        if byte == b' ' || byte == b'\n' {
             if gaps.last() != Some(&out.len()) {
                 gaps.push(out.len());
             }
         } else {
-            out.push(c);
+            out.push(byte);
         }
     }
-    (out, gaps)
+    (String::from_utf8(out).expect("removing ASCII bytes keeps UTF-8 valid"), gaps)
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::strategy::Strategy;
+
     use super::*;
 
     #[test]
@@ -204,6 +307,28 @@ mod tests {
         assert_eq!(fold("SE\u{00AD}C\u{034F}R\u{FEFF}E\u{2060}T"), fold("SECRET"));
         assert_eq!(fold("S\u{0308}ECRET"), fold("SECRET"));
         assert_eq!(fold("a \t  b\n\nc"), "a b\n\nc");
+    }
+
+    proptest::proptest! {
+        /// The raw view, found in one pass, is what `detect_markings` finds line by line.
+        #[test]
+        fn the_raw_view_reads_as_detect_markings_does(
+            pieces in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(vec!["NATO ", "COSMIC ", "SECRET", "TOP SECRET", "CONFIDENTIAL", "(NS)", "(NC)", " ATOMAL", " Releasable To ", "GBR", ", ", "\n", "\r\n", "x", " "]).prop_map(str::to_owned),
+                    "\\PC{0,4}",
+                ],
+                0..14,
+            )
+        ) {
+            let text = pieces.concat();
+            let policies = crate::Policies::nato();
+            let policy = policies.default_policy();
+            let scanner = MarkingScanner::new(Arc::clone(policy));
+            let mut found = None;
+            scanner.read(policy, &scanner.raw, &text, &mut found);
+            proptest::prop_assert_eq!(found, policy.detect_markings(&text), "{:?}", text);
+        }
     }
 
     #[test]
