@@ -8,6 +8,7 @@ pub mod completion;
 pub mod error;
 pub mod response;
 pub mod sampling;
+mod stage_errors;
 
 pub use chat::{ChatCompletionRequest, ChatMessage, MessageContent};
 pub use completion::{CompletionRequest, Prompt};

@@ -94,13 +94,24 @@ impl Entry {
     }
 
     /// Reads an entry, refusing unknown fields and formats this build does not know.
-    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
-        let entry: Entry = serde_json::from_slice(bytes).map_err(|e| format!("not an audit entry: {e}"))?;
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let entry: Entry = serde_json::from_slice(bytes).map_err(|e| DecodeError::NotAnEntry(e.to_string()))?;
         if entry.v != VERSION {
-            return Err(format!("entry format {} is not known to this build (it reads {VERSION})", entry.v));
+            return Err(DecodeError::UnknownFormat(entry.v));
         }
         Ok(entry)
     }
+}
+
+/// Why bytes of the log are not an entry this build reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Not an entry at all (or one with fields no entry has).
+    #[error("not an audit entry: {0}")]
+    NotAnEntry(String),
+    /// An entry of a format version this build does not know.
+    #[error("entry format {0} is not known to this build (it reads {VERSION})")]
+    UnknownFormat(u32),
 }
 
 /// SHA-256 of `bytes`, in lowercase hex.
@@ -171,7 +182,11 @@ mod tests {
     #[test]
     fn unknown_fields_and_versions_are_refused() {
         let text = String::from_utf8(sample().encode()).unwrap();
-        assert!(Entry::decode(text.replacen("\"v\":1", "\"v\":2", 1).as_bytes()).is_err());
-        assert!(Entry::decode(text.replacen("{", "{\"prompt\":\"secret\",", 1).as_bytes()).is_err());
+        assert_eq!(
+            Entry::decode(text.replacen("\"v\":1", "\"v\":2", 1).as_bytes()),
+            Err(DecodeError::UnknownFormat(2))
+        );
+        let leaked = Entry::decode(text.replacen("{", "{\"prompt\":\"secret\",", 1).as_bytes());
+        assert!(matches!(leaked, Err(DecodeError::NotAnEntry(_))), "{leaked:?}");
     }
 }

@@ -5,8 +5,7 @@
 
 use std::collections::HashMap;
 
-use http::StatusCode;
-use rampart_api::{ApiError, ErrorKind};
+use rampart_api::ApiError;
 use rampart_config::Config;
 use rampart_identity::Principal;
 use rampart_labels::{Clearance, Label, Policies};
@@ -112,5 +111,5 @@ fn refusal_error(refusal: Refusal, policies: &[String]) -> ApiError {
     } else {
         format!("{} (decided by policy {})", refusal.message(), policies.join(", "))
     };
-    ApiError::new(StatusCode::FORBIDDEN, ErrorKind::PermissionError, refusal.code(), message)
+    ApiError::refused(refusal.code(), message)
 }

@@ -4,8 +4,7 @@
 //! released only when it carries a label covering the request's.
 
 use axum::response::Response;
-use http::StatusCode;
-use rampart_api::{ApiError, ErrorKind};
+use rampart_api::ApiError;
 use rampart_identity::Principal;
 use rampart_labels::{Label, Policies};
 
@@ -47,7 +46,7 @@ pub async fn serve(
         _ => Vec::new(),
     };
     if local {
-        match serve_here(w, entry, &call, parsed, in_flight).await {
+        match serve_here(w, entry, &call, parsed, in_flight.clone()).await {
             Ok(response) => return Ok(label_response(response, label)),
             Err(err) if peers.is_empty() || !err.status.is_server_error() => return Err(err),
             Err(err) => {
@@ -62,7 +61,7 @@ pub async fn serve(
     }
     let federation = w.shared.federation.as_ref().ok_or_else(|| ApiError::site_not_eligible("placement"))?;
     let upstreams = Upstreams::Peers { federation, principal, label };
-    let response = proxy::forward(w, call, upstreams, &peers, w.shared.metrics.in_flight()).await?;
+    let response = proxy::forward(w, call, upstreams, &peers, in_flight).await?;
     accept_peer_answer(w.shared.security.labels(), response, label)
 }
 
@@ -76,12 +75,7 @@ fn accept_peer_answer(labels: &Policies, response: Response, label: &Label) -> R
     let theirs = single_header(response.headers(), &LABEL_HEADER).ok().flatten().and_then(|v| v.to_str().ok());
     match theirs.map(|text| labels.parse_label(text)) {
         Some(Ok(theirs)) if theirs.dominates(label) => Ok(response),
-        _ => Err(ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            ErrorKind::ServerError,
-            "peer_label_invalid",
-            "the peer site's answer does not carry a label covering this request's, so it was not released",
-        )),
+        _ => Err(ApiError::peer_label_invalid()),
     }
 }
 

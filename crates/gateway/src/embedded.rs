@@ -9,11 +9,11 @@ use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::stream;
-use http::{StatusCode, header};
+use http::header;
 use rampart_api::response::{
     AssistantMessage, ChatChoice, ChatChunk, ChatCompletion, ChunkChoice, ChunkDelta, TextChoice, TextCompletion,
 };
-use rampart_api::{ApiError, ErrorKind, FinishReason, SamplingParams, Usage, unix_now};
+use rampart_api::{ApiError, FinishReason, SamplingParams, Usage, unix_now};
 use rampart_engine::{Engine, EngineError, Event, GenerateRequest, PromptInput, Sampling};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -26,27 +26,11 @@ use crate::state::Worker;
 fn engine_error(err: EngineError, prompt_param: &str) -> ApiError {
     let message = err.to_string();
     match err {
-        EngineError::NoChatTemplate(_) => {
-            ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::InvalidRequestError, "model_cannot_chat", message)
-        }
+        EngineError::NoChatTemplate(_) => ApiError::model_cannot_chat(message),
         EngineError::Template(_) => ApiError::bad_parameter("messages", message),
-        EngineError::PromptTooLong { .. } => {
-            let mut e = ApiError::new(
-                StatusCode::BAD_REQUEST,
-                ErrorKind::InvalidRequestError,
-                "context_length_exceeded",
-                message,
-            );
-            e.param = Some(prompt_param.to_owned());
-            e
-        }
-        EngineError::QueueFull(_) => {
-            ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorKind::RateLimitError, "engine_busy", message)
-                .with_retry_after(1)
-        }
-        EngineError::Stopped(_) | EngineError::Load { .. } => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorKind::ServerError, "engine_unavailable", message)
-        }
+        EngineError::PromptTooLong { .. } => ApiError::context_length_exceeded(prompt_param, message),
+        EngineError::QueueFull(_) => ApiError::engine_busy(message),
+        EngineError::Stopped(_) | EngineError::Load { .. } => ApiError::engine_unavailable(message),
     }
 }
 
@@ -149,10 +133,6 @@ struct Answer {
 /// Said when the engine's event channel closes before `Done`.
 const ENGINE_STOPPED: &str = "the engine stopped before finishing";
 
-fn failed(message: String) -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::ServerError, "engine_failed", message)
-}
-
 impl Answer {
     /// Notes an answer's token counts: in the metrics, and for its audit entry.
     fn count(&self, usage: &Usage) {
@@ -167,8 +147,8 @@ impl Answer {
             match next {
                 Some(Event::Text(t)) => text.push_str(&t),
                 Some(Event::Done { finish_reason, usage }) => break (finish_reason, usage),
-                Some(Event::Failed(message)) => return Err(failed(message)),
-                None => return Err(failed(ENGINE_STOPPED.to_owned())),
+                Some(Event::Failed(message)) => return Err(ApiError::engine_failed(message)),
+                None => return Err(ApiError::engine_failed(ENGINE_STOPPED.to_owned())),
             }
             next = events.recv().await;
         };
@@ -189,7 +169,7 @@ impl Answer {
             }),
             Shape::Text => self.text_completion(Some((&text, Some(finish_reason))), Some(usage)),
         }
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| ApiError::engine_failed(e.to_string()))?;
         Ok(Response::builder()
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(body))
@@ -267,8 +247,8 @@ impl Answer {
                 frames.push(Bytes::from_static(b"data: [DONE]\n\n"));
                 (frames, true)
             }
-            Some(Event::Failed(message)) => (vec![Self::sse(Ok(failed(message).to_json()))], true),
-            None => (vec![Self::sse(Ok(failed(ENGINE_STOPPED.to_owned()).to_json()))], true),
+            Some(Event::Failed(message)) => (vec![Self::sse(Ok(ApiError::engine_failed(message).to_json()))], true),
+            None => (vec![Self::sse(Ok(ApiError::engine_failed(ENGINE_STOPPED.to_owned()).to_json()))], true),
         }
     }
 

@@ -4,7 +4,8 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, header};
 use rampart_api::ApiError;
 
-/// An [`ApiError`] that axum can return.
+/// An [`ApiError`] that axum can return. The response carries the error as
+/// an extension too, for the audit stage to record its code.
 pub struct ErrorResponse(pub ApiError);
 
 impl From<ApiError> for ErrorResponse {
@@ -22,26 +23,17 @@ impl IntoResponse for ErrorResponse {
         if let Some(seconds) = err.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
+        response.extensions_mut().insert(err);
         response
     }
 }
 
 /// The response for a route that does not exist.
 pub async fn no_such_route(uri: http::Uri) -> ErrorResponse {
-    ErrorResponse(ApiError::new(
-        http::StatusCode::NOT_FOUND,
-        rampart_api::ErrorKind::NotFoundError,
-        "unknown_route",
-        format!("no route {}; the API is under /v1", uri.path()),
-    ))
+    ErrorResponse(ApiError::unknown_route(uri.path()))
 }
 
 /// The response for a known route called with the wrong method.
 pub async fn wrong_method() -> ErrorResponse {
-    ErrorResponse(ApiError::new(
-        http::StatusCode::METHOD_NOT_ALLOWED,
-        rampart_api::ErrorKind::InvalidRequestError,
-        "method_not_allowed",
-        "this route does not accept that HTTP method",
-    ))
+    ErrorResponse(ApiError::method_not_allowed())
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use http::HeaderValue;
-use rampart_api::{ApiError, ErrorKind};
+use rampart_api::ApiError;
 use rampart_config::Config;
 use rampart_identity::{AssertionSigner, Principal};
 use rampart_labels::Label;
@@ -75,12 +75,7 @@ impl Federation {
         let token = self.signer.sign(&peer.name, principal, label, request_id);
         token.ok().and_then(|t| HeaderValue::from_str(&t).ok()).ok_or_else(|| {
             // The key signed a test assertion at start-up, so this does not happen; refuse if it does.
-            ApiError::new(
-                http::StatusCode::INTERNAL_SERVER_ERROR,
-                ErrorKind::ServerError,
-                "assertion_failed",
-                "this site could not sign the assertion a peer site needs",
-            )
+            ApiError::assertion_failed()
         })
     }
 }

@@ -1,25 +1,42 @@
 //! The identify stage: who is asking, from the client certificate, a bearer
 //! token, or a peer site's assertion (which also carries the peer's label
-//! for the request). A repeated `Authorization` or `Rampart-Assertion` header
-//! is refused, never resolved by believing one of them.
+//! for the request). Its layer (`pipeline::identify`) reads the credentials
+//! from the request, refusing a repeated `Authorization` or `Rampart-Assertion`
+//! header rather than believing one of them.
 
-use http::{HeaderMap, HeaderName, StatusCode, header};
-use rampart_api::{ApiError, ErrorKind};
+use rampart_api::ApiError;
 use rampart_config::Config;
-use rampart_identity::{ASSERTION_HEADER, AssertionVerifier, Identity, IdentityError, PeerCertificate, Principal};
+use rampart_identity::{AssertionVerifier, Identity, IdentityError, PeerCertificate, Principal};
 use rampart_labels::{Label, Policies};
 
-use crate::request::single_header;
-
-/// The header carrying a peer site's assertion, as a header name.
-static ASSERTION: HeaderName = HeaderName::from_static(ASSERTION_HEADER);
-
 /// A peer site's word for a request it forwarded here.
+#[derive(Clone)]
 pub struct Vouched {
     /// The peer site's id.
     pub site: String,
     /// The label the peer computed for the request.
     pub label: Label,
+}
+
+/// Who is asking, as the identify stage established it.
+#[derive(Clone)]
+pub struct Caller {
+    /// The caller.
+    pub principal: Principal,
+    /// The peer site that forwarded the request and vouched for the caller, if any.
+    pub vouched: Option<Vouched>,
+}
+
+/// What a request presents to identify its caller: its connection's client
+/// certificate and the identity headers, each sent at most once.
+#[derive(Clone, Copy, Default)]
+pub struct Credentials<'a> {
+    /// The client certificate of the connection (mTLS).
+    pub peer: Option<&'a PeerCertificate>,
+    /// The `Authorization` header.
+    pub authorization: Option<&'a [u8]>,
+    /// The `Rampart-Assertion` header of a peer site.
+    pub assertion: Option<&'a [u8]>,
 }
 
 /// The identify stage's settings: the site's identity sources and its peer sites.
@@ -52,40 +69,35 @@ impl Identification {
 
     /// Identifies the caller of an inference request: from a peer site's
     /// assertion when it carries one (then also the peer's label for it),
-    /// otherwise as [`Identification::authenticate`] does.
-    pub fn authenticate_request(
-        &self,
-        headers: &HeaderMap,
-        peer: Option<&PeerCertificate>,
-    ) -> Result<(Principal, Option<Vouched>), ApiError> {
-        let Some(value) = single_header(headers, &ASSERTION)? else {
-            return self.authenticate(headers, peer).map(|principal| (principal, None));
+    /// otherwise as [`Identification::identify`] does.
+    pub fn identify_request(&self, credentials: Credentials<'_>) -> Result<Caller, IdentityError> {
+        let Some(value) = credentials.assertion else {
+            return self.identify(credentials).map(|principal| Caller { principal, vouched: None });
         };
-        let refuse = |e: IdentityError| identity_error(&e);
-        let verifier = self.assertions.as_ref().ok_or_else(|| {
-            refuse(IdentityError::UntrustedPeer("this site has no [federation] with peer sites".into()))
-        })?;
-        let token = value.to_str().map_err(|_| refuse(IdentityError::InvalidAssertion("not ASCII text".into())))?;
-        let claims = verifier.verify(token, peer).map_err(refuse)?;
-        let (principal, label) = self.identity.asserted(&claims).map_err(refuse)?;
-        Ok((principal, Some(Vouched { site: claims.iss, label })))
+        let verifier = self
+            .assertions
+            .as_ref()
+            .ok_or_else(|| IdentityError::UntrustedPeer("this site has no [federation] with peer sites".into()))?;
+        let token = std::str::from_utf8(value).map_err(|_| IdentityError::InvalidAssertion("not ASCII text".into()))?;
+        let claims = verifier.verify(token, credentials.peer)?;
+        let (principal, label) = self.identity.asserted(&claims)?;
+        Ok(Caller { principal, vouched: Some(Vouched { site: claims.iss, label }) })
     }
 
-    /// Identifies the caller of a request.
-    pub fn authenticate(&self, headers: &HeaderMap, peer: Option<&PeerCertificate>) -> Result<Principal, ApiError> {
-        let bearer = match single_header(headers, &header::AUTHORIZATION)? {
+    /// Identifies the caller from the client certificate or the bearer token
+    /// (a peer site's assertion is not taken here).
+    pub fn identify(&self, credentials: Credentials<'_>) -> Result<Principal, IdentityError> {
+        let bearer = match credentials.authorization {
             _ if self.identity.is_anonymous_dev() => None,
             None => None,
             Some(value) => {
-                let text = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
+                let text = std::str::from_utf8(value).ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
                 Some(text.filter(|t| !t.is_empty()).ok_or_else(|| {
-                    identity_error(&IdentityError::InvalidToken(
-                        "the Authorization header is not 'Bearer <token>'".into(),
-                    ))
+                    IdentityError::InvalidToken("the Authorization header is not 'Bearer <token>'".into())
                 })?)
             }
         };
-        self.identity.authenticate(bearer, peer).map_err(|e| identity_error(&e))
+        self.identity.authenticate(bearer, credentials.peer)
     }
 
     /// Whether every caller is the anonymous development principal (an `insecure_dev` site without `[identity]`).
@@ -104,8 +116,7 @@ impl Identification {
     }
 }
 
-fn identity_error(err: &IdentityError) -> ApiError {
-    let status = if err.is_site_fault() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::UNAUTHORIZED };
-    let kind = if err.is_site_fault() { ErrorKind::ServerError } else { ErrorKind::AuthenticationError };
-    ApiError::new(status, kind, err.code(), err.to_string())
+/// The answer to a caller who could not be identified: 401, or 503 when the fault is the site's.
+pub fn unidentified(err: &IdentityError) -> ApiError {
+    ApiError::unidentified(err.code(), err.to_string(), err.is_site_fault())
 }

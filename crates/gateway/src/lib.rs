@@ -1,22 +1,29 @@
 //! Rampart's gateway: the OpenAI-compatible HTTP API in front of the embedded
 //! engine and of upstream OpenAI-compatible servers.
 //!
-//! Every inference request walks the same stages, in this order, each in a
-//! module of its own (see `inference`, where the walk is written out):
+//! Every inference request walks the same stages, in this order, each a
+//! tower layer of its own (in `pipeline`) over a decision of its own (the
+//! module named beside it, free of HTTP); `router` below composes them,
+//! exactly as they run:
 //!
 //! ```text
-//! request id → audit → identify → admit → parse → label → authorize → place → serve
-//! request_id   trail   identify   admit   request labelling authorize placement dispatch
+//! request id  request_id  every request and its answer get an id
+//! audit       trail       outermost: the entry is durable before any answer is released
+//! identify    identify    who is asking; nothing of an unidentified caller's request is read
+//! admit       admit       draining, content type, body limit; the body is read
+//! parse       request     the body as an OpenAI request; unscannable content refused
+//! label       labelling   declared label joined with every marking in the body
+//! authorize   authorize   Cedar: clearance, releasability, accreditation, operator policies
+//! place       placement   which sites may serve it (residency, owner rules, health)
+//! serve       dispatch    the embedded engine, a backend, or a peer site; the answer labelled
 //! ```
 //!
-//! The audit stage is outermost: a request's entry is durable before any of
-//! its answer is released. Identity comes before anything of the request is
-//! read; the label is the high-water mark of the declared label and of every
-//! marking in any string of the body; Cedar decides; placement picks the
-//! sites; the serve stage runs the embedded engine, forwards to a backend with
-//! bounded retries, or to a peer site, and labels the answer. Metrics split
-//! each request's time into upstream time and Rampart's own overhead. Logs and
-//! metrics never carry prompt or completion text.
+//! Requests about the site itself (model listings, its audit log, its
+//! metrics) walk request id → audit → identify → authorize → their handler.
+//! A new stage (quota, retrieval, admission checks) is a decision module and
+//! a layer in `pipeline`, added to `router` at its place in this order.
+//! Metrics split each request's time into upstream time and Rampart's own
+//! overhead. Logs and metrics never carry prompt or completion text.
 
 mod admit;
 mod answer;
@@ -32,10 +39,10 @@ mod facility;
 mod federation;
 mod health;
 mod identify;
-mod inference;
 mod labelled_stream;
 mod labelling;
 mod metrics;
+mod pipeline;
 mod placement;
 mod proxy;
 mod request;
@@ -43,6 +50,7 @@ pub mod request_id;
 mod routes;
 mod security;
 mod server;
+mod start;
 mod state;
 mod tls;
 mod trail;
@@ -50,115 +58,73 @@ mod upstream_stream;
 mod weights;
 
 pub use security::load_policies;
+pub use start::serve;
 
-use std::sync::Arc;
+use axum::Router;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{MethodRouter, get, post};
+use rampart_policy::Action;
+use tower::ServiceBuilder;
 
-use anyhow::Context;
-use rampart_config::{Config, ModelConfig};
-use rampart_engine::{Engine, EngineConfig};
-use tokio::sync::watch;
+use crate::authorize::Authorization;
+use crate::error::{no_such_route, wrong_method};
+use crate::pipeline::authorize::SiteDecision;
+use crate::pipeline::record::{Count, Recording};
+use crate::request::Route;
+use crate::state::Worker;
 
-fn cores() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-}
-
-/// The engine settings of an embedded model entry whose weights are at `path`.
-fn engine_config(model: &ModelConfig, path: std::path::PathBuf) -> EngineConfig {
-    EngineConfig {
-        name: model.name.clone(),
-        path,
-        context: model.context,
-        threads: if model.threads == 0 { cores() } else { model.threads },
-        parallel: model.parallel,
-        queue: model.queue,
-        batch: model.batch,
-        default_max_tokens: model.max_tokens,
-        // Decrypted weights must not reach a disk through swap.
-        lock_memory: model.sealed.is_some(),
-    }
-}
-
-/// Serves `config` until SIGTERM or SIGINT.
-pub fn serve(config: Config) -> anyhow::Result<()> {
-    let trail = match &config.audit {
-        Some(audit) => Some(trail::Trail::open(audit)?),
-        None => {
-            tracing::warn!("no [audit] configured: decisions are not recorded (allowed only on an insecure_dev site)");
-            None
-        }
+/// The complete router for one worker.
+fn router(worker: Worker) -> Router {
+    let w = &worker;
+    let metrics = if w.shared.security.identification.is_anonymous_dev() {
+        // Every caller is the anonymous development principal: anyone may read them, unrecorded.
+        get(routes::open_metrics).fallback(wrong_method)
+    } else {
+        about_the_site(get(routes::metrics), w, Action::ReadMetrics, Some(Authorization::authorize_metrics))
     };
-    // The weights (memory files of sealed models) live as long as the engines.
-    let mut weights = Vec::new();
-    let mut engines = Vec::new();
-    for model in config.embedded_models() {
-        let started = std::time::Instant::now();
-        let prepared = weights::prepare(&config, model);
-        let weights_seconds = started.elapsed().as_secs_f32();
-        weights::audit_load(trail.as_ref(), model, prepared.as_ref())?;
-        let prepared = match prepared {
-            Ok(prepared) => prepared,
-            Err(err) => {
-                // The refusal is in the log as published when the site stops.
-                if let Some(trail) = &trail {
-                    trail.finish();
-                }
-                anyhow::bail!("model '{}' is refused: {err}", model.name);
-            }
-        };
-        engines.push(Engine::start(engine_config(model, prepared.path.clone()))?);
-        let seconds = started.elapsed().as_secs_f32();
-        // `weights_seconds`: checking the signature and decrypting, before llama.cpp opens the model.
-        tracing::info!(model = %model.name, seconds, weights_seconds, "embedded model loaded");
-        weights.push(prepared);
-    }
-    let tls = config
-        .server
-        .tls
-        .as_ref()
-        .map(|t| tls::ServerTlsSource::new(t, config.identity.as_ref()).map(Arc::new))
-        .transpose()
-        .context("server TLS")?;
-    let workers = if config.server.workers == 0 { cores() } else { config.server.workers };
-    let listeners = server::bind_all(config.server.listen, workers)?;
-    let address = listeners[0].local_addr()?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let shared = Arc::new(state::Shared::new(&config, engines, trail)?);
-    health::spawn(Arc::clone(&shared))?;
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let mut threads = Vec::new();
-    for (n, listener) in listeners.into_iter().enumerate() {
-        let (shared, shutdown) = (Arc::clone(&shared), shutdown_rx.clone());
-        let tls = tls.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("worker-{n}"))
-                .spawn(move || server::run_worker(listener, shared, tls, shutdown))?,
-        );
-    }
-    tracing::info!(%address, workers, models = ?shared.model_ids, "rampart listening on {scheme}://{address}");
-    server::wait_for_signal(|| {
-        shared.security.identification.reload_directory();
-        if let Some(tls) = &tls {
-            match tls.reload() {
-                Ok(()) => tracing::info!("TLS certificates, client CAs and CRLs reloaded"),
-                Err(err) => tracing::error!(
-                    error = format!("{err:#}"),
-                    "TLS reload failed; the previous TLS settings stay in force"
-                ),
-            }
-        }
-    })?;
-    tracing::info!("shutting down: no new connections; finishing in-flight requests");
-    let _ = shutdown_tx.send(true);
-    for thread in threads {
-        match thread.join() {
-            Ok(result) => result?,
-            Err(_) => anyhow::bail!("a worker thread panicked"),
-        }
-    }
-    if let Some(trail) = &shared.trail {
-        trail.finish();
-    }
-    drop(weights);
-    Ok(())
+    Router::new()
+        .route("/v1/chat/completions", inference(w, Route::ChatCompletions))
+        .route("/v1/completions", inference(w, Route::Completions))
+        .route("/v1/embeddings", inference(w, Route::Embeddings))
+        .route("/v1/models", about_the_site(get(routes::list_models), w, Action::ListModels, None))
+        .route("/v1/models/{id}", about_the_site(get(routes::get_model), w, Action::ListModels, None))
+        .route(
+            "/audit/{*path}",
+            about_the_site(get(audit_read::read), w, Action::ReadAudit, Some(Authorization::authorize_audit_read)),
+        )
+        .route("/metrics", metrics)
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .fallback(no_such_route)
+        .layer(from_fn(request_id::assign))
+        .with_state(worker)
+}
+
+/// An inference route: its request walks every stage, outermost first.
+fn inference(w: &Worker, route: Route) -> MethodRouter<Worker> {
+    let stages = ServiceBuilder::new()
+        .layer(from_fn_with_state(Recording::new(w, Action::Infer, Count::ByModel(route)), pipeline::record::layer))
+        .layer(from_fn_with_state(w.clone(), pipeline::identify::inference))
+        .layer(from_fn_with_state(w.clone(), pipeline::admit::layer))
+        .layer(from_fn_with_state((w.clone(), route), pipeline::parse::layer))
+        .layer(from_fn_with_state(w.clone(), pipeline::label::layer))
+        .layer(from_fn_with_state(w.clone(), pipeline::authorize::inference))
+        .layer(from_fn_with_state(w.clone(), pipeline::place::layer));
+    post(pipeline::serve::handler).route_layer(stages).fallback(wrong_method)
+}
+
+/// A route about the site itself: audit, identify and, when it is not a
+/// listing (each model of which is decided on its own), authorize.
+fn about_the_site(
+    handler: MethodRouter<Worker>,
+    w: &Worker,
+    action: Action,
+    decide: Option<SiteDecision>,
+) -> MethodRouter<Worker> {
+    let count = if action == Action::ListModels { Count::AllModels(Route::Models) } else { Count::Not };
+    let stages = ServiceBuilder::new()
+        .layer(from_fn_with_state(Recording::new(w, action, count), pipeline::record::layer))
+        .layer(from_fn_with_state(w.clone(), pipeline::identify::site))
+        .option_layer(decide.map(|decide| from_fn_with_state((w.clone(), decide), pipeline::authorize::site)));
+    handler.route_layer(stages).fallback(wrong_method)
 }

@@ -1,6 +1,7 @@
 //! Prometheus metrics. Labels carry only configured model names and fixed
 //! route names, never client-supplied text, so their number stays bounded.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -103,10 +104,10 @@ impl Metrics {
         }
     }
 
-    /// Counts a request in flight until the guard is dropped.
+    /// Counts a request in flight until the guard and all its clones are dropped.
     pub fn in_flight(&self) -> InFlight {
         self.in_flight.inc();
-        InFlight(self.in_flight.clone())
+        InFlight { _counted: Arc::new(Counted(self.in_flight.clone())) }
     }
 
     /// The Prometheus text exposition.
@@ -118,10 +119,16 @@ impl Metrics {
     }
 }
 
-/// Decrements the in-flight gauge when dropped.
-pub struct InFlight(Gauge);
+/// Counts one request in flight: the gauge is decremented when the last
+/// clone is dropped (the audit stage holds one, a stream answering the request another).
+#[derive(Clone)]
+pub struct InFlight {
+    _counted: Arc<Counted>,
+}
 
-impl Drop for InFlight {
+struct Counted(Gauge);
+
+impl Drop for Counted {
     fn drop(&mut self) {
         self.0.dec();
     }

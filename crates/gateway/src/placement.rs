@@ -16,6 +16,7 @@ pub struct Placement {
 }
 
 /// Where a request may be served.
+#[derive(Clone)]
 pub struct Plan {
     /// This site may serve it.
     pub local: bool,

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use rampart_api::{ApiError, ErrorKind};
+use rampart_api::ApiError;
 use serde::Deserialize;
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -92,31 +92,13 @@ impl Failure {
     fn into_error(self, model: &str, attempts: usize) -> ApiError {
         let tried = if attempts == 1 { "1 backend".to_owned() } else { format!("{attempts} backends") };
         match self {
-            Failure::Saturated => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorKind::ServerError,
-                "upstream_saturated",
-                format!("every backend serving '{model}' is at its concurrency limit; retry shortly"),
-            )
-            .with_retry_after(1),
-            Failure::Unreachable => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                ErrorKind::ServerError,
-                "upstream_unreachable",
-                format!("no backend serving '{model}' could be reached ({tried} tried)"),
-            ),
-            Failure::Timeout(limit) => ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                ErrorKind::ServerError,
-                "upstream_timeout",
-                format!("no backend serving '{model}' answered within {} ms ({tried} tried)", limit.as_millis()),
-            ),
-            Failure::Status(status) => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                ErrorKind::ServerError,
-                "upstream_error",
-                format!("the backends serving '{model}' failed with status {} ({tried} tried)", status.as_u16()),
-            ),
+            Failure::Saturated => ApiError::upstream_saturated(model),
+            Failure::Unreachable => ApiError::upstream_unreachable(model, &tried),
+            Failure::Timeout(limit) => ApiError::upstream_timeout(model, limit.as_millis(), &tried),
+            Failure::Status(status) => ApiError::upstream_error(format!(
+                "the backends serving '{model}' failed with status {} ({tried} tried)",
+                status.as_u16()
+            )),
         }
     }
 }
@@ -124,8 +106,8 @@ impl Failure {
 /// The backends to try, in order: of two healthy candidates drawn at random
 /// the one with the shorter expected wait (latency average × requests in
 /// flight) first, then the rest by health and expected wait; backends whose
-/// circuit breaker is open are left out. At most `1 + proxy.retries`.
-fn attempt_order(worker: &Worker, backends: &[Backend], candidates: &[usize]) -> Vec<usize> {
+/// circuit breaker is open are left out. At most `attempts` (`1 + proxy.retries`).
+fn attempt_order(backends: &[Backend], candidates: &[usize], attempts: usize) -> Vec<usize> {
     let wait = |i: usize| backends[i].breaker.latency_us().max(1) * (backends[i].in_flight() as u64 + 1);
     let mut order = candidates.to_vec();
     order.sort_by_key(|&i| (!backends[i].is_healthy(), wait(i)));
@@ -139,7 +121,6 @@ fn attempt_order(worker: &Worker, backends: &[Backend], candidates: &[usize]) ->
         order[..=pick].rotate_right(1);
     }
     let now = Instant::now();
-    let attempts = worker.shared.settings.attempts;
     // `admits` hands out a half-open breaker's single probe, so it is asked only until the list is full.
     let mut admitted = Vec::with_capacity(attempts);
     for index in order {
@@ -186,7 +167,7 @@ pub async fn forward(
     in_flight: InFlight,
 ) -> Result<Response, ApiError> {
     let (backends, clients) = upstreams.pool(worker);
-    let order = attempt_order(worker, backends, candidates);
+    let order = attempt_order(backends, candidates, worker.shared.settings.attempts);
     let attempts = order.len();
     let peers = upstreams.is_peers();
     let mut failure = Failure::Unreachable;
@@ -284,27 +265,21 @@ async fn relay(
     let bytes = http_body_util::Limited::new(body, MAX_UPSTREAM_BODY)
         .collect()
         .await
-        .map_err(|err| {
-            ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                ErrorKind::ServerError,
-                "upstream_error",
-                format!("the backend's answer could not be read: {err}"),
-            )
-        })?
+        .map_err(|err| ApiError::upstream_error(format!("the backend's answer could not be read: {err}")))?
         .to_bytes();
     drop(permit);
     let is_json =
         content_type.as_ref().and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
     if !parts.status.is_success() && !is_json {
         // Not an OpenAI error body (an HTML page from a proxy, say): say so in our format.
-        let status = if parts.status.is_client_error() { parts.status } else { StatusCode::BAD_GATEWAY };
-        return Err(ApiError::new(
-            status,
-            ErrorKind::ServerError,
-            "upstream_error",
-            format!("the backend answered with status {} and a body that is not JSON", parts.status.as_u16()),
+        let mut err = ApiError::upstream_error(format!(
+            "the backend answered with status {} and a body that is not JSON",
+            parts.status.as_u16()
         ));
+        if parts.status.is_client_error() {
+            err.status = parts.status;
+        }
+        return Err(err);
     }
     if parts.status.is_success()
         && let Some(Tokens { prompt, completion }) = usage_of(&bytes)
@@ -333,4 +308,81 @@ fn usage_of(json: &[u8]) -> Option<Tokens> {
     }
     let usage = serde_json::from_slice::<WithUsage>(json).ok()?.usage?;
     Some(Tokens { prompt: usage.prompt_tokens, completion: usage.completion_tokens })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Backends `b0`, `b1`, ... of one model, each answering its first byte after `latency_ms`.
+    fn backends(latency_ms: &[u64]) -> Vec<Backend> {
+        latency_ms
+            .iter()
+            .enumerate()
+            .map(|(i, &ms)| {
+                let text = format!(
+                    "[server]\nlisten = \"127.0.0.1:0\"\ninsecure_dev = true\n[[backends]]\nname = \"b{i}\"\nurl = \"http://127.0.0.1:9/v1\"\nmodels = [\"m\"]\n"
+                );
+                let config = rampart_config::Config::parse(&text, std::path::Path::new(".")).unwrap();
+                let backend = Backend::new(config.backends[0].clone()).unwrap();
+                backend.set_healthy(true, "");
+                backend.breaker.succeeded(Duration::from_millis(ms));
+                backend
+            })
+            .collect()
+    }
+
+    #[test]
+    fn two_healthy_backends_are_tried_the_faster_first() {
+        let pool = backends(&[40, 5]);
+        for _ in 0..50 {
+            assert_eq!(attempt_order(&pool, &[0, 1], 2), [1, 0]);
+        }
+    }
+
+    #[test]
+    fn unhealthy_backends_come_last_and_open_breakers_not_at_all() {
+        let pool = backends(&[1, 2, 3, 4]);
+        pool[0].set_healthy(false, "test");
+        let now = Instant::now();
+        for _ in 0..10 {
+            pool[3].breaker.failed(now);
+        }
+        for _ in 0..50 {
+            let order = attempt_order(&pool, &[0, 1, 2, 3], 4);
+            assert_eq!(order.len(), 3, "the open breaker's backend is left out: {order:?}");
+            assert_eq!(order[2], 0, "the unhealthy backend is tried last: {order:?}");
+            assert!(order[..2].contains(&1) && order[..2].contains(&2), "{order:?}");
+        }
+    }
+
+    #[test]
+    fn no_more_attempts_than_retries_allow_and_only_candidates() {
+        let pool = backends(&[3, 1, 2]);
+        for _ in 0..50 {
+            let order = attempt_order(&pool, &[0, 2], 1);
+            assert_eq!(order.len(), 1);
+            assert!([0, 2].contains(&order[0]), "backend 1 is not a candidate: {order:?}");
+        }
+        assert!(attempt_order(&pool, &[], 3).is_empty());
+    }
+
+    #[test]
+    fn a_failure_before_the_first_byte_names_what_happened() {
+        let saturated = Failure::Saturated.into_error("m", 2);
+        assert_eq!((saturated.code, saturated.retry_after), (Some("upstream_saturated"), Some(1)));
+        let timeout = Failure::Timeout(Duration::from_millis(250)).into_error("m", 1);
+        assert!(timeout.message.contains("250 ms (1 backend tried)"), "{}", timeout.message);
+        let status = Failure::Status(StatusCode::BAD_GATEWAY).into_error("m", 3);
+        assert!(status.message.contains("status 502 (3 backends tried)"), "{}", status.message);
+    }
+
+    #[test]
+    fn usage_is_read_from_an_answer_when_it_has_one() {
+        let chat = br#"{"id":"x","usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}"#;
+        assert_eq!(usage_of(chat), Some(Tokens { prompt: 7, completion: 3 }));
+        assert_eq!(usage_of(br#"{"usage":{"prompt_tokens":4}}"#), Some(Tokens { prompt: 4, completion: 0 }));
+        assert_eq!(usage_of(br#"{"id":"x"}"#), None);
+        assert_eq!(usage_of(b"not json"), None);
+    }
 }

@@ -65,6 +65,7 @@ impl Route {
 }
 
 /// A parsed inference request.
+#[derive(Clone)]
 pub enum Parsed {
     /// Chat completion.
     Chat(ChatCompletionRequest),
@@ -75,7 +76,7 @@ pub enum Parsed {
 }
 
 /// The fields of an embeddings request Rampart checks.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct EmbeddingsRequest {
     /// The model id.
     pub model: String,
@@ -140,6 +141,15 @@ impl Parsed {
             Parsed::Chat(r) => &r.model,
             Parsed::Completion(r) => &r.model,
             Parsed::Embeddings(r) => &r.model,
+        }
+    }
+
+    /// The route it was sent to.
+    pub fn route(&self) -> Route {
+        match self {
+            Parsed::Chat(_) => Route::ChatCompletions,
+            Parsed::Completion(_) => Route::Completions,
+            Parsed::Embeddings(_) => Route::Embeddings,
         }
     }
 

@@ -1,20 +1,13 @@
 //! The site's security stages, built together at start-up from one set of
-//! label policies and one default label: identify, label, authorize. Also the
-//! two stages run, in order, for requests about the site itself (its audit
-//! log, its metrics), which have no body to label.
+//! label policies and one default label: identify, label, authorize.
 
 use anyhow::Context as _;
-use http::HeaderMap;
-use rampart_api::ApiError;
 use rampart_config::Config;
-use rampart_identity::{PeerCertificate, Principal};
 use rampart_labels::{Policies, SecurityPolicy};
-use rampart_policy::Decision;
 
-use crate::authorize::{Authorization, enforce};
+use crate::authorize::Authorization;
 use crate::identify::Identification;
 use crate::labelling::Labelling;
-use crate::trail::Draft;
 
 /// Identity, labels and policy of the site, one stage each.
 pub struct Security {
@@ -56,22 +49,4 @@ impl Security {
     pub fn labels(&self) -> &Policies {
         self.labelling.policies()
     }
-}
-
-/// Identifies the caller of a request about the site itself (reading its audit
-/// log or its metrics) and takes `decide`'s decision on them, noting both in
-/// `draft`; the caller is returned only when allowed.
-pub fn admit(
-    security: &Security,
-    headers: &HeaderMap,
-    peer: Option<&PeerCertificate>,
-    draft: &mut Draft,
-    decide: impl FnOnce(&Authorization, &Principal) -> Decision,
-) -> Result<Principal, ApiError> {
-    let principal = security.identification.authenticate(headers, peer)?;
-    draft.identified(&principal);
-    let decision = decide(&security.authorization, &principal);
-    draft.decided(&decision);
-    enforce(&decision)?;
-    Ok(principal)
 }

@@ -68,7 +68,7 @@ pub fn run_worker(
     let grace = shared.settings.shutdown_grace;
     runtime.block_on(async move {
         let listener = TcpListener::from_std(listener)?;
-        let router = crate::routes::router(Worker::new(shared));
+        let router = crate::router(Worker::new(shared));
         let graceful = GracefulShutdown::new();
         let builder = auto::Builder::new(TokioExecutor::new());
         loop {

@@ -132,7 +132,8 @@ impl rustls::client::danger::ServerCertVerifier for ExpectedSite {
         now: rustls::pki_types::UnixTime,
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
         let verified = self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
-        let holder = rampart_identity::PeerCertificate::from_der(end_entity).map_err(rustls::Error::General)?;
+        let holder = rampart_identity::PeerCertificate::from_der(end_entity)
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
         if holder.subject != self.subject {
             return Err(rustls::Error::General(format!(
                 "the peer's certificate is '{}', not the expected site's '{}'",

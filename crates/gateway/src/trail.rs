@@ -7,15 +7,14 @@
 //! refused with `503 audit_unavailable`: nothing reaches a client that is not
 //! in the log.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use http::StatusCode;
 use http_body_util::BodyExt;
-use rampart_api::{ApiError, ErrorKind};
+use rampart_api::ApiError;
 use rampart_audit::entry::{self, Caller, Entry, Phase};
 use rampart_audit::keys;
 use rampart_audit::log::Log;
@@ -188,9 +187,19 @@ impl Draft {
         self.allowed = true;
     }
 
-    /// The request is answered with `error`.
-    pub fn failed(&mut self, error: &ApiError) {
-        self.code = error.code;
+    /// The request is answered with an error of this code.
+    pub fn failed(&mut self, code: Option<&'static str>) {
+        self.code = code;
+    }
+
+    /// The request's id.
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// The model asked for, once known.
+    pub fn model_asked(&self) -> Option<&str> {
+        self.model.as_deref()
     }
 
     /// The entry for one phase of this request.
@@ -222,32 +231,45 @@ impl Draft {
     }
 }
 
+/// The draft of the request being served, shared by its stages (a request
+/// extension): each notes what it learns, the audit stage records it.
+#[derive(Clone)]
+pub struct Notes(Arc<Mutex<Draft>>);
+
+impl Notes {
+    /// Notes on a request that has just arrived.
+    pub fn new(draft: Draft) -> Self {
+        Self(Arc::new(Mutex::new(draft)))
+    }
+
+    /// Notes something a stage learned.
+    pub fn note(&self, learned: impl FnOnce(&mut Draft)) {
+        // A draft is plain data: one left by a panicking stage is still whole.
+        learned(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// The draft as the stages left it.
+    pub fn into_draft(self) -> Draft {
+        match Arc::try_unwrap(self.0) {
+            Ok(draft) => draft.into_inner().unwrap_or_else(PoisonError::into_inner),
+            Err(shared) => shared.lock().unwrap_or_else(PoisonError::into_inner).clone(),
+        }
+    }
+}
+
 /// The refusal sent when a request's entry cannot be made durable.
 pub fn unavailable(reason: &Unavailable, request_id: &str) -> Response {
     tracing::error!(request_id, error = %reason, "request refused: the audit log cannot be written");
-    ErrorResponse(ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        ErrorKind::ServerError,
-        "audit_unavailable",
-        "this request was not served because the audit log cannot be written; the site operator has been alerted",
-    ))
-    .into_response()
+    ErrorResponse(ApiError::audit_unavailable()).into_response()
 }
 
-/// Records the outcome of a request: an error is answered in OpenAI's format
-/// and its code goes into the entry. Returns what may be sent: the response
-/// once its entry is durable, or a 503 when it cannot be recorded.
-pub async fn settle(trail: Option<&Trail>, mut draft: Draft, result: Result<Response, ApiError>) -> Response {
-    let response = result.unwrap_or_else(|err| {
-        draft.failed(&err);
-        ErrorResponse(err).into_response()
-    });
-    release(trail, draft, response).await
-}
-
-/// Records `response` in the trail and returns what may be sent: the response
+/// Records `response` (an error answered carries its [`ApiError`], whose
+/// code goes into the entry) and returns what may be sent: the response
 /// itself once its entry is durable, or a 503 when it cannot be recorded.
-async fn release(trail: Option<&Trail>, draft: Draft, response: Response) -> Response {
+pub async fn release(trail: Option<&Trail>, mut draft: Draft, response: Response) -> Response {
+    if let Some(err) = response.extensions().get::<ApiError>() {
+        draft.failed(err.code);
+    }
     let Some(trail) = trail else { return response };
     let (mut parts, body) = response.into_parts();
     let (served_by, forwarded_to) = match parts.extensions.remove::<ServedBy>() {
@@ -280,13 +302,8 @@ async fn release(trail: Option<&Trail>, draft: Draft, response: Response) -> Res
     let bytes = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(err) => {
-            let failure = ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                ErrorKind::ServerError,
-                "upstream_error",
-                format!("the answer could not be read: {err}"),
-            );
-            return Box::pin(settle(Some(trail), draft, Err(failure))).await;
+            let failure = ApiError::upstream_error(format!("the answer could not be read: {err}"));
+            return Box::pin(release(Some(trail), draft, ErrorResponse(failure).into_response())).await;
         }
     };
     let outcome = Outcome {
@@ -329,9 +346,8 @@ mod tests {
         assert_eq!(entry.code, None);
         assert!(entry.caller.is_none());
 
-        let refusal = ApiError::new(StatusCode::FORBIDDEN, ErrorKind::PermissionError, "not_releasable", "no");
         draft.decided(&Decision { refusal: Some(rampart_policy::Refusal::NotReleasable), policies: vec![] });
-        draft.failed(&refusal);
+        draft.failed(Some("not_releasable"));
         let entry = draft.entry(Phase::Complete, 403, Outcome::default());
         assert!(!entry.allowed);
         assert_eq!(entry.code.as_deref(), Some("not_releasable"));

@@ -10,6 +10,8 @@ use rustls::pki_types::{CertificateDer, CertificateRevocationListDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::ClientCertVerifier;
 
+use crate::IdentityError;
+
 /// The holder of a verified client certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerCertificate {
@@ -46,15 +48,16 @@ fn certificate_key(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> Option
 
 impl PeerCertificate {
     /// Reads the subject of a certificate rustls has already verified.
-    pub fn from_der(der: &CertificateDer<'_>) -> Result<Self, String> {
+    pub fn from_der(der: &CertificateDer<'_>) -> Result<Self, IdentityError> {
         let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref())
-            .map_err(|e| format!("the client certificate cannot be parsed: {e}"))?;
+            .map_err(|e| IdentityError::BadCredential(format!("the client certificate cannot be parsed: {e}")))?;
         let subject = cert.subject();
         let text = |attr: Option<&x509_parser::x509::AttributeTypeAndValue<'_>>| {
             attr.and_then(|a| a.as_str().ok()).map(str::to_owned)
         };
-        let common_name =
-            text(subject.iter_common_name().next()).ok_or("the client certificate's subject has no common name")?;
+        let common_name = text(subject.iter_common_name().next()).ok_or_else(|| {
+            IdentityError::BadCredential("the client certificate's subject has no common name".into())
+        })?;
         Ok(Self {
             subject: common_name,
             country: text(subject.iter_country().next()),

@@ -34,7 +34,7 @@ accreditation = "NATO CONFIDENTIAL"
     );
     let config = rampart_config::Config::parse(&text, std::path::Path::new(".")).expect("a valid configuration");
     let shared = std::sync::Arc::new(Shared::new(&config, Vec::new(), trail).expect("the site starts"));
-    super::router(Worker::new(shared))
+    crate::router(Worker::new(shared))
 }
 
 async fn upstream() -> (rampart_testkit::MockServer, std::net::SocketAddr) {
@@ -168,4 +168,110 @@ async fn every_answer_and_refusal_is_in_the_audit_log_before_it_is_released() {
         .collect();
     let seen: Vec<_> = entries.iter().map(|e| (e.allowed, e.status, e.request_label.as_deref())).collect();
     assert_eq!(seen, [(true, 200, Some("NATO UNCLASSIFIED")), (false, 403, Some("NATO SECRET"))]);
+}
+
+async fn get(router: &axum::Router, path: &str) -> (StatusCode, String) {
+    let response = router.clone().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test]
+async fn identify_refuses_what_it_cannot_believe_before_the_body_is_read() {
+    let (mock, addr) = upstream().await;
+    let router = site(addr);
+    let refusals = [
+        (
+            "two Authorization headers",
+            ("authorization", "Bearer a"),
+            ("authorization", "Bearer b"),
+            400,
+            "duplicate_header",
+        ),
+        ("two assertions", ("rampart-assertion", "x"), ("rampart-assertion", "y"), 400, "duplicate_header"),
+        ("an assertion with no federation", ("rampart-assertion", "x.y.z"), ("x-other", "1"), 401, "peer_not_trusted"),
+    ];
+    for (what, first, second, status, code) in refusals {
+        // The body is over the limit: identify answers first, so it is never read.
+        let (got, _, body) = answer(&router, chat(&ask(&"x".repeat(5000)), &[first, second])).await;
+        assert_eq!((got.as_u16(), body["error"]["code"].as_str()), (status, Some(code)), "{what}: {body}");
+    }
+    assert_eq!(mock.stats.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_stage_left_out_fails_closed_and_nothing_is_served() {
+    use axum::middleware::from_fn_with_state;
+    use tower::ServiceBuilder;
+
+    use crate::pipeline::record::{Count, Recording};
+    use crate::request::Route;
+
+    let (mock, addr) = upstream().await;
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ninsecure_dev = true\n[labels]\ndefault_label = \"NATO UNCLASSIFIED\"\n[[backends]]\nname = \"mock\"\nurl = \"http://{addr}/v1\"\nmodels = [\"shared\"]\n"
+    );
+    let config = rampart_config::Config::parse(&text, std::path::Path::new(".")).unwrap();
+    let w = Worker::new(std::sync::Arc::new(Shared::new(&config, Vec::new(), None).unwrap()));
+    let route = Route::ChatCompletions;
+    // Every stage but authorize.
+    let stages = ServiceBuilder::new()
+        .layer(from_fn_with_state(Recording::new(&w, rampart_policy::Action::Infer, Count::Not), super::record::layer))
+        .layer(from_fn_with_state(w.clone(), super::identify::inference))
+        .layer(from_fn_with_state(w.clone(), super::admit::layer))
+        .layer(from_fn_with_state((w.clone(), route), super::parse::layer))
+        .layer(from_fn_with_state(w.clone(), super::label::layer))
+        .layer(from_fn_with_state(w.clone(), super::place::layer));
+    let router = axum::Router::new()
+        .route("/v1/chat/completions", axum::routing::post(super::serve::handler).route_layer(stages))
+        .layer(axum::middleware::from_fn(crate::request_id::assign))
+        .with_state(w);
+    let (status, _, body) = answer(&router, chat(&ask("Hi"), &[])).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::INTERNAL_SERVER_ERROR, Some("stage_missing")));
+    assert_eq!(mock.stats.requests.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing unauthorized is served");
+}
+
+#[tokio::test]
+async fn listings_routes_and_metrics_answer_in_openai_format() {
+    let (_mock, addr) = upstream().await;
+    let router = site(addr);
+    let (status, listing) = get(&router, "/v1/models").await;
+    let listing: Value = serde_json::from_str(&listing).unwrap();
+    assert_eq!((status, listing["data"][0]["id"].as_str()), (StatusCode::OK, Some("shared")));
+    let (status, body) = get(&router, "/v1/models/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body.contains("model_not_found"), "{body}");
+    let (status, body) = get(&router, "/v2/anything").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("unknown_route"), "{body}");
+    let (status, body) = get(&router, "/v1/chat/completions").await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(body.contains("method_not_allowed"), "{body}");
+    // A dev site without identity lets anyone read its metrics.
+    let (status, metrics) = get(&router, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(metrics.contains(r#"rampart_requests_total{route="models",model="all",status="200"} 1"#), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_stream_counts_in_flight_until_its_last_event() {
+    let (mock, addr) = upstream().await;
+    let router = site(addr);
+    let body = json!({"model": "shared", "stream": true, "messages": [{"role": "user", "content": "Hi"}]});
+    let response = router.clone().oneshot(chat(&body.to_string(), &[])).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let in_flight =
+        |metrics: &str| metrics.lines().find(|l| l.starts_with("rampart_in_flight_requests ")).map(str::to_owned);
+    let (_, during) = get(&router, "/metrics").await;
+    assert_eq!(in_flight(&during).as_deref(), Some("rampart_in_flight_requests 1"), "the stream is still open");
+    let events = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(events.ends_with(b"data: [DONE]\n\n"), "{}", String::from_utf8_lossy(&events));
+    let (_, after) = get(&router, "/metrics").await;
+    assert_eq!(in_flight(&after).as_deref(), Some("rampart_in_flight_requests 0"));
+    assert!(
+        after.contains(r#"rampart_requests_total{route="chat_completions",model="shared",status="200"} 1"#),
+        "{after}"
+    );
+    assert_eq!(mock.stats.streams_completed.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
