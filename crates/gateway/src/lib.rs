@@ -60,6 +60,8 @@ mod weights;
 pub use security::load_policies;
 pub use start::serve;
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{MethodRouter, get, post};
@@ -68,7 +70,13 @@ use tower::ServiceBuilder;
 
 use crate::authorize::Authorization;
 use crate::error::{no_such_route, wrong_method};
-use crate::pipeline::authorize::SiteDecision;
+use crate::pipeline::StageLayer;
+use crate::pipeline::admit::Admit;
+use crate::pipeline::authorize::{AuthorizeInference, AuthorizeSite, SiteDecision};
+use crate::pipeline::identify::Identify;
+use crate::pipeline::label::LabelStage;
+use crate::pipeline::parse::Parse;
+use crate::pipeline::place::Place;
 use crate::pipeline::record::{Count, Recording};
 use crate::request::Route;
 use crate::state::Worker;
@@ -102,14 +110,15 @@ fn router(worker: Worker) -> Router {
 
 /// An inference route: its request walks every stage, outermost first.
 fn inference(w: &Worker, route: Route) -> MethodRouter<Worker> {
+    let shared = &w.shared;
     let stages = ServiceBuilder::new()
         .layer(from_fn_with_state(Recording::new(w, Action::Infer, Count::ByModel(route)), pipeline::record::layer))
-        .layer(from_fn_with_state(w.clone(), pipeline::identify::inference))
-        .layer(from_fn_with_state(w.clone(), pipeline::admit::layer))
-        .layer(from_fn_with_state((w.clone(), route), pipeline::parse::layer))
-        .layer(from_fn_with_state(w.clone(), pipeline::label::layer))
-        .layer(from_fn_with_state(w.clone(), pipeline::authorize::inference))
-        .layer(from_fn_with_state(w.clone(), pipeline::place::layer));
+        .layer(StageLayer(Identify::inference(shared)))
+        .layer(StageLayer(Admit(Arc::clone(shared))))
+        .layer(StageLayer(Parse(Arc::clone(shared), route)))
+        .layer(StageLayer(LabelStage(Arc::clone(shared))))
+        .layer(StageLayer(AuthorizeInference(Arc::clone(shared))))
+        .layer(StageLayer(Place(Arc::clone(shared))));
     post(pipeline::serve::handler).route_layer(stages).fallback(wrong_method)
 }
 
@@ -124,7 +133,7 @@ fn about_the_site(
     let count = if action == Action::ListModels { Count::AllModels(Route::Models) } else { Count::Not };
     let stages = ServiceBuilder::new()
         .layer(from_fn_with_state(Recording::new(w, action, count), pipeline::record::layer))
-        .layer(from_fn_with_state(w.clone(), pipeline::identify::site))
-        .option_layer(decide.map(|decide| from_fn_with_state((w.clone(), decide), pipeline::authorize::site)));
+        .layer(StageLayer(Identify::site(&w.shared)))
+        .option_layer(decide.map(|decide| StageLayer(AuthorizeSite(Arc::clone(&w.shared), decide))));
     handler.route_layer(stages).fallback(wrong_method)
 }

@@ -19,11 +19,73 @@ pub mod serve;
 #[cfg(test)]
 mod tests;
 
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use axum::extract::{FromRequestParts, Request};
+use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use rampart_api::ApiError;
+use tower::{Layer, Service};
 
 use crate::error::ErrorResponse;
+
+/// A stage that acts on a request before the stages inside it: it refuses
+/// the request, or leaves its result on it and lets it on.
+pub trait Stage: Clone + Send + Sync + 'static {
+    /// Runs the stage on `request`.
+    fn enter(&self, request: &mut Request) -> impl Future<Output = Result<(), ApiError>> + Send;
+}
+
+/// A [`Stage`] as a tower layer. Written here rather than with
+/// `axum::middleware::from_fn` because that boxes a `Next` and splits and
+/// rebuilds the request at every stage, which measurably slowed the request path.
+#[derive(Clone)]
+pub struct StageLayer<St>(pub St);
+
+impl<St: Clone, S> Layer<S> for StageLayer<St> {
+    type Service = StageService<St, S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        StageService { stage: self.0.clone(), inner }
+    }
+}
+
+/// The service of a [`StageLayer`].
+#[derive(Clone)]
+pub struct StageService<St, S> {
+    stage: St,
+    inner: S,
+}
+
+impl<St, S> Service<Request> for StageService<St, S>
+where
+    St: Stage,
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let stage = self.stage.clone();
+        // The service made ready answers this request; its clone waits for the next (tower's convention).
+        let ready = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, ready);
+        Box::pin(async move {
+            match stage.enter(&mut request).await {
+                Ok(()) => inner.call(request).await,
+                Err(err) => Ok(ErrorResponse(err).into_response()),
+            }
+        })
+    }
+}
 
 /// What an earlier stage left on the request, taken by a handler (an axum
 /// extractor; the extension is moved out, so each is taken once). Missing,

@@ -2,35 +2,41 @@
 //! drains, unless only a peer site could serve it), then its body, read
 //! within the site's limit and left for the stages after it.
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use std::sync::Arc;
+
+use axum::extract::Request;
 use bytes::Bytes;
 use http::header;
+use rampart_api::ApiError;
 
-use super::earlier;
-use crate::error::ErrorResponse;
+use super::{Stage, earlier};
 use crate::identify::Caller;
-use crate::state::Worker;
+use crate::state::Shared;
 use crate::trail::Notes;
 
 /// The request's body, as the admit stage read it.
 #[derive(Clone)]
 pub struct Admitted(pub Bytes);
 
-/// The admit stage's layer.
-pub async fn layer(State(w): State<Worker>, request: Request, next: Next) -> Result<Response, ErrorResponse> {
-    let forwarded = earlier::<Caller>(&request)?.vouched.is_some();
-    let notes = earlier::<Notes>(&request)?.clone();
-    // A draining site still forwards to its peers; what only it could serve is refused.
-    let refuse_draining = w.shared.draining().is_some() && (forwarded || w.shared.federation.is_none());
-    let (mut parts, body) = request.into_parts();
-    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let declared_length =
-        parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-    let bytes = w.shared.admission.admit(refuse_draining, content_type, declared_length, body).await?;
-    notes.note(|draft| draft.body(&bytes));
-    parts.extensions.insert(Admitted(bytes));
-    Ok(next.run(Request::from_parts(parts, Body::empty())).await)
+/// The admit stage.
+#[derive(Clone)]
+pub struct Admit(pub Arc<Shared>);
+
+impl Stage for Admit {
+    async fn enter(&self, request: &mut Request) -> Result<(), ApiError> {
+        let shared = &self.0;
+        let forwarded = earlier::<Caller>(request)?.vouched.is_some();
+        let notes = earlier::<Notes>(request)?.clone();
+        // A draining site still forwards to its peers; what only it could serve is refused.
+        let refuse_draining = shared.draining().is_some() && (forwarded || shared.federation.is_none());
+        let headers = request.headers();
+        let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let declared_length =
+            headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+        let body = std::mem::take(request.body_mut());
+        let bytes = shared.admission.admit(refuse_draining, content_type.as_deref(), declared_length, body).await?;
+        notes.note(|draft| draft.body(&bytes));
+        request.extensions_mut().insert(Admitted(bytes));
+        Ok(())
+    }
 }

@@ -2,30 +2,30 @@
 //! route, for a model this site knows; content the label stage could not
 //! read is refused here.
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use std::sync::Arc;
+
+use axum::extract::Request;
 use rampart_api::ApiError;
 
 use super::admit::Admitted;
-use super::earlier;
-use crate::error::ErrorResponse;
+use super::{Stage, earlier};
 use crate::request::{Parsed, Route};
-use crate::state::Worker;
+use crate::state::Shared;
 use crate::trail::Notes;
 
-/// The parse stage's layer, for requests to `route`.
-pub async fn layer(
-    State((w, route)): State<(Worker, Route)>,
-    mut request: Request,
-    next: Next,
-) -> Result<Response, ErrorResponse> {
-    let parsed = Parsed::parse(route, &earlier::<Admitted>(&request)?.0)?;
-    let model = parsed.model();
-    earlier::<Notes>(&request)?.note(|draft| draft.model(model));
-    if !w.shared.models.contains_key(model) {
-        return Err(ApiError::model_not_found(model).into());
+/// The parse stage, for requests to a route.
+#[derive(Clone)]
+pub struct Parse(pub Arc<Shared>, pub Route);
+
+impl Stage for Parse {
+    async fn enter(&self, request: &mut Request) -> Result<(), ApiError> {
+        let parsed = Parsed::parse(self.1, &earlier::<Admitted>(request)?.0)?;
+        let model = parsed.model();
+        earlier::<Notes>(request)?.note(|draft| draft.model(model));
+        if !self.0.models.contains_key(model) {
+            return Err(ApiError::model_not_found(model));
+        }
+        request.extensions_mut().insert(parsed);
+        Ok(())
     }
-    request.extensions_mut().insert(parsed);
-    Ok(next.run(request).await)
 }

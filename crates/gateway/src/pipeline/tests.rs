@@ -205,7 +205,13 @@ async fn a_stage_left_out_fails_closed_and_nothing_is_served() {
     use axum::middleware::from_fn_with_state;
     use tower::ServiceBuilder;
 
-    use crate::pipeline::record::{Count, Recording};
+    use super::StageLayer;
+    use super::admit::Admit;
+    use super::identify::Identify;
+    use super::label::LabelStage;
+    use super::parse::Parse;
+    use super::place::Place;
+    use super::record::{Count, Recording};
     use crate::request::Route;
 
     let (mock, addr) = upstream().await;
@@ -216,13 +222,14 @@ async fn a_stage_left_out_fails_closed_and_nothing_is_served() {
     let w = Worker::new(std::sync::Arc::new(Shared::new(&config, Vec::new(), None).unwrap()));
     let route = Route::ChatCompletions;
     // Every stage but authorize.
+    let shared = &w.shared;
     let stages = ServiceBuilder::new()
         .layer(from_fn_with_state(Recording::new(&w, rampart_policy::Action::Infer, Count::Not), super::record::layer))
-        .layer(from_fn_with_state(w.clone(), super::identify::inference))
-        .layer(from_fn_with_state(w.clone(), super::admit::layer))
-        .layer(from_fn_with_state((w.clone(), route), super::parse::layer))
-        .layer(from_fn_with_state(w.clone(), super::label::layer))
-        .layer(from_fn_with_state(w.clone(), super::place::layer));
+        .layer(StageLayer(Identify::inference(shared)))
+        .layer(StageLayer(Admit(shared.clone())))
+        .layer(StageLayer(Parse(shared.clone(), route)))
+        .layer(StageLayer(LabelStage(shared.clone())))
+        .layer(StageLayer(Place(shared.clone())));
     let router = axum::Router::new()
         .route("/v1/chat/completions", axum::routing::post(super::serve::handler).route_layer(stages))
         .layer(axum::middleware::from_fn(crate::request_id::assign))
