@@ -33,7 +33,9 @@ pub struct Label {
 pub struct Clearance {
     policy: Arc<SecurityPolicy>,
     classifications: BTreeSet<usize>,
-    categories: Categories,
+    /// Shared, since a principal's clearance is copied with it on every
+    /// request and a ceiling's holds every value of every tag.
+    categories: Arc<Categories>,
 }
 
 /// Why a clearance may not read a label. Messages name the rule, never the
@@ -223,7 +225,7 @@ impl Clearance {
             return Err(LabelError::invalid("clearance: no classification is held"));
         }
         let categories = resolve(&policy, categories, "clearance")?;
-        Ok(Self { policy, classifications: held, categories })
+        Ok(Self { policy, classifications: held, categories: Arc::new(categories) })
     }
 
     /// The clearance that reads exactly what a ceiling label (a site's or a
@@ -236,7 +238,7 @@ impl Clearance {
         for tag in policy.tags.iter().filter(|t| t.kind == TagKind::Permissive) {
             categories.entry(tag.name.clone()).or_insert_with(|| tag.values.iter().map(|v| v.name.clone()).collect());
         }
-        Self { classifications: (0..=ceiling.classification).collect(), categories, policy }
+        Self { classifications: (0..=ceiling.classification).collect(), categories: Arc::new(categories), policy }
     }
 
     /// The policy.
@@ -257,7 +259,7 @@ impl Clearance {
     /// Narrows one tag to the values also in `allowed` (e.g. releasability to
     /// the caller's own nation, whatever else a directory entry says).
     pub fn restrict(&mut self, tag: &str, allowed: &BTreeSet<String>) {
-        let held = self.categories.entry(tag.to_owned()).or_default();
+        let held = Arc::make_mut(&mut self.categories).entry(tag.to_owned()).or_default();
         held.retain(|v| allowed.contains(v));
     }
 
