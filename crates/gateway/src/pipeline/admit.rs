@@ -29,12 +29,12 @@ impl Stage for Admit {
         let notes = earlier::<Notes>(request)?.clone();
         // A draining site still forwards to its peers; what only it could serve is refused.
         let refuse_draining = shared.draining().is_some() && (forwarded || shared.federation.is_none());
+        let body = std::mem::take(request.body_mut());
         let headers = request.headers();
-        let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
         let declared_length =
             headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-        let body = std::mem::take(request.body_mut());
-        let bytes = shared.admission.admit(refuse_draining, content_type.as_deref(), declared_length, body).await?;
+        let bytes = shared.admission.admit(refuse_draining, content_type, declared_length, body).await?;
         notes.note(|draft| draft.body(&bytes));
         request.extensions_mut().insert(Admitted(bytes));
         Ok(())

@@ -10,7 +10,7 @@ use rampart_api::ApiError;
 use rampart_identity::{ASSERTION_HEADER, PeerCertificate};
 
 use super::{Stage, earlier};
-use crate::identify::{Caller, Credentials, unidentified};
+use crate::identify::{Credentials, unidentified};
 use crate::request::single_header;
 use crate::state::Shared;
 use crate::trail::Notes;
@@ -48,13 +48,8 @@ impl Stage for Identify {
             authorization: single_header(headers, &header::AUTHORIZATION)?.map(HeaderValue::as_bytes),
             assertion: assertion.map(HeaderValue::as_bytes),
         };
-        let identification = &self.shared.security.identification;
-        let caller = if self.forwardable {
-            identification.identify_request(credentials)
-        } else {
-            identification.identify(credentials).map(|principal| Caller { principal, vouched: None })
-        }
-        .map_err(|e| unidentified(&e))?;
+        // Without an assertion (never read where peers may not forward), the certificate or token identifies.
+        let caller = self.shared.security.identification.identify_request(credentials).map_err(|e| unidentified(&e))?;
         earlier::<Notes>(request)?.note(|draft| {
             draft.identified(&caller.principal);
             if let Some(vouched) = &caller.vouched {
