@@ -151,6 +151,20 @@ impl ApiError {
         )
     }
 
+    /// 502: the model's answer carries a marking above the request's label
+    /// (`label`, its banner), so it is withheld; the marking found is not named.
+    pub fn answer_above_label(label: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            ErrorKind::ServerError,
+            "answer_above_label",
+            format!(
+                "the model's answer carries a marking above this request's label ({label}), so it was withheld; \
+                 a caller cleared for more may send the request again with a Rampart-Label that covers it"
+            ),
+        )
+    }
+
     /// 500: this site could not sign the assertion a peer site needs.
     pub fn assertion_failed() -> Self {
         Self::new(
@@ -219,6 +233,7 @@ mod tests {
             (ApiError::upstream_saturated("m"), 503, ErrorKind::ServerError, "upstream_saturated"),
             (ApiError::upstream_timeout("m", 5, "1 backend"), 504, ErrorKind::ServerError, "upstream_timeout"),
             (ApiError::engine_busy("x".into()), 429, ErrorKind::RateLimitError, "engine_busy"),
+            (ApiError::answer_above_label("NATO UNCLASSIFIED"), 502, ErrorKind::ServerError, "answer_above_label"),
         ];
         for (err, status, kind, code) in cases {
             assert_eq!((err.status.as_u16(), err.kind, err.code), (status, kind, Some(code)), "{err}");

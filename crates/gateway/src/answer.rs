@@ -39,3 +39,20 @@ pub enum ServedBy {
     /// The peer site (its id) the request was forwarded to.
     Peer(String),
 }
+
+/// Why a stream was ended before its model finished, noted by the body that
+/// ended it and read for the stream's end entry.
+#[derive(Clone, Default)]
+pub struct StreamCut(Arc<std::sync::OnceLock<&'static str>>);
+
+impl StreamCut {
+    /// Notes the error code the stream ended with; the first one noted stays.
+    pub fn set(&self, code: &'static str) {
+        let _ = self.0.set(code);
+    }
+
+    /// The code, if the stream was cut.
+    pub fn get(&self) -> Option<&'static str> {
+        self.0.get().copied()
+    }
+}

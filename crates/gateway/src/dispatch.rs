@@ -47,7 +47,7 @@ pub async fn serve(
     };
     if local {
         match serve_here(w, entry, &call, parsed, in_flight.clone()).await {
-            Ok(response) => return Ok(label_response(response, label)),
+            Ok(response) => return label_response(response, label, w.shared.security.labels()).await,
             Err(err) if peers.is_empty() || !err.status.is_server_error() => return Err(err),
             Err(err) => {
                 let code = err.code.unwrap_or_default();

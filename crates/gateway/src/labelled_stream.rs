@@ -1,15 +1,21 @@
-//! Response bodies that carry the answer's label: `rampart.label` added to a
-//! JSON answer, or to the first event of an SSE stream, frame by frame with
-//! no buffering of the stream.
+//! Answers that carry their label: `rampart.label` added to a JSON answer,
+//! or to the first event of an SSE stream, frame by frame with no buffering
+//! of the stream; what the model wrote is checked against it on the way.
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use axum::body::Body;
-use bytes::{Bytes, BytesMut};
+use axum::response::Response;
+use bytes::Bytes;
 use http::{HeaderName, HeaderValue, header};
-use http_body::{Body as HttpBody, Frame, SizeHint};
-use rampart_labels::Label;
+use http_body::{Body as HttpBody, Frame};
+use http_body_util::BodyExt;
+use rampart_api::ApiError;
+use rampart_labels::{Label, Policies};
+
+use crate::answer::StreamCut;
+use crate::answer_markings::{GuardedStream, check_answer};
 
 /// The request and response header that carries a label.
 pub static LABEL_HEADER: HeaderName = HeaderName::from_static("rampart-label");
@@ -53,60 +59,13 @@ impl HttpBody for LabelFirstEvent {
     }
 }
 
-/// A JSON body (already whole in memory) with the label member added.
-pub struct LabelJsonBody {
-    inner: Body,
-    member: Bytes,
-    collected: BytesMut,
-    done: bool,
-}
-
-impl LabelJsonBody {
-    /// Wraps a JSON body.
-    pub fn new(inner: Body, member: Bytes) -> Self {
-        Self { inner, member, collected: BytesMut::new(), done: false }
-    }
-}
-
-impl HttpBody for LabelJsonBody {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        if self.done {
-            return Poll::Ready(None);
-        }
-        loop {
-            match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        self.collected.extend_from_slice(&data);
-                    }
-                }
-                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
-                None => {
-                    self.done = true;
-                    let body = std::mem::take(&mut self.collected).freeze();
-                    let labelled = insert_member(&body, b"", &self.member).unwrap_or(body);
-                    return Poll::Ready(Some(Ok(Frame::data(labelled))));
-                }
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.done
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
-    }
-}
-
 /// The `"rampart":{"label":...}` member added to answers.
 pub fn label_member(label: &Label) -> Bytes {
-    let json = serde_json::json!({ "label": label.to_json() });
-    Bytes::from(format!("\"rampart\":{json}"))
+    let mut member = b"\"rampart\":{\"label\":".to_vec();
+    // Written straight from the label's JSON form, without a JSON tree in between; it cannot fail.
+    let _ = serde_json::to_writer(&mut member, &label.to_json());
+    member.push(b'}');
+    Bytes::from(member)
 }
 
 /// Inserts `member` as the first member of the first JSON object in `data`
@@ -130,30 +89,42 @@ pub fn insert_member(data: &[u8], after: &[u8], member: &[u8]) -> Option<Bytes> 
     Some(Bytes::from(out))
 }
 
-/// Labels an answer: the `Rampart-Label` header (banner marking), and
-/// `rampart.label` (JSON form) in a JSON body or in the first SSE event.
-pub fn label_response(response: axum::response::Response, label: &Label) -> axum::response::Response {
+/// Labels an answer and checks what the model wrote against the label (see
+/// `answer_markings`): the `Rampart-Label` header (banner marking), and
+/// `rampart.label` (JSON form) in a JSON body or in the first SSE event. A
+/// whole answer is read before it is released; a stream as it passes.
+pub async fn label_response(response: Response, label: &Label, policies: &Policies) -> Result<Response, ApiError> {
     let (mut parts, body) = response.into_parts();
     if let Ok(value) = HeaderValue::from_str(&label.banner()) {
         parts.headers.insert(LABEL_HEADER.clone(), value);
     }
+    if !parts.status.is_success() {
+        return Ok(Response::from_parts(parts, body));
+    }
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let body = if !parts.status.is_success() {
-        body
-    } else if content_type.starts_with("text/event-stream") {
-        Body::new(LabelFirstEvent::new(body, label_member(label)))
-    } else if content_type.starts_with("application/json") {
-        Body::new(LabelJsonBody::new(body, label_member(label)))
-    } else {
-        body
+    if content_type.starts_with("text/event-stream") {
+        let cut = StreamCut::default();
+        parts.extensions.insert(cut.clone());
+        let labelled = Body::new(LabelFirstEvent::new(body, label_member(label)));
+        let guarded = GuardedStream::new(labelled, policies.clone(), label.clone(), cut);
+        return Ok(Response::from_parts(parts, Body::new(guarded)));
+    }
+    let json = content_type.starts_with("application/json");
+    let bytes = body
+        .collect()
+        .await
+        .map_err(|err| ApiError::upstream_error(format!("the answer could not be read: {err}")))?
+        .to_bytes();
+    check_answer(policies, label, &bytes)?;
+    let body = match json {
+        true => insert_member(&bytes, b"", &label_member(label)).unwrap_or(bytes),
+        false => bytes,
     };
-    axum::response::Response::from_parts(parts, body)
+    Ok(Response::from_parts(parts, Body::from(body)))
 }
 
 #[cfg(test)]
 mod tests {
-    use http_body_util::BodyExt;
-
     use super::*;
 
     #[test]
@@ -168,12 +139,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_labelled_answer_carries_the_label_in_header_body_and_first_event() {
-        let label = rampart_labels::Policies::nato().parse_label("NATO SECRET").unwrap();
+        let policies = Policies::nato();
+        let label = policies.parse_label("NATO SECRET").unwrap();
         let json = axum::response::Response::builder()
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(r#"{"id":"x"}"#))
             .unwrap();
-        let json = label_response(json, &label);
+        let json = label_response(json, &label, &policies).await.unwrap();
         assert_eq!(json.headers()[&LABEL_HEADER], "NATO SECRET");
         let body: serde_json::Value =
             serde_json::from_slice(&json.into_body().collect().await.unwrap().to_bytes()).unwrap();
@@ -187,7 +159,8 @@ mod tests {
         ]));
         let stream =
             axum::response::Response::builder().header(header::CONTENT_TYPE, "text/event-stream").body(events).unwrap();
-        let text = label_response(stream, &label).into_body().collect().await.unwrap().to_bytes();
+        let text =
+            label_response(stream, &label, &policies).await.unwrap().into_body().collect().await.unwrap().to_bytes();
         let text = String::from_utf8(text.to_vec()).unwrap();
         assert!(text.starts_with("data: {\"rampart\":{\"label\":"), "{text}");
         assert_eq!(text.matches("\"rampart\"").count(), 1, "only the first event: {text}");

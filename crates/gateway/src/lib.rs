@@ -27,6 +27,7 @@
 
 mod admit;
 mod answer;
+mod answer_markings;
 mod audit_read;
 mod authorize;
 mod backend;

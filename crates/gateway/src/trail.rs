@@ -24,7 +24,7 @@ use rampart_config::AuditConfig;
 use rampart_identity::Principal;
 use rampart_policy::Decision;
 
-use crate::answer::{AnswerUsage, ServedBy, Tokens};
+use crate::answer::{AnswerUsage, ServedBy, StreamCut, Tokens};
 use crate::error::ErrorResponse;
 use crate::labelled_stream::LABEL_HEADER;
 
@@ -285,6 +285,7 @@ pub async fn release(trail: Option<&Trail>, mut draft: Draft, response: Response
         .is_some_and(|v| v.starts_with("text/event-stream"));
     let status = parts.status.as_u16();
     let usage = parts.extensions.remove::<AnswerUsage>().unwrap_or_default();
+    let cut = parts.extensions.remove::<StreamCut>().unwrap_or_default();
     if is_stream && parts.status.is_success() {
         let outcome = Outcome {
             backend: served_by.clone(),
@@ -296,7 +297,7 @@ pub async fn release(trail: Option<&Trail>, mut draft: Draft, response: Response
             return unavailable(&err, &draft.request_id);
         }
         let end = Outcome { backend: served_by, response_label, forwarded_to, ..Outcome::default() };
-        let stream = AuditedStream::new(body, trail.recorder.clone(), draft, end, usage);
+        let stream = AuditedStream::new(body, trail.recorder.clone(), draft, end, usage, cut);
         return Response::from_parts(parts, Body::new(stream));
     }
     let bytes = match body.collect().await {

@@ -38,6 +38,7 @@ fn main() {
     let ascii = |bytes: usize| PARAGRAPH.repeat(bytes.div_ceil(PARAGRAPH.len()));
     let texts = [
         ("100 B, ASCII", ascii(100)),
+        ("512 B, ASCII (a stream's window, per event)", ascii(512)[..512].to_owned()),
         ("2 KB, ASCII", ascii(2_000)),
         ("32 KB, ASCII", ascii(32_000)),
         ("2 KB, Cyrillic and Latin", "Колонна вышла на рассвете; the convoy left at dawn. \n".repeat(36)),

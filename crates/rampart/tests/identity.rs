@@ -251,8 +251,8 @@ async fn operator_policies_filter_models() {
             ids
         }
     };
-    assert_eq!(list(site.token("gbr-secret")).await, ["gbr-only", "shared", "slow-stream"]);
-    assert_eq!(list(site.token("usa-secret")).await, ["shared", "slow-stream"]);
+    assert_eq!(list(site.token("gbr-secret")).await, ["gbr-only", "marked", "shared", "slow-stream"]);
+    assert_eq!(list(site.token("usa-secret")).await, ["marked", "shared", "slow-stream"]);
 
     let usa = site.token("usa-secret");
     let refused = site.chat(&client, Some(&usa), None, ask("gbr-only", "Hi")).await;

@@ -188,3 +188,38 @@ async fn the_label_stage_cannot_be_bypassed() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_the_model_writes_above_the_label_is_withheld() {
+    let site = Site::start(|_| {}).await;
+    let deu = format!("Bearer {}", site.token("deu-confidential"));
+    let ask = |stream: bool| {
+        json!({"model": "marked", "stream": stream, "messages": [{"role": "user", "content": "When?"}]}).to_string()
+    };
+    for version in [Version::HTTP_11, Version::HTTP_2] {
+        let client = client(&site, version);
+        // Asked at NATO UNCLASSIFIED; the model writes NATO CONFIDENTIAL.
+        let withheld = send(&site, &client, version, &[("authorization", &deu)], &ask(false)).await;
+        assert_eq!((withheld.status, withheld.code()), (502, "answer_above_label"), "{version:?}");
+        assert!(!withheld.body.to_string().contains("convoy"), "{version:?}: {}", withheld.body);
+
+        let stream = client
+            .post(site.url("/v1/chat/completions"))
+            .header("authorization", &deu)
+            .header("content-type", "application/json")
+            .body(ask(true))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!((stream.version(), stream.status().as_u16()), (version, 200));
+        let text = stream.text().await.unwrap();
+        assert!(text.contains("\"code\":\"answer_above_label\""), "{version:?}: {text}");
+        assert!(!text.contains("convoy") && !text.contains("[DONE]"), "{version:?}: {text}");
+
+        // Asked at the level of what it writes, the caller (cleared for it) gets the answer.
+        let headers = [("authorization", deu.as_str()), ("rampart-label", "NATO CONFIDENTIAL")];
+        let released = send(&site, &client, version, &headers, &ask(false)).await;
+        assert_eq!((released.status, released.label.as_deref()), (200, Some("NATO CONFIDENTIAL")), "{version:?}");
+        assert!(released.body["choices"][0]["message"]["content"].as_str().unwrap().contains("convoy"));
+    }
+}

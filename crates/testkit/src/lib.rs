@@ -66,6 +66,10 @@ impl Drop for CancelGuard {
 /// Chunks in a normal stream.
 pub const STREAM_CHUNKS: usize = 5;
 
+/// What model `marked` writes, token by token: a NATO CONFIDENTIAL marking
+/// split between two tokens, then text that must not reach a caller below it.
+pub const MARKED_TOKENS: [&str; STREAM_CHUNKS] = ["The ", "NATO CONF", "IDENTIAL convoy ", "moves at ", "dawn."];
+
 /// A running mock server.
 pub struct MockServer {
     /// What it has seen.
@@ -182,7 +186,10 @@ async fn chat(State(mock): State<Mock>, headers: HeaderMap, body: Bytes) -> Resp
         }
         _ => {}
     }
-    let text = format!("Hello from {}", mock.name);
+    let text = match model.as_str() {
+        "marked" => MARKED_TOKENS.concat(),
+        _ => format!("Hello from {}", mock.name),
+    };
     let usage = json!({"prompt_tokens": 11, "completion_tokens": STREAM_CHUNKS, "total_tokens": 11 + STREAM_CHUNKS});
     if !streaming {
         return axum::Json(json!({
@@ -193,8 +200,12 @@ async fn chat(State(mock): State<Mock>, headers: HeaderMap, body: Bytes) -> Resp
         }))
         .into_response();
     }
-    let (chunks, delay) =
-        if model == "slow-stream" { (200, Duration::from_millis(50)) } else { (STREAM_CHUNKS, Duration::ZERO) };
+    let (chunks, delay) = match model.as_str() {
+        "slow-stream" => (200, Duration::from_millis(50)),
+        // Slow enough that a client stopping it after the second token stops it before the end.
+        "marked" => (STREAM_CHUNKS, Duration::from_millis(100)),
+        _ => (STREAM_CHUNKS, Duration::ZERO),
+    };
     let name = Arc::clone(&mock.name);
     let guard = CancelGuard { stats: Arc::clone(&mock.stats), finished: false };
     let stream = async_stream(chunks, delay, model, name, include_usage.then_some(usage), guard);
@@ -221,7 +232,11 @@ fn async_stream(
             };
             let usage_frames = usize::from(usage.is_some());
             let frame = if i < chunks {
-                sse(&chunk(json!({"content": format!("t{i} ")}), Value::Null))
+                let content = match model.as_str() {
+                    "marked" => MARKED_TOKENS[i].to_owned(),
+                    _ => format!("t{i} "),
+                };
+                sse(&chunk(json!({"content": content}), Value::Null))
             } else if i == chunks {
                 sse(&chunk(json!({}), json!("stop")))
             } else if i == chunks + usage_frames {

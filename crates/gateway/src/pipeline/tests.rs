@@ -12,11 +12,11 @@ use crate::state::{Shared, Worker};
 
 /// A dev site (no identity, no audit log) in front of the testkit upstream at `upstream`.
 fn site(upstream: std::net::SocketAddr) -> axum::Router {
-    site_with(upstream, None)
+    site_with(upstream, None, "NATO UNCLASSIFIED")
 }
 
-/// The same site, recording into `trail`.
-fn site_with(upstream: std::net::SocketAddr, trail: Option<crate::trail::Trail>) -> axum::Router {
+/// The same site, recording into `trail`, with this default label (the anonymous caller's clearance).
+fn site_with(upstream: std::net::SocketAddr, trail: Option<crate::trail::Trail>, default_label: &str) -> axum::Router {
     let text = format!(
         r#"
 [server]
@@ -24,11 +24,11 @@ listen = "127.0.0.1:0"
 insecure_dev = true
 max_body_bytes = 4096
 [labels]
-default_label = "NATO UNCLASSIFIED"
+default_label = "{default_label}"
 [[backends]]
 name = "mock"
 url = "http://{upstream}/v1"
-models = ["shared"]
+models = ["shared", "marked"]
 accreditation = "NATO CONFIDENTIAL"
 "#
     );
@@ -143,29 +143,13 @@ async fn each_stage_refuses_in_openai_format() {
 
 #[tokio::test]
 async fn every_answer_and_refusal_is_in_the_audit_log_before_it_is_released() {
-    use rampart_audit::entry::Entry;
-    use rampart_audit::journal::{self, Record};
-    use rampart_audit::storage::Storage as _;
-
     let (_mock, addr) = upstream().await;
-    let (skey, _) = rampart_audit::keys::generate("oneshot.test").unwrap();
-    let log = rampart_audit::log::Log::open(rampart_audit::memory::MemStorage::new(), skey).unwrap();
-    let storage = log.shared_storage();
-    let router = site_with(addr, Some(crate::trail::Trail::start(log).unwrap()));
+    let (router, storage) = recorded_site(addr, "NATO UNCLASSIFIED");
     let (ok, _, _) = answer(&router, chat(&ask("Hi"), &[])).await;
     let (refused, _, _) = answer(&router, chat(&ask("ＮＡＴＯ ＳＥＣＲＥＴ"), &[])).await;
     assert_eq!((ok, refused), (StatusCode::OK, StatusCode::FORBIDDEN));
     // Both are durable in the journal by the time the answers were released.
-    let journal = storage.read_journal().unwrap().expect("a journal");
-    let entries: Vec<Entry> = journal::read(&journal)
-        .into_iter()
-        .flat_map(|record| match record {
-            Record::Entries { entries, .. } => entries,
-            Record::Base { .. } => Vec::new(),
-        })
-        .map(|bytes| Entry::decode(&bytes).unwrap())
-        .filter(|entry| entry.action == "infer")
-        .collect();
+    let entries = inference_entries(&storage);
     let seen: Vec<_> = entries.iter().map(|e| (e.allowed, e.status, e.request_label.as_deref())).collect();
     assert_eq!(seen, [(true, 200, Some("NATO UNCLASSIFIED")), (false, 403, Some("NATO SECRET"))]);
 }
@@ -281,4 +265,80 @@ async fn a_stream_counts_in_flight_until_its_last_event() {
         "{after}"
     );
     assert_eq!(mock.stats.streams_completed.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+/// A dev site recording into an audit log in memory, and that log's storage.
+fn recorded_site(
+    upstream: std::net::SocketAddr,
+    default_label: &str,
+) -> (axum::Router, std::sync::Arc<dyn rampart_audit::storage::Storage>) {
+    let (skey, _) = rampart_audit::keys::generate("oneshot.test").unwrap();
+    let log = rampart_audit::log::Log::open(rampart_audit::memory::MemStorage::new(), skey).unwrap();
+    let storage = log.shared_storage();
+    (site_with(upstream, Some(crate::trail::Trail::start(log).unwrap()), default_label), storage)
+}
+
+/// The inference entries of the journal, in order.
+fn inference_entries(
+    storage: &std::sync::Arc<dyn rampart_audit::storage::Storage>,
+) -> Vec<rampart_audit::entry::Entry> {
+    use rampart_audit::journal::{self, Record};
+    let journal = storage.read_journal().unwrap().expect("a journal");
+    journal::read(&journal)
+        .into_iter()
+        .flat_map(|record| match record {
+            Record::Entries { entries, .. } => entries,
+            Record::Base { .. } => Vec::new(),
+        })
+        .map(|bytes| rampart_audit::entry::Entry::decode(&bytes).unwrap())
+        .filter(|entry| entry.action == "infer")
+        .collect()
+}
+
+#[tokio::test]
+async fn an_answer_marked_above_its_label_is_withheld_and_recorded() {
+    let (mock, addr) = upstream().await;
+    // The anonymous caller is cleared for NATO CONFIDENTIAL, and asks at NATO UNCLASSIFIED.
+    let (router, storage) = recorded_site(addr, "NATO CONFIDENTIAL");
+    let ask_marked = |stream: bool| {
+        json!({"model": "marked", "stream": stream, "messages": [{"role": "user", "content": "When?"}]}).to_string()
+    };
+    let unclassified = [("rampart-label", "NATO UNCLASSIFIED")];
+
+    // Asked at NATO UNCLASSIFIED, the model writes NATO CONFIDENTIAL: withheld whole.
+    let response = router.clone().oneshot(chat(&ask_marked(false), &unclassified)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let text = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(text.contains("answer_above_label") && !text.contains("convoy"), "{text}");
+
+    // A stream is cut at the token completing the marking, and the model stopped.
+    let response = router.clone().oneshot(chat(&ask_marked(true), &unclassified)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "a stream's status is sent before the model writes");
+    let text = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(text.contains("answer_above_label") && !text.contains("convoy") && !text.contains("[DONE]"), "{text}");
+    let stopped = async {
+        while mock.stats.cancelled.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), stopped).await.expect("the model was stopped");
+    assert_eq!(mock.stats.streams_completed.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    // Asked at the answer's level, it is released, labelled at that level.
+    let (status, label, body) = answer(&router, chat(&ask_marked(false), &[])).await;
+    assert_eq!((status, label.as_deref()), (StatusCode::OK, Some("NATO CONFIDENTIAL")));
+    assert_eq!(body["choices"][0]["message"]["content"], rampart_testkit::MARKED_TOKENS.concat());
+
+    let seen: Vec<_> = inference_entries(&storage).iter().map(|e| (e.status, e.code.clone(), e.phase)).collect();
+    use rampart_audit::entry::Phase;
+    let withheld = Some("answer_above_label".to_owned());
+    assert_eq!(
+        seen,
+        [
+            (502, withheld.clone(), Phase::Complete),
+            (200, None, Phase::Start),
+            (200, withheld, Phase::End),
+            (200, None, Phase::Complete)
+        ]
+    );
 }

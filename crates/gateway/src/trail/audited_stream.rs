@@ -14,7 +14,7 @@ use rampart_audit::recorder::{Recorder, Unavailable};
 use sha2::{Digest as _, Sha256};
 
 use super::{Draft, Outcome};
-use crate::answer::AnswerUsage;
+use crate::answer::{AnswerUsage, StreamCut};
 
 const DONE: &[u8] = b"data: [DONE]";
 
@@ -31,6 +31,8 @@ pub struct AuditedStream {
     /// What the end entry will say; taken when it is written.
     end: Option<Outcome>,
     usage: AnswerUsage,
+    /// Why the stream was ended before its model finished, if it was.
+    cut: StreamCut,
     digest: Sha256,
     /// The frame with `[DONE]`, waiting for the end entry.
     held: Option<Bytes>,
@@ -40,13 +42,21 @@ pub struct AuditedStream {
 
 impl AuditedStream {
     /// Wraps a stream whose start entry is already durable.
-    pub fn new(inner: Body, recorder: Recorder, draft: Draft, end: Outcome, usage: AnswerUsage) -> Self {
+    pub fn new(
+        inner: Body,
+        recorder: Recorder,
+        draft: Draft,
+        end: Outcome,
+        usage: AnswerUsage,
+        cut: StreamCut,
+    ) -> Self {
         Self {
             inner,
             recorder,
             draft,
             end: Some(end),
             usage,
+            cut,
             digest: Sha256::new(),
             held: None,
             recording: None,
@@ -114,7 +124,10 @@ impl HttpBody for AuditedStream {
                     this.finished = true;
                     return Poll::Ready(Some(Err(err)));
                 }
-                None => this.start_recording(None),
+                None => {
+                    let cut = this.cut.get();
+                    this.start_recording(cut);
+                }
             }
         }
     }

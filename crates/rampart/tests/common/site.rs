@@ -101,7 +101,7 @@ signing_key = "audit-key"
 [[backends]]
 name = "upstream"
 url = "http://{addr}/v1"
-models = ["shared", "gbr-only", "slow-stream"]
+models = ["shared", "gbr-only", "slow-stream", "marked"]
 accreditation = "NATO SECRET"
 owner = "GBR"
 {extra}"#
