@@ -79,6 +79,25 @@ pub struct Config {
     /// Signed and sealed weights: the site's KEK and what embedded models must be.
     #[serde(default)]
     pub weights: WeightsConfig,
+    /// Where labelled report collections are kept.
+    #[serde(default)]
+    pub collections: CollectionsConfig,
+}
+
+/// `[collections]`: labelled report collections.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionsConfig {
+    /// The directory collections are kept in (created when first written);
+    /// default `data/collections`, beside the configuration file.
+    #[serde(default = "defaults::collections_dir")]
+    pub dir: PathBuf,
+}
+
+impl Default for CollectionsConfig {
+    fn default() -> Self {
+        Self { dir: defaults::collections_dir() }
+    }
 }
 
 /// `[audit]`: where the audit log lives and the key that signs its checkpoints.
@@ -380,6 +399,11 @@ pub mod defaults {
     pub fn queue() -> usize {
         64
     }
+    /// `collections.dir`.
+    pub fn collections_dir() -> std::path::PathBuf {
+        std::path::PathBuf::from("data/collections")
+    }
+
     /// `labels.default_label`.
     pub fn default_label() -> String {
         "NATO UNCLASSIFIED".to_owned()
@@ -521,6 +545,7 @@ impl Config {
         if let Some(facility) = &mut self.facility {
             fix(&mut facility.status_file);
         }
+        fix(&mut self.collections.dir);
         if let Some(federation) = &mut self.federation {
             fix(&mut federation.cert);
             fix(&mut federation.key);

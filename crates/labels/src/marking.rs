@@ -177,7 +177,8 @@ fn parse_category(
 ) -> Result<Option<usize>, LabelError> {
     for tag in policy.tags.iter().filter(|t| !t.marks_before_classification()) {
         let Some(prefix) = &tag.prefix else { continue };
-        let Some(mut end) = match_at(text, pos, prefix, false) else { continue };
+        let short = short_prefix(prefix).and_then(|short| match_at(text, pos, short, false));
+        let Some(mut end) = match_at(text, pos, prefix, false).or(short) else { continue };
         let mut any = false;
         while let Some((value_end, value)) = next_value(text, end, tag, any) {
             categories.entry(tag.name.clone()).or_default().insert(value.to_owned());
@@ -215,13 +216,31 @@ fn parse_category(
     Ok(Some(end))
 }
 
+/// The customary short form of a category prefix the SPIF spells out: `REL TO`
+/// for `Releasable To`, as banner and portion markings write it
+/// (`NATO SECRET REL TO GBR, USA`, `(NS//REL TO GBR, USA)`).
+fn short_prefix(prefix: &str) -> Option<&'static str> {
+    prefix.eq_ignore_ascii_case("Releasable To").then_some("REL TO")
+}
+
+/// A portion marking's inside: the classification's portion form, then
+/// optionally `//` and categories as a banner writes them (`NS//REL TO GBR, USA`).
 fn parse_portion(policy: &Arc<SecurityPolicy>, inner: &str) -> Option<Label> {
-    let inner = inner.trim();
+    let (class, categories) = match inner.split_once("//") {
+        Some((class, categories)) => (class.trim(), Some(categories.trim())),
+        None => (inner.trim(), None),
+    };
     let level = policy
         .classifications
         .iter()
-        .position(|c| c.portion.as_deref().is_some_and(|p| p.eq_ignore_ascii_case(inner)))?;
-    Some(Label::normal(Arc::clone(policy), level, BTreeMap::new()))
+        .position(|c| c.portion.as_deref().is_some_and(|p| p.eq_ignore_ascii_case(class)))?;
+    let Some(categories) = categories else {
+        return Some(Label::normal(Arc::clone(policy), level, BTreeMap::new()));
+    };
+    let classification = &policy.classifications[level];
+    let phrase = classification.banner.first().unwrap_or(&classification.name);
+    let (label, _) = parse_banner(policy, &format!("{phrase} {}", categories.replace("//", " ")), 0, true).ok()?;
+    (label.level() == level).then_some(label)
 }
 
 impl SecurityPolicy {

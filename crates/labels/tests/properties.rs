@@ -235,3 +235,18 @@ fn banners_read_as_nato_writes_them() {
         assert_eq!(p.parse_label(banner).unwrap(), label);
     }
 }
+
+#[test]
+fn rel_to_is_the_short_form_and_portions_carry_categories() {
+    let p = Policies::nato();
+    let long = p.parse_label("NATO SECRET Releasable To United Kingdom, United States of America").unwrap();
+    assert_eq!(p.parse_label("NATO SECRET REL TO GBR, USA").unwrap(), long);
+    assert_eq!(p.parse_label("NATO SECRET//REL TO GBR, USA").unwrap(), long);
+    let portion = p.parse_label("(NS//REL TO GBR, USA)").unwrap();
+    assert_eq!((portion.level(), portion.categories().get("Releasable To").map(|v| v.len())), (3, Some(2)));
+    assert!(long.dominates(&portion) && portion.dominates(&p.parse_label("(NS)").unwrap()));
+    assert!(!p.parse_label("NATO SECRET").unwrap().dominates(&portion), "a release to all is wider than REL TO");
+    for bad in ["(NS//REL TO)", "(NS//BOGUS)", "(XS//REL TO GBR)", "(NS//REL TO NARNIA)"] {
+        assert!(p.parse_label(bad).is_err(), "{bad}");
+    }
+}

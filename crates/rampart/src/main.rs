@@ -4,6 +4,7 @@
 //! and calls into the library crates that do the work.
 
 mod audit_cli;
+mod collection_cli;
 mod model_cli;
 mod route_cli;
 
@@ -65,6 +66,11 @@ enum Command {
     Route {
         #[command(subcommand)]
         command: route_cli::RouteCommand,
+    },
+    /// Labelled report collections: ingest, list, show, remove.
+    Collection {
+        #[command(subcommand)]
+        command: collection_cli::CollectionCommand,
     },
 }
 
@@ -245,6 +251,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit { command } => audit_cli::run(command),
         Command::Model { command: ModelCommand::Weights(command) } => model_cli::run(command),
         Command::Route { command } => route_cli::run(command),
+        Command::Collection { command } => collection_cli::run(command),
         Command::Dev { command: DevCommand::Init { dir, listen, model, token_ttl } } => {
             let model = std::path::absolute(&model)?;
             let options = rampart_identity::dev::DevOptions { listen, model, token_ttl };

@@ -1,0 +1,87 @@
+//! The file store: versions, atomic changes, and what a crash leaves.
+
+use rampart_collections::{Collection, CollectionStore, Document, FsStore, Portion, StoreError, Summary};
+use rampart_labels::Policies;
+
+fn doc(id: &str, text: &str) -> Document {
+    let p = Policies::nato();
+    let label = p.parse_label("NATO CONFIDENTIAL").unwrap();
+    let portion =
+        Portion { label: p.parse_label("(NR)").unwrap(), text: text.to_owned(), origin: format!("{id}.md:3") };
+    Document {
+        id: id.to_owned(),
+        title: format!("Report {id}"),
+        title_label: label.clone(),
+        label,
+        portions: vec![portion],
+        origin: format!("{id}.md"),
+        version: 1,
+    }
+}
+
+fn ingest(store: &FsStore, name: &str, docs: Vec<Document>) -> Result<(Collection, Summary), StoreError> {
+    let mut summary = Summary::default();
+    let mut docs = Some(docs);
+    let collection = store.update(name, &mut |c| {
+        c.upsert(docs.take().unwrap_or_default(), &mut summary);
+        Ok(())
+    })?;
+    Ok((collection, summary))
+}
+
+#[test]
+fn a_document_id_that_exists_is_replaced_as_a_new_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::new(dir.path(), Policies::nato());
+    assert_eq!(store.names().unwrap(), Vec::<String>::new());
+    assert!(store.load("reports").unwrap().is_none());
+    let (_, first) = ingest(&store, "reports", vec![doc("a", "one"), doc("b", "two")]).unwrap();
+    assert_eq!((first.added, first.replaced), (2, 0));
+    let (collection, second) = ingest(&store, "reports", vec![doc("a", "one, revised")]).unwrap();
+    assert_eq!((second.added, second.replaced, collection.generation), (0, 1, 2));
+    let loaded = store.load("reports").unwrap().unwrap();
+    assert_eq!(loaded, collection, "what is loaded is what was stored");
+    assert_eq!(loaded.documents.len(), 2);
+    assert_eq!((loaded.documents["a"].version, loaded.documents["a"].portions[0].text.as_str()), (2, "one, revised"));
+    assert_eq!(store.names().unwrap(), ["reports"]);
+    // Only the current generation is kept.
+    let generations: Vec<_> = std::fs::read_dir(dir.path().join("reports"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('g'))
+        .collect();
+    assert_eq!(generations, ["g00000002"]);
+}
+
+#[test]
+fn a_failed_change_or_a_crash_mid_write_leaves_the_collection_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::new(dir.path(), Policies::nato());
+    let (before, _) = ingest(&store, "reports", vec![doc("a", "one")]).unwrap();
+    let refused = store.update("reports", &mut |c| {
+        c.documents.clear();
+        Err(StoreError::NoDocument { collection: "reports".into(), id: "z".into() })
+    });
+    assert!(refused.is_err());
+    assert_eq!(store.load("reports").unwrap().unwrap(), before);
+    // What a crash while writing generation 2 leaves: a partial generation and a partial CURRENT.
+    let collection_dir = dir.path().join("reports");
+    std::fs::create_dir(collection_dir.join("g00000002.partial")).unwrap();
+    std::fs::write(collection_dir.join("g00000002.partial/documents.jsonl"), "{\"id\":").unwrap();
+    std::fs::write(collection_dir.join("CURRENT.partial"), "g0000").unwrap();
+    assert_eq!(store.load("reports").unwrap().unwrap(), before);
+    let (after, _) = ingest(&store, "reports", vec![doc("b", "two")]).unwrap();
+    assert_eq!((after.generation, after.documents.len()), (2, 2));
+    assert!(!collection_dir.join("g00000002.partial").exists() && !collection_dir.join("g00000001").exists());
+}
+
+#[test]
+fn names_are_checked_and_damage_is_reported_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::new(dir.path(), Policies::nato());
+    assert!(matches!(store.load("../etc"), Err(StoreError::InvalidName(_))));
+    ingest(&store, "reports", vec![doc("a", "one")]).unwrap();
+    std::fs::write(dir.path().join("reports/g00000001/documents.jsonl"), "not json\n").unwrap();
+    let err = store.load("reports").unwrap_err();
+    assert!(matches!(err, StoreError::Damaged { .. }) && err.to_string().contains("line 1"), "{err}");
+}

@@ -1,0 +1,219 @@
+//! `rampart collection ...`: labelled report collections — ingest, list, show, remove.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use rampart_collections::{Collection, CollectionStore, Document, FsStore, StoreError, Summary, source};
+use rampart_config::Config;
+use rampart_labels::Policies;
+
+/// The configuration a collection command reads: where collections are kept, and the site's SPIFs.
+#[derive(Args)]
+pub struct ConfigArg {
+    /// Configuration file (TOML); `[collections] dir` says where collections are kept.
+    #[arg(long, short, env = "RAMPART_CONFIG", default_value = "rampart.toml")]
+    config: PathBuf,
+}
+
+/// The collection commands.
+#[derive(Subcommand)]
+pub enum CollectionCommand {
+    /// Read documents into a collection from marked text or Markdown (.md, .markdown,
+    /// .txt: a banner line, portion-marked paragraphs, or a NAME.label.xml sidecar) and
+    /// JSON Lines (.jsonl). All or nothing: one bad document leaves the collection as it
+    /// was. A document whose id exists replaces it as its next version.
+    Ingest {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The collection (created if new).
+        name: String,
+        /// Files, or directories to read them from (recursively).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// The collections, with their documents and portions.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// A collection's documents, or one document with its portions.
+    Show {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The collection.
+        name: String,
+        /// A document's id.
+        doc_id: Option<String>,
+    },
+    /// Remove a document from a collection.
+    Remove {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The collection.
+        name: String,
+        /// The document's id.
+        doc_id: String,
+    },
+}
+
+/// Runs a `rampart collection` command.
+pub fn run(command: CollectionCommand) -> anyhow::Result<()> {
+    match command {
+        CollectionCommand::Ingest { config, name, paths } => {
+            let (store, policies) = open(&config)?;
+            ingest(&store, &policies, &name, &paths)
+        }
+        CollectionCommand::List { config } => list(&open(&config)?.0),
+        CollectionCommand::Show { config, name, doc_id } => {
+            let (store, _) = open(&config)?;
+            let collection = store.load(&name)?.ok_or(StoreError::NoCollection(name))?;
+            match doc_id {
+                Some(id) => show_document(&collection, &id),
+                None => show_collection(&collection),
+            }
+        }
+        CollectionCommand::Remove { config, name, doc_id } => {
+            let (store, _) = open(&config)?;
+            if store.load(&name)?.is_none() {
+                return Err(StoreError::NoCollection(name).into());
+            }
+            let collection = store.update(&name, &mut |c| match c.documents.remove(&doc_id) {
+                Some(_) => Ok(()),
+                None => Err(StoreError::NoDocument { collection: name.clone(), id: doc_id.clone() }),
+            })?;
+            println!(
+                "removed '{doc_id}' from '{name}': {} documents, {} portions left (generation {})",
+                collection.documents.len(),
+                collection.portion_count(),
+                collection.generation
+            );
+            Ok(())
+        }
+    }
+}
+
+fn open(arg: &ConfigArg) -> anyhow::Result<(FsStore, Policies)> {
+    let config = Config::load(&arg.config)?;
+    let policies = rampart_gateway::load_policies(&config)?;
+    Ok((FsStore::new(config.collections.dir, policies.clone()), policies))
+}
+
+fn ingest(store: &FsStore, policies: &Policies, name: &str, paths: &[PathBuf]) -> anyhow::Result<()> {
+    let (files, documents, started) =
+        read_all(policies, paths).with_context(|| format!("nothing was ingested into '{name}'"))?;
+    let read = documents.len();
+    let mut by_class: BTreeMap<(usize, String), usize> = BTreeMap::new();
+    for portion in documents.iter().flat_map(|d| &d.portions) {
+        *by_class.entry((portion.label.level(), portion.label.portion())).or_default() += 1;
+    }
+    eprintln!("writing collection '{name}': {read} documents read from {} files", files.len());
+    let mut summary = Summary::default();
+    let mut pending = Some(documents);
+    let collection = store
+        .update(name, &mut |c| {
+            c.upsert(pending.take().unwrap_or_default(), &mut summary);
+            Ok(())
+        })
+        .with_context(|| format!("collection '{name}' is unchanged"))?;
+    let portions: Vec<String> = by_class.iter().map(|((_, marking), n)| format!("{n} {marking}")).collect();
+    println!(
+        "{name}: {read} documents ingested ({} new, {} replaced) from {} files in {:.2} s; portions read: {}",
+        summary.added,
+        summary.replaced,
+        files.len(),
+        started.elapsed().as_secs_f64(),
+        portions.join(", ")
+    );
+    println!(
+        "{name} now holds {} documents, {} portions (generation {})",
+        collection.documents.len(),
+        collection.portion_count(),
+        collection.generation
+    );
+    Ok(())
+}
+
+/// Every document of `paths`, read and checked, with the files read and when reading started.
+fn read_all(policies: &Policies, paths: &[PathBuf]) -> anyhow::Result<(Vec<PathBuf>, Vec<Document>, Instant)> {
+    let started = Instant::now();
+    let files = source::files(paths)?;
+    anyhow::ensure!(!files.is_empty(), "no document files (.md, .markdown, .txt, .jsonl) in the paths given");
+    let bar = ProgressBar::new(files.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("reading {pos}/{len} files [{bar:30}] {per_sec}, {eta} left {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let mut documents = Vec::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for file in &files {
+        bar.set_message(file.display().to_string());
+        for document in source::read(policies, file)? {
+            if let Some(first) = seen.insert(document.id.clone(), document.origin.clone()) {
+                anyhow::bail!("document id '{}' is given twice, in {first} and in {}", document.id, document.origin);
+            }
+            documents.push(document);
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok((files, documents, started))
+}
+
+fn list(store: &FsStore) -> anyhow::Result<()> {
+    let names = store.names()?;
+    if names.is_empty() {
+        println!(
+            "no collections in {}; add one with `rampart collection ingest --config FILE NAME PATH...`",
+            store.root().display()
+        );
+        return Ok(());
+    }
+    println!("{:<24} {:>9} {:>9} {:>10}", "COLLECTION", "DOCUMENTS", "PORTIONS", "GENERATION");
+    for name in names {
+        let Some(c) = store.load(&name)? else { continue };
+        println!("{:<24} {:>9} {:>9} {:>10}", name, c.documents.len(), c.portion_count(), c.generation);
+    }
+    Ok(())
+}
+
+fn show_collection(collection: &Collection) -> anyhow::Result<()> {
+    println!(
+        "{}: {} documents, {} portions (generation {})",
+        collection.name,
+        collection.documents.len(),
+        collection.portion_count(),
+        collection.generation
+    );
+    for d in collection.documents.values() {
+        println!(
+            "{}  v{}  {}  {} portions  {} {}",
+            d.id,
+            d.version,
+            d.label.banner(),
+            d.portions.len(),
+            d.title_label.portion(),
+            d.title
+        );
+    }
+    Ok(())
+}
+
+fn show_document(collection: &Collection, id: &str) -> anyhow::Result<()> {
+    let document = collection
+        .documents
+        .get(id)
+        .ok_or_else(|| StoreError::NoDocument { collection: collection.name.clone(), id: id.to_owned() })?;
+    println!("{}", document.label.banner());
+    println!("{} {}", document.title_label.portion(), document.title);
+    println!("id {}, version {}, from {}", document.id, document.version, document.origin);
+    for (n, portion) in document.portions.iter().enumerate() {
+        println!("\n[{}] {} {}", n + 1, portion.label.portion(), portion.text);
+    }
+    println!("\n{}", document.label.banner());
+    Ok(())
+}
