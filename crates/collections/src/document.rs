@@ -15,6 +15,8 @@ pub struct Portion {
     pub text: String,
     /// Where it starts in its source: `file:line`.
     pub origin: String,
+    /// Its text embedding, for dense retrieval (empty until computed).
+    pub embedding: Vec<f32>,
 }
 
 /// A document of a collection.

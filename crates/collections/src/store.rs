@@ -2,7 +2,8 @@
 //! embedded driver [`FsStore`], plain files in a directory.
 //!
 //! `FsStore` keeps each collection in `DIR/NAME/`: a change is written whole
-//! into a new generation directory (`gNNNNNNNN/documents.jsonl`, fsynced, first
+//! into a new generation directory (`gNNNNNNNN/documents.jsonl` and the
+//! portions' embeddings in `vectors.f32`, fsynced, first
 //! under a `.partial` name), and takes effect when `CURRENT` is replaced by a
 //! rename naming it. A crash at any point leaves `CURRENT` naming the previous
 //! generation, so the collection is as it was; what the crash left behind is
@@ -100,6 +101,9 @@ pub enum StoreError {
         /// The error.
         source: std::io::Error,
     },
+    /// Some portions have embeddings and others none, or of another dimension.
+    #[error("every portion must have an embedding of one dimension: {0}")]
+    Embeddings(String),
     /// What is stored cannot be read back: damaged, or labelled under a policy the site no longer has.
     #[error("{path}: {reason}")]
     Damaged {
@@ -141,6 +145,7 @@ pub struct FsStore {
 
 const CURRENT: &str = "CURRENT";
 const DOCUMENTS: &str = "documents.jsonl";
+const VECTORS: &str = "vectors.f32";
 const PARTIAL: &str = ".partial";
 
 #[derive(Serialize, Deserialize)]
@@ -184,7 +189,10 @@ impl StoredDocument {
         let portions = self
             .portions
             .iter()
-            .map(|p| Ok(Portion { label: label(&p.label)?, text: p.text.clone(), origin: p.origin.clone() }))
+            .map(|p| {
+                let origin = p.origin.clone();
+                Ok(Portion { label: label(&p.label)?, text: p.text.clone(), origin, embedding: Vec::new() })
+            })
             .collect::<Result<_, String>>()?;
         Ok(Document {
             title_label: label(&self.title_label)?,
@@ -196,6 +204,48 @@ impl StoredDocument {
             version: self.version,
         })
     }
+}
+
+/// The embeddings of every portion, in document and portion order, as
+/// `vectors.f32` holds them: the dimension (u32), the count (u64), then the
+/// vectors (f32), little-endian. `None` when no portion has one.
+fn vectors_of(collection: &Collection) -> Result<Option<Vec<u8>>, StoreError> {
+    let mut portions = collection.documents.values().flat_map(|d| &d.portions);
+    let dims = portions.clone().next().map_or(0, |p| p.embedding.len());
+    if let Some(odd) = portions.clone().find(|p| p.embedding.len() != dims) {
+        return Err(StoreError::Embeddings(format!(
+            "{} has {} dimensions, not {dims}",
+            odd.origin,
+            odd.embedding.len()
+        )));
+    }
+    if dims == 0 {
+        return Ok(None);
+    }
+    let count = portions.clone().count();
+    let mut bytes = Vec::with_capacity(12 + count * dims * 4);
+    bytes.extend_from_slice(&u32::try_from(dims).unwrap_or(u32::MAX).to_le_bytes());
+    bytes.extend_from_slice(&(count as u64).to_le_bytes());
+    for value in portions.by_ref().flat_map(|p| &p.embedding) {
+        bytes.extend_from_slice(&value.to_le_bytes());
+    }
+    Ok(Some(bytes))
+}
+
+/// Gives each portion its embedding from `vectors.f32` (see [`vectors_of`]).
+fn attach_vectors(collection: &mut Collection, bytes: &[u8]) -> Result<(), String> {
+    let header = |range: std::ops::Range<usize>| bytes.get(range).ok_or("shorter than its header");
+    let dims = u32::from_le_bytes(header(0..4)?.try_into().map_err(|_| "header")?) as usize;
+    let count = u64::from_le_bytes(header(4..12)?.try_into().map_err(|_| "header")?);
+    let portions = collection.portion_count();
+    if count != portions as u64 || bytes.len() != 12 + portions * dims * 4 {
+        return Err(format!("holds {count} vectors of {dims} in {} bytes for {portions} portions", bytes.len()));
+    }
+    let mut values = bytes[12..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+    for portion in collection.documents.values_mut().flat_map(|d| &mut d.portions) {
+        portion.embedding = values.by_ref().take(dims).collect();
+    }
+    Ok(())
 }
 
 fn generation_dir(generation: u64) -> String {
@@ -250,7 +300,15 @@ impl FsStore {
             let document = stored.into_document(&self.policies).map_err(damaged)?;
             documents.insert(document.id.clone(), document);
         }
-        Ok(Collection { name: name.to_owned(), generation, documents })
+        let mut collection = Collection { name: name.to_owned(), generation, documents };
+        let vectors = dir.join(generation_dir(generation)).join(VECTORS);
+        match fs::read(&vectors) {
+            Ok(bytes) => attach_vectors(&mut collection, &bytes)
+                .map_err(|reason| StoreError::Damaged { path: vectors, reason })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::Io { path: vectors, source: e }),
+        }
+        Ok(collection)
     }
 
     /// Writes `collection` as generation `generation` and makes it current.
@@ -271,6 +329,11 @@ impl FsStore {
         }
         let file = out.into_inner().map_err(|e| StoreError::Io { path: path.clone(), source: e.into_error() })?;
         file.sync_all().map_err(io(&path))?;
+        if let Some(bytes) = vectors_of(collection)? {
+            let path = partial.join(VECTORS);
+            let mut file = File::create(&path).map_err(io(&path))?;
+            file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(io(&path))?;
+        }
         sync_dir(&partial)?;
         let done = dir.join(&name);
         fs::rename(&partial, &done).map_err(io(&done))?;

@@ -6,8 +6,12 @@ use rampart_labels::Policies;
 fn doc(id: &str, text: &str) -> Document {
     let p = Policies::nato();
     let label = p.parse_label("NATO CONFIDENTIAL").unwrap();
-    let portion =
-        Portion { label: p.parse_label("(NR)").unwrap(), text: text.to_owned(), origin: format!("{id}.md:3") };
+    let portion = Portion {
+        label: p.parse_label("(NR)").unwrap(),
+        text: text.to_owned(),
+        origin: format!("{id}.md:3"),
+        embedding: vec![0.5, -0.25, text.len() as f32],
+    };
     Document {
         id: id.to_owned(),
         title: format!("Report {id}"),
@@ -84,4 +88,20 @@ fn names_are_checked_and_damage_is_reported_not_ignored() {
     std::fs::write(dir.path().join("reports/g00000001/documents.jsonl"), "not json\n").unwrap();
     let err = store.load("reports").unwrap_err();
     assert!(matches!(err, StoreError::Damaged { .. }) && err.to_string().contains("line 1"), "{err}");
+}
+
+#[test]
+fn embeddings_are_kept_with_their_portions_and_must_agree_in_dimension() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::new(dir.path(), Policies::nato());
+    ingest(&store, "reports", vec![doc("a", "one"), doc("b", "three")]).unwrap();
+    let loaded = store.load("reports").unwrap().unwrap();
+    assert_eq!(loaded.documents["b"].portions[0].embedding, [0.5, -0.25, 5.0]);
+    let mut odd = doc("c", "x");
+    odd.portions[0].embedding.push(1.0);
+    let err = ingest(&store, "reports", vec![odd]).unwrap_err();
+    assert!(matches!(err, StoreError::Embeddings(_)) && err.to_string().contains("c.md:3"), "{err}");
+    assert_eq!(store.load("reports").unwrap().unwrap(), loaded);
+    std::fs::write(dir.path().join("reports/g00000001/vectors.f32"), [0u8; 20]).unwrap();
+    assert!(matches!(store.load("reports"), Err(StoreError::Damaged { .. })));
 }

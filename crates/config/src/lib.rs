@@ -92,11 +92,19 @@ pub struct CollectionsConfig {
     /// default `data/collections`, beside the configuration file.
     #[serde(default = "defaults::collections_dir")]
     pub dir: PathBuf,
+    /// The embedding model's directory (`rampart model fetch-embedding`);
+    /// default `models/all-MiniLM-L6-v2`, beside the configuration file.
+    #[serde(default = "defaults::embedding_model")]
+    pub embedding_model: PathBuf,
+    /// Whether portions are embedded at ingest for dense retrieval (default
+    /// true); without, retrieval is by BM25 alone.
+    #[serde(default = "defaults::yes")]
+    pub embeddings: bool,
 }
 
 impl Default for CollectionsConfig {
     fn default() -> Self {
-        Self { dir: defaults::collections_dir() }
+        Self { dir: defaults::collections_dir(), embedding_model: defaults::embedding_model(), embeddings: true }
     }
 }
 
@@ -399,6 +407,16 @@ pub mod defaults {
     pub fn queue() -> usize {
         64
     }
+    /// `collections.embedding_model`.
+    pub fn embedding_model() -> std::path::PathBuf {
+        std::path::PathBuf::from("models/all-MiniLM-L6-v2")
+    }
+
+    /// `true`.
+    pub fn yes() -> bool {
+        true
+    }
+
     /// `collections.dir`.
     pub fn collections_dir() -> std::path::PathBuf {
         std::path::PathBuf::from("data/collections")
@@ -546,6 +564,7 @@ impl Config {
             fix(&mut facility.status_file);
         }
         fix(&mut self.collections.dir);
+        fix(&mut self.collections.embedding_model);
         if let Some(federation) = &mut self.federation {
             fix(&mut federation.cert);
             fix(&mut federation.key);

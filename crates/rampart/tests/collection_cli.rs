@@ -7,7 +7,7 @@ use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::binary;
+use common::{binary, embedding_model};
 
 struct Site {
     dir: tempfile::TempDir,
@@ -15,10 +15,17 @@ struct Site {
 }
 
 impl Site {
-    fn new() -> Self {
+    /// A site whose portions are embedded at ingest with the embedding model
+    /// fetched by scripts/test, or (`embeddings` false) not at all.
+    fn new(embeddings: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("rampart.toml");
-        std::fs::write(&config, "[server]\nlisten = \"127.0.0.1:0\"\ninsecure_dev = true\n").unwrap();
+        let model = embedding_model();
+        let text = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ninsecure_dev = true\n[collections]\nembeddings = {embeddings}\nembedding_model = \"{}\"\n",
+            model.display()
+        );
+        std::fs::write(&config, text).unwrap();
         Self { dir, config }
     }
 
@@ -38,7 +45,7 @@ fn examples() -> String {
 
 #[test]
 fn ingest_list_show_and_remove_the_example_reports() {
-    let site = Site::new();
+    let site = Site::new(true);
     let (ok, out, err) = site.run(&["collection", "list"]);
     assert!(ok && out.contains("no collections"), "{out}{err}");
     let (ok, out, err) = site.run(&["collection", "ingest", "exercise", &examples()]);
@@ -55,6 +62,23 @@ fn ingest_list_show_and_remove_the_example_reports() {
     assert!(ok && out.contains("version 2") && out.contains("[2] (NS) The 3rd Mechanised Brigade"), "{out}");
     assert!(out.starts_with("NATO SECRET Releasable To United Kingdom, United States of America\n"), "{out}");
 
+    // Retrieval as a GBR SECRET reader and as a NATO CONFIDENTIAL one would get it.
+    let query = "Where did the brigade cross the river?";
+    let (ok, out, err) = site.run(&[
+        "collection",
+        "search",
+        "exercise",
+        query,
+        "--label",
+        "NATO SECRET REL TO GBR, USA",
+        "--top-k",
+        "3",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("1. lantern-sitrep-03#2 (NS) "), "{out}");
+    let (ok, out, _) = site.run(&["collection", "search", "exercise", query, "--label", "NATO CONFIDENTIAL"]);
+    assert!(ok && out.contains("1. ") && !out.contains("(NS)") && !out.contains("Mechanised"), "{out}");
+
     let (ok, out, _) = site.run(&["collection", "remove", "exercise", "lantern-weather-03"]);
     assert!(ok && out.contains("4 documents, 13 portions left (generation 3)"), "{out}");
     let (ok, _, err) = site.run(&["collection", "remove", "exercise", "lantern-weather-03"]);
@@ -65,7 +89,7 @@ fn ingest_list_show_and_remove_the_example_reports() {
 
 #[test]
 fn a_bad_document_leaves_the_collection_as_it_was() {
-    let site = Site::new();
+    let site = Site::new(false);
     assert!(site.run(&["collection", "ingest", "exercise", &examples()]).0);
     let before = site.run(&["collection", "show", "exercise"]).1;
     let input = tempfile::tempdir().unwrap();
@@ -81,7 +105,8 @@ fn a_bad_document_leaves_the_collection_as_it_was() {
 
 #[test]
 fn kill_9_during_an_ingest_leaves_the_collection_as_it_was() {
-    let site = Site::new();
+    // Without embeddings, writing 40,000 documents is the longest part of the ingest.
+    let site = Site::new(false);
     assert!(site.run(&["collection", "ingest", "exercise", &examples()]).0);
     let before = site.run(&["collection", "show", "exercise"]).1;
     // Enough documents that writing them takes far longer than delivering a signal.

@@ -65,7 +65,7 @@ pub fn read(policies: &Policies, file: &str, text: &str) -> Result<Vec<Document>
                 return Err(fail(format!("portions[{n}] has no text")));
             }
             let origin = format!("{origin} portions[{n}]");
-            portions.push(Portion { label: portion_label, text: portion.text, origin });
+            portions.push(Portion { label: portion_label, text: portion.text, origin, embedding: Vec::new() });
         }
         documents.push(Document {
             id: parsed.id,

@@ -96,7 +96,7 @@ pub fn read(
             title = Some((text.to_owned(), portion_label));
             continue;
         }
-        portions.push(Portion { label: portion_label, text: text.to_owned(), origin });
+        portions.push(Portion { label: portion_label, text: text.to_owned(), origin, embedding: Vec::new() });
     }
     let (title, title_label) = title.unwrap_or_else(|| (id.to_owned(), label.clone()));
     Ok(Document { id: id.to_owned(), title, title_label, label, portions, origin: file.to_owned(), version: 1 })

@@ -29,6 +29,17 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_rampart")
 }
 
+/// The embedding model's directory, fetched by scripts/test (`rampart model fetch-embedding`).
+pub fn embedding_model() -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2");
+    assert!(
+        path.join("model.safetensors").exists(),
+        "{} is missing: run scripts/test, which fetches it",
+        path.display()
+    );
+    path
+}
+
 /// The default model, fetched by scripts/test (`rampart model fetch-default`).
 pub fn default_model() -> PathBuf {
     let path = std::env::var_os("RAMPART_TEST_MODEL")
