@@ -165,6 +165,22 @@ impl ApiError {
         )
     }
 
+    /// 404: no collection of this name is served here.
+    pub fn collection_not_found(name: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorKind::NotFoundError,
+            "collection_not_found",
+            format!("no collection '{name}' is served here"),
+        )
+        .with_param("collections")
+    }
+
+    /// 500: retrieval failed (the index or the embedding model).
+    pub fn retrieval_failed(message: String) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::ServerError, "retrieval_failed", message)
+    }
+
     /// 500: this site could not sign the assertion a peer site needs.
     pub fn assertion_failed() -> Self {
         Self::new(
@@ -234,6 +250,7 @@ mod tests {
             (ApiError::upstream_timeout("m", 5, "1 backend"), 504, ErrorKind::ServerError, "upstream_timeout"),
             (ApiError::engine_busy("x".into()), 429, ErrorKind::RateLimitError, "engine_busy"),
             (ApiError::answer_above_label("NATO UNCLASSIFIED"), 502, ErrorKind::ServerError, "answer_above_label"),
+            (ApiError::collection_not_found("x"), 404, ErrorKind::NotFoundError, "collection_not_found"),
         ];
         for (err, status, kind, code) in cases {
             assert_eq!((err.status.as_u16(), err.kind, err.code), (status, kind, Some(code)), "{err}");

@@ -39,6 +39,7 @@ fn entry(i: u64) -> Vec<u8> {
         response_sha256: Some(sha256_hex(&(i + 1).to_le_bytes())),
         forwarded_to: None,
         forwarded_by: None,
+        retrieved: None,
     }
     .encode()
 }

@@ -84,6 +84,30 @@ pub struct Entry {
     /// The peer site that forwarded the request here, vouching for its caller and label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forwarded_by: Option<String>,
+    /// What a retrieval read: the collections asked, and the portions returned with their labels
+    /// (never their text, nor the query's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrieved: Option<Retrieved>,
+}
+
+/// The portions a retrieval returned, for its entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retrieved {
+    /// The collections searched.
+    pub collections: Vec<String>,
+    /// Each portion returned: `collection/document#portion` and its label (banner marking), in rank order.
+    pub portions: Vec<RetrievedPortion>,
+}
+
+/// One portion a retrieval returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrievedPortion {
+    /// `collection/document#portion`.
+    pub id: String,
+    /// Its label, as a banner marking.
+    pub label: String,
 }
 
 impl Entry {
@@ -155,6 +179,7 @@ mod tests {
             response_sha256: None,
             forwarded_to: None,
             forwarded_by: None,
+            retrieved: None,
         }
     }
 

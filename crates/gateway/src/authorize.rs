@@ -80,6 +80,15 @@ impl Authorization {
         self.decide_about_site(principal, Action::ReadAudit, &Resource::AuditLog)
     }
 
+    /// The decision on retrieving from `collection` with a query labelled `label`
+    /// (the caller must be cleared for the query's label; operators' policies may
+    /// deny a collection to a role or nation).
+    pub fn authorize_retrieve(&self, principal: &Principal, collection: &str, label: &Label) -> Decision {
+        let facts = LabelFacts::assess(&principal.clearance, label, &self.site_ceiling);
+        let resource = Resource::Collection(collection.to_owned());
+        self.authority.decide(&subject_of(principal), Action::Retrieve, &resource, &facts)
+    }
+
     /// The decision on reading the site's metrics (monitors and admins, by the built-in policy).
     pub fn authorize_metrics(&self, principal: &Principal) -> Decision {
         self.decide_about_site(principal, Action::ReadMetrics, &self.site)

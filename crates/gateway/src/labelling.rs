@@ -44,6 +44,16 @@ impl From<LabelRefusal> for ApiError {
     }
 }
 
+/// A request's labels.
+#[derive(Debug, Clone)]
+pub struct Labelled {
+    /// The high-water mark of what it declares (or the site's default label)
+    /// and of every marking in its body.
+    pub effective: Label,
+    /// The label it declares, if it declares one: for retrieval, a ceiling.
+    pub declared: Option<Label>,
+}
+
 /// The label stage's settings: the site's policies and default label.
 pub struct Labelling {
     policies: Policies,
@@ -61,9 +71,9 @@ impl Labelling {
         &self.policies
     }
 
-    /// The effective label of a request whose `Rampart-Label` header (if it
-    /// has one, sent once) is `declared` and whose JSON body is `body`.
-    pub fn request_label(&self, declared: Option<&[u8]>, body: &[u8]) -> Result<Label, LabelRefusal> {
+    /// The labels of a request whose `Rampart-Label` header (if it has one,
+    /// sent once) is `declared` and whose JSON body is `body`.
+    pub fn request_label(&self, declared: Option<&[u8]>, body: &[u8]) -> Result<Labelled, LabelRefusal> {
         // First: a body naming a member twice is refused before any of it is believed.
         let text = body_text(body).map_err(|e| match e {
             Unreadable::DuplicateMember(path) => LabelRefusal::DuplicateMember(path),
@@ -82,15 +92,17 @@ impl Labelling {
             Some(value) => Some(self.label_from_value(&value).map_err(|e| LabelRefusal::invalid(member, &e))?),
             None => None,
         };
-        let label = match (from_header, from_body) {
-            (Some(h), Some(b)) => h.join(&b).map_err(|e| LabelRefusal::invalid(member, &e))?,
-            (Some(one), None) | (None, Some(one)) => one,
-            (None, None) => self.default_label.clone(),
+        let declared = match (from_header, from_body) {
+            (Some(h), Some(b)) => Some(h.join(&b).map_err(|e| LabelRefusal::invalid(member, &e))?),
+            (Some(one), None) | (None, Some(one)) => Some(one),
+            (None, None) => None,
         };
-        match self.policies.scan_markings(label.policy(), &text) {
-            Some(found) => label.join(&found).map_err(|e| LabelRefusal::invalid(member, &e)),
-            None => Ok(label),
-        }
+        let label = declared.clone().unwrap_or_else(|| self.default_label.clone());
+        let effective = match self.policies.scan_markings(label.policy(), &text) {
+            Some(found) => label.join(&found).map_err(|e| LabelRefusal::invalid(member, &e))?,
+            None => label,
+        };
+        Ok(Labelled { effective, declared })
     }
 
     fn label_from_value(&self, value: &serde_json::Value) -> Result<Label, LabelError> {
@@ -151,7 +163,7 @@ mod tests {
     }
 
     fn level(declared: Option<&str>, body: serde_json::Value) -> String {
-        let label = stage().request_label(declared.map(str::as_bytes), body.to_string().as_bytes()).unwrap();
+        let label = stage().request_label(declared.map(str::as_bytes), body.to_string().as_bytes()).unwrap().effective;
         label.banner()
     }
 

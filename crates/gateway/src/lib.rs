@@ -42,6 +42,7 @@ mod health;
 mod identify;
 mod labelled_stream;
 mod labelling;
+mod library;
 mod metrics;
 mod pipeline;
 mod placement;
@@ -73,12 +74,13 @@ use crate::authorize::Authorization;
 use crate::error::{no_such_route, wrong_method};
 use crate::pipeline::StageLayer;
 use crate::pipeline::admit::Admit;
-use crate::pipeline::authorize::{AuthorizeInference, AuthorizeSite, SiteDecision};
+use crate::pipeline::authorize::{AuthorizeInference, AuthorizeRetrieve, AuthorizeSite, SiteDecision};
 use crate::pipeline::identify::Identify;
 use crate::pipeline::label::LabelStage;
 use crate::pipeline::parse::Parse;
 use crate::pipeline::place::Place;
 use crate::pipeline::record::{Count, Recording};
+use crate::pipeline::retrieve::ParseRetrieve;
 use crate::request::Route;
 use crate::state::Worker;
 
@@ -95,6 +97,7 @@ fn router(worker: Worker) -> Router {
         .route("/v1/chat/completions", inference(w, Route::ChatCompletions))
         .route("/v1/completions", inference(w, Route::Completions))
         .route("/v1/embeddings", inference(w, Route::Embeddings))
+        .route("/v1/retrieve", retrieval(w))
         .route("/v1/models", about_the_site(get(routes::list_models), w, Action::ListModels, None))
         .route("/v1/models/{id}", about_the_site(get(routes::get_model), w, Action::ListModels, None))
         .route(
@@ -121,6 +124,20 @@ fn inference(w: &Worker, route: Route) -> MethodRouter<Worker> {
         .layer(StageLayer(AuthorizeInference(Arc::clone(shared))))
         .layer(StageLayer(Place(Arc::clone(shared))));
     post(pipeline::serve::handler).route_layer(stages).fallback(wrong_method)
+}
+
+/// The retrieve route: audit, identify, admit, parse, label, authorize (each
+/// collection), then retrieval of only what the caller may read.
+fn retrieval(w: &Worker) -> MethodRouter<Worker> {
+    let shared = &w.shared;
+    let stages = ServiceBuilder::new()
+        .layer(from_fn_with_state(Recording::new(w, Action::Retrieve, Count::Not), pipeline::record::layer))
+        .layer(StageLayer(Identify::site(shared)))
+        .layer(StageLayer(Admit(Arc::clone(shared))))
+        .layer(StageLayer(ParseRetrieve(Arc::clone(shared))))
+        .layer(StageLayer(LabelStage(Arc::clone(shared))))
+        .layer(StageLayer(AuthorizeRetrieve(Arc::clone(shared))));
+    post(pipeline::retrieve::handler).route_layer(stages).fallback(wrong_method)
 }
 
 /// A route about the site itself: audit, identify and, when it is not a

@@ -14,8 +14,11 @@ pub mod label;
 pub mod parse;
 pub mod place;
 pub mod record;
+pub mod retrieve;
 pub mod serve;
 
+#[cfg(test)]
+mod retrieve_tests;
 #[cfg(test)]
 mod tests;
 

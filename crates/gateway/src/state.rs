@@ -12,6 +12,7 @@ use crate::admit::Admission;
 use crate::backend::{Backend, UpstreamClient};
 use crate::facility::Facility;
 use crate::federation::Federation;
+use crate::library::Library;
 use crate::metrics::Metrics;
 use crate::placement::Placement;
 use crate::security::Security;
@@ -72,6 +73,8 @@ pub struct Shared {
     pub placement: Option<Placement>,
     /// The peer sites requests may be forwarded to, with `[federation]`.
     pub federation: Option<Federation>,
+    /// The collections retrieved from, with `[collections]`.
+    pub library: Library,
 }
 
 impl Shared {
@@ -115,6 +118,7 @@ impl Shared {
         };
         let metrics = Arc::new(Metrics::default());
         let admission = Admission::new(config);
+        let library = Library::load(config, security.labels())?;
         Ok(Self {
             settings: Settings::new(config),
             models,
@@ -127,6 +131,7 @@ impl Shared {
             facility,
             placement,
             federation,
+            library,
         })
     }
 

@@ -109,6 +109,7 @@ pub struct Draft {
     request_sha256: Option<String>,
     code: Option<&'static str>,
     forwarded_by: Option<String>,
+    retrieved: Option<entry::Retrieved>,
 }
 
 /// What is known of an answer, for its entry.
@@ -143,6 +144,7 @@ impl Draft {
             request_sha256: None,
             code: None,
             forwarded_by: None,
+            retrieved: None,
         }
     }
 
@@ -192,6 +194,11 @@ impl Draft {
         self.code = code;
     }
 
+    /// What a retrieval returned (collections, portion ids and labels).
+    pub fn retrieved(&mut self, retrieved: entry::Retrieved) {
+        self.retrieved = Some(retrieved);
+    }
+
     /// The request's id.
     pub fn request_id(&self) -> &str {
         &self.request_id
@@ -227,6 +234,7 @@ impl Draft {
             response_sha256: outcome.response_sha256,
             forwarded_to: outcome.forwarded_to,
             forwarded_by: self.forwarded_by.clone(),
+            retrieved: self.retrieved.clone(),
         }
     }
 }

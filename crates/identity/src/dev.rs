@@ -354,9 +354,14 @@ threads = 2
 parallel = 4
 context = 2048
 accreditation = "NATO SECRET"      # the highest label this model may process
+
+[collections]
+dir = "collections"                # labelled report collections (`rampart collection ingest`)
+embedding_model = "{embedding}"    # all-MiniLM-L6-v2 (`rampart model fetch-embedding`)
 "#,
         listen = options.listen,
         model = options.model.display(),
+        embedding = options.model.with_file_name("all-MiniLM-L6-v2").display(),
     )
 }
 

@@ -63,6 +63,8 @@ pub enum Action {
     Admin,
     /// Read the site's metrics (`/metrics`).
     ReadMetrics,
+    /// Retrieve portions from a collection (`/v1/retrieve`).
+    Retrieve,
 }
 
 impl Action {
@@ -74,6 +76,7 @@ impl Action {
             Action::ReadAudit => "read_audit",
             Action::Admin => "admin",
             Action::ReadMetrics => "read_metrics",
+            Action::Retrieve => "retrieve",
         }
     }
 }
@@ -105,6 +108,8 @@ pub enum Resource {
     AuditLog,
     /// The site itself.
     Site(String),
+    /// A collection of labelled reports (its name).
+    Collection(String),
 }
 
 /// Why a request was refused: the stable `code` of the API error.
@@ -209,7 +214,7 @@ pub struct Authority {
 }
 
 /// How many [`Action`]s there are.
-const ACTIONS: usize = 5;
+const ACTIONS: usize = 6;
 
 /// The id of the audit log's entity.
 const AUDIT_LOG_ID: &str = "log";
@@ -234,7 +239,7 @@ struct ResourceEntities {
 /// and parsing Cedar syntax per uid would cost more than the rest of a first decision.
 fn uid(kind: &str, id: &str) -> EntityUid {
     static TYPES: LazyLock<HashMap<&'static str, EntityTypeName>> = LazyLock::new(|| {
-        ["Principal", "Role", "Nation", "Model", "AuditLog", "Site", "Action"]
+        ["Principal", "Role", "Nation", "Model", "AuditLog", "Site", "Collection", "Action"]
             .into_iter()
             .map(|kind| {
                 let name = EntityTypeName::from_str(&format!("Rampart::{kind}")).expect("a valid Cedar type name");
@@ -278,8 +283,15 @@ impl Authority {
 
     fn new(policies: PolicySet) -> Result<Self, PolicyError> {
         validate(&policies)?;
-        let actions = [Action::Infer, Action::ListModels, Action::ReadAudit, Action::Admin, Action::ReadMetrics]
-            .map(|a| uid("Action", a.name()));
+        let actions = [
+            Action::Infer,
+            Action::ListModels,
+            Action::ReadAudit,
+            Action::Admin,
+            Action::ReadMetrics,
+            Action::Retrieve,
+        ]
+        .map(|a| uid("Action", a.name()));
         let observed = Observed::of(&policies, uid("Principal", "").type_name(), uid("Role", "").type_name());
         let mut unnamed_principal = String::from("rampart: a principal no policy names");
         while observed.principals.contains(&unnamed_principal) {
@@ -389,6 +401,7 @@ impl Authority {
             }
             Resource::AuditLog => Entity::new_no_attrs(uid("AuditLog", AUDIT_LOG_ID), HashSet::new()),
             Resource::Site(id) => Entity::new_no_attrs(uid("Site", id), HashSet::new()),
+            Resource::Collection(name) => Entity::new_no_attrs(uid("Collection", name), HashSet::new()),
         };
         let resource_uid = entity.uid();
         // Roles and nations have neither attributes nor ancestors of their own, so they need no

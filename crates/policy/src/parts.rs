@@ -50,9 +50,10 @@ enum Named {
     OwnerNation,
     AuditLog,
     Site,
+    Collection,
 }
 
-const NAMED_KINDS: usize = 7;
+const NAMED_KINDS: usize = 8;
 
 impl Named {
     /// What `principal == E` / `principal in E` names, by E's type, and whether the constraint holds
@@ -75,6 +76,7 @@ impl Named {
             "Rampart::Nation" => (Named::OwnerNation, !equal),
             "Rampart::AuditLog" => (Named::AuditLog, true),
             "Rampart::Site" => (Named::Site, true),
+            "Rampart::Collection" => (Named::Collection, true),
             _ => return None,
         };
         Some((kind, uid.id().unescaped().to_owned(), held))
@@ -178,6 +180,7 @@ impl Parts {
             }
             Resource::AuditLog => add(Named::AuditLog, crate::AUDIT_LOG_ID),
             Resource::Site(id) => add(Named::Site, id),
+            Resource::Collection(name) => add(Named::Collection, name),
         }
         selected
     }

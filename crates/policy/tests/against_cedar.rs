@@ -32,6 +32,7 @@ const OPERATOR: &str = r#"
 @id("never-role-eq") forbid (principal == Rampart::Role::"contractor", action, resource);
 @id("never-nation-eq") forbid (principal, action, resource == Rampart::Nation::"USA");
 @id("usa-models-low") forbid (principal, action, resource is Rampart::Model in Rampart::Nation::"USA") when { context.label_level > 2 };
+@id("intsum-gbr-only") forbid (principal, action == Rampart::Action::"retrieve", resource == Rampart::Collection::"intsum") unless { principal.nation == "GBR" };
 @id("analysts-never-admin") forbid (principal is Rampart::Principal in Rampart::Role::"analyst", action == Rampart::Action::"admin", resource);
 "#;
 
@@ -65,6 +66,7 @@ fn entities(subject: &Subject, resource: &Resource) -> (EntityUid, EntityUid, En
         }
         Resource::AuditLog => Entity::new_no_attrs(uid("AuditLog", "log"), HashSet::new()),
         Resource::Site(id) => Entity::new_no_attrs(uid("Site", id), HashSet::new()),
+        Resource::Collection(name) => Entity::new_no_attrs(uid("Collection", name), HashSet::new()),
     };
     let resource_uid = resource_entity.uid();
     (principal, resource_uid, Entities::from_entities([principal_entity, resource_entity], None).unwrap())
@@ -168,6 +170,8 @@ fn decide_the_grid(operator: &str, inert: &[&str]) {
         Resource::AuditLog,
         Resource::Site("s1".into()),
         Resource::Site("s2".into()),
+        Resource::Collection("intsum".into()),
+        Resource::Collection("weather".into()),
     ];
     let all_facts = [
         facts(true, true, 0, "NATO UNCLASSIFIED", "NATO"),
@@ -176,7 +180,8 @@ fn decide_the_grid(operator: &str, inert: &[&str]) {
         facts(false, false, 3, "NATO SECRET EXERCISE", "NATO"),
         facts(true, true, 1, "DEU VS-NUR FÜR DEN DIENSTGEBRAUCH", "DEU"),
     ];
-    let actions = [Action::Infer, Action::ListModels, Action::ReadAudit, Action::Admin, Action::ReadMetrics];
+    let actions =
+        [Action::Infer, Action::ListModels, Action::ReadAudit, Action::Admin, Action::ReadMetrics, Action::Retrieve];
     let mut questions = Vec::new();
     for subject in &subjects {
         for resource in &resources {

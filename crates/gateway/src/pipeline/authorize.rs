@@ -14,6 +14,7 @@ use super::label::RequestLabel;
 use super::{Stage, earlier};
 use crate::authorize::{Authorization, enforce};
 use crate::identify::Caller;
+use crate::library::RetrieveRequest;
 use crate::request::Parsed;
 use crate::state::Shared;
 use crate::trail::Notes;
@@ -40,6 +41,25 @@ impl Stage for AuthorizeInference {
         let label = &earlier::<RequestLabel>(request)?.0;
         let decision = self.0.security.authorization.authorize(principal, Action::Infer, model, label);
         allow(request, &decision)
+    }
+}
+
+/// The retrieve route's authorize stage: Cedar decides on each collection, at the request's label.
+#[derive(Clone)]
+pub struct AuthorizeRetrieve(pub Arc<Shared>);
+
+impl Stage for AuthorizeRetrieve {
+    async fn enter(&self, request: &mut Request) -> Result<(), ApiError> {
+        let principal = &earlier::<Caller>(request)?.principal;
+        let label = &earlier::<RequestLabel>(request)?.0;
+        let notes = earlier::<Notes>(request)?;
+        for collection in &earlier::<RetrieveRequest>(request)?.collections {
+            let decision = self.0.security.authorization.authorize_retrieve(principal, collection, label);
+            notes.note(|draft| draft.decided(&decision));
+            enforce(&decision)?;
+        }
+        request.extensions_mut().insert(Authorized(()));
+        Ok(())
     }
 }
 

@@ -13,13 +13,14 @@ use super::admit::Admitted;
 use super::{Stage, earlier};
 use crate::identify::Caller;
 use crate::labelled_stream::LABEL_HEADER;
+use crate::labelling::Labelled;
 use crate::request::single_header;
 use crate::state::Shared;
 use crate::trail::Notes;
 
-/// The request's effective label.
+/// The request's effective label, and the label it declares (if any).
 #[derive(Clone)]
-pub struct RequestLabel(pub Label);
+pub struct RequestLabel(pub Label, pub Option<Label>);
 
 /// The label stage.
 #[derive(Clone)]
@@ -29,13 +30,13 @@ impl Stage for LabelStage {
     async fn enter(&self, request: &mut Request) -> Result<(), ApiError> {
         let declared = single_header(request.headers(), &LABEL_HEADER)?.map(HeaderValue::as_bytes);
         let body = &earlier::<Admitted>(request)?.0;
-        let mut label = self.0.security.labelling.request_label(declared, body)?;
+        let Labelled { effective: mut label, declared } = self.0.security.labelling.request_label(declared, body)?;
         if let Some(vouched) = &earlier::<Caller>(request)?.vouched {
             // The higher of what the forwarding site saw and what this site sees.
             label = label.join(&vouched.label).map_err(|e| ApiError::invalid_request(e.to_string(), None))?;
         }
         earlier::<Notes>(request)?.note(|draft| draft.labelled(label.banner()));
-        request.extensions_mut().insert(RequestLabel(label));
+        request.extensions_mut().insert(RequestLabel(label, declared));
         Ok(())
     }
 }

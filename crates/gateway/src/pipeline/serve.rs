@@ -29,7 +29,7 @@ pub async fn handler(
     Earlier(caller): Earlier<Caller>,
     Earlier(Admitted(body)): Earlier<Admitted>,
     Earlier(parsed): Earlier<Parsed>,
-    Earlier(RequestLabel(label)): Earlier<RequestLabel>,
+    Earlier(RequestLabel(label, _)): Earlier<RequestLabel>,
     Earlier(_): Earlier<Authorized>,
     Earlier(Placed(plan)): Earlier<Placed>,
 ) -> Result<Response, ErrorResponse> {

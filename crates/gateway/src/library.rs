@@ -1,0 +1,183 @@
+//! The retrieve route's decision, free of HTTP: the request's shape, and the
+//! collections this site retrieves from — loaded at start-up, each with its
+//! index, and the embedding model when any collection is embedded.
+
+use std::collections::HashMap;
+
+use anyhow::Context as _;
+use rampart_api::ApiError;
+use rampart_audit::entry::{Retrieved, RetrievedPortion};
+use rampart_collections::{Collection, CollectionStore, FsStore};
+use rampart_config::Config;
+use rampart_labels::{Label, Policies};
+use rampart_retrieval::{Embedder, LocalIndex, PortionIndex, Readable};
+use serde::Deserialize;
+
+/// Portions returned unless `top_k` says otherwise.
+const DEFAULT_TOP_K: usize = 8;
+/// The most portions one request may ask for.
+const MAX_TOP_K: usize = 50;
+/// The most collections one request may search.
+const MAX_COLLECTIONS: usize = 16;
+/// The longest query, in bytes.
+const MAX_QUERY: usize = 4096;
+
+/// `POST /v1/retrieve`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrieveRequest {
+    /// The collections to search.
+    pub collections: Vec<String>,
+    /// What to search for.
+    pub query: String,
+    /// How many portions to return (default 8, at most 50).
+    #[serde(default)]
+    pub top_k: Option<usize>,
+    /// Rampart's extension, `rampart.label`: read by the label stage, not here.
+    #[serde(default, rename = "rampart")]
+    _extension: Option<serde::de::IgnoredAny>,
+}
+
+impl RetrieveRequest {
+    /// Parses and checks a request body.
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let request: Self = rampart_api::parse_json(body)?;
+        if request.collections.is_empty() || request.collections.len() > MAX_COLLECTIONS {
+            return Err(ApiError::bad_parameter(
+                "collections",
+                format!("name 1 to {MAX_COLLECTIONS} collections to search"),
+            ));
+        }
+        if request.query.trim().is_empty() || request.query.len() > MAX_QUERY {
+            return Err(ApiError::bad_parameter("query", format!("the query must be 1 to {MAX_QUERY} bytes of text")));
+        }
+        if request.top_k.is_some_and(|k| k == 0 || k > MAX_TOP_K) {
+            return Err(ApiError::bad_parameter("top_k", format!("top_k must be 1 to {MAX_TOP_K}")));
+        }
+        Ok(request)
+    }
+
+    /// How many portions to return.
+    pub fn top_k(&self) -> usize {
+        self.top_k.unwrap_or(DEFAULT_TOP_K)
+    }
+}
+
+/// A collection being served: its documents and its index.
+struct Served {
+    collection: Collection,
+    index: LocalIndex,
+}
+
+/// A portion retrieved, with what an answer shows of it.
+pub struct Found {
+    /// The collection it is from.
+    pub collection: String,
+    /// Its document's id.
+    pub document: String,
+    /// Its document's title, when the reader may read the title's label.
+    pub title: Option<String>,
+    /// Its number in the document, from 1.
+    pub portion: usize,
+    /// Its label.
+    pub label: Label,
+    /// Its fused score.
+    pub score: f32,
+    /// Its text.
+    pub text: String,
+}
+
+/// The collections this site retrieves from.
+pub struct Library {
+    served: HashMap<String, Served>,
+    embedder: Option<Embedder>,
+}
+
+impl Library {
+    /// Loads every collection in `[collections] dir` and indexes it; loads the
+    /// embedding model when any collection has embeddings. Fails start-up on any error.
+    pub fn load(config: &Config, policies: &Policies) -> anyhow::Result<Self> {
+        let store = FsStore::new(&config.collections.dir, policies.clone());
+        let mut served = HashMap::new();
+        for name in store.names()? {
+            let collection = store.load(&name)?.with_context(|| format!("collection '{name}' vanished"))?;
+            let index = LocalIndex::build(&collection).with_context(|| format!("collection '{name}'"))?;
+            tracing::info!(collection = %name, portions = index.len(), "collection indexed");
+            served.insert(name, Served { collection, index });
+        }
+        let embedded = served
+            .values()
+            .any(|s| s.collection.documents.values().flat_map(|d| &d.portions).any(|p| !p.embedding.is_empty()));
+        let embedder = match embedded {
+            true => Some(Embedder::load(&config.collections.embedding_model)?),
+            false => None,
+        };
+        Ok(Self { served, embedder })
+    }
+
+    /// Whether a collection of this name is served.
+    pub fn contains(&self, name: &str) -> bool {
+        self.served.contains_key(name)
+    }
+
+    /// The query's embedding, when any collection is embedded (CPU work: run it off the event loop).
+    pub fn embed_query(&self, query: &str) -> Result<Vec<f32>, ApiError> {
+        match &self.embedder {
+            Some(embedder) => {
+                embedder.embed(&[query]).map(|mut v| v.remove(0)).map_err(|e| ApiError::retrieval_failed(e.to_string()))
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The `top_k` best portions of `collections` for `query` among those
+    /// `may_read` admits (only those are scored), best first.
+    pub fn retrieve(
+        &self,
+        collections: &[String],
+        query: &str,
+        embedding: &[f32],
+        may_read: &dyn Fn(&Label) -> bool,
+        top_k: usize,
+    ) -> Result<Vec<Found>, ApiError> {
+        let mut found = Vec::new();
+        for name in collections {
+            let served = self.served.get(name).ok_or_else(|| ApiError::collection_not_found(name))?;
+            let readable = Readable::of(served.index.labels(), may_read);
+            let hits = served
+                .index
+                .search(query, embedding, &readable, top_k)
+                .map_err(|e| ApiError::retrieval_failed(e.to_string()))?;
+            for hit in hits {
+                let Some(document) = served.collection.documents.get(&hit.portion.document) else { continue };
+                let Some(portion) = document.portions.get(hit.portion.portion - 1) else { continue };
+                found.push(Found {
+                    collection: name.clone(),
+                    document: document.id.clone(),
+                    title: may_read(&document.title_label).then(|| document.title.clone()),
+                    portion: hit.portion.portion,
+                    label: portion.label.clone(),
+                    score: hit.score,
+                    text: portion.text.clone(),
+                });
+            }
+        }
+        found.sort_by(|a, b| b.score.total_cmp(&a.score));
+        found.truncate(top_k);
+        Ok(found)
+    }
+}
+
+/// What an audit entry records of a retrieval: collections, portion ids and labels, never text.
+pub fn retrieved(collections: &[String], found: &[Found]) -> Retrieved {
+    Retrieved {
+        collections: collections.to_vec(),
+        portions: found
+            .iter()
+            .map(|f| RetrievedPortion {
+                id: format!("{}/{}#{}", f.collection, f.document, f.portion),
+                label: f.label.banner(),
+            })
+            .collect(),
+    }
+}

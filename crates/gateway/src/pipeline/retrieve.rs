@@ -1,0 +1,88 @@
+//! The retrieve route's stages (see `library`): its parse stage and its
+//! terminal handler (its authorize stage, Cedar on every collection asked, is
+//! `authorize::AuthorizeRetrieve`). The handler which ranks only the portions the caller may read — their
+//! clearance, releasability included, and the label the request declares, if
+//! it declares one, as a ceiling — and labels the answer with the join of
+//! the request's label and every portion returned.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse as _, Response};
+use rampart_api::ApiError;
+use rampart_labels::Label;
+use serde_json::json;
+
+use super::admit::Admitted;
+use super::authorize::Authorized;
+use super::label::RequestLabel;
+use super::{Earlier, Stage, earlier};
+use crate::error::ErrorResponse;
+use crate::identify::Caller;
+use crate::labelled_stream::label_response;
+use crate::library::{Found, RetrieveRequest, retrieved};
+use crate::state::{Shared, Worker};
+use crate::trail::Notes;
+
+/// The retrieve route's parse stage: the body as a [`RetrieveRequest`] naming collections served here.
+#[derive(Clone)]
+pub struct ParseRetrieve(pub Arc<Shared>);
+
+impl Stage for ParseRetrieve {
+    async fn enter(&self, request: &mut Request) -> Result<(), ApiError> {
+        let ask = RetrieveRequest::parse(&earlier::<Admitted>(request)?.0)?;
+        if let Some(unknown) = ask.collections.iter().find(|name| !self.0.library.contains(name)) {
+            return Err(ApiError::collection_not_found(unknown));
+        }
+        request.extensions_mut().insert(ask);
+        Ok(())
+    }
+}
+
+/// The retrieve route's handler.
+pub async fn handler(
+    State(w): State<Worker>,
+    Earlier(caller): Earlier<Caller>,
+    Earlier(ask): Earlier<RetrieveRequest>,
+    Earlier(RequestLabel(label, declared)): Earlier<RequestLabel>,
+    Earlier(_): Earlier<Authorized>,
+    Earlier(notes): Earlier<Notes>,
+) -> Result<Response, ErrorResponse> {
+    let shared = Arc::clone(&w.shared);
+    let clearance = caller.principal.clearance.clone();
+    let searched = tokio::task::spawn_blocking(move || {
+        let library = &shared.library;
+        let embedding = library.embed_query(&ask.query)?;
+        let may_read = |portion: &Label| {
+            clearance.check(portion).is_ok() && declared.as_ref().is_none_or(|ceiling| ceiling.dominates(portion))
+        };
+        let found = library.retrieve(&ask.collections, &ask.query, &embedding, &may_read, ask.top_k())?;
+        Ok::<_, ApiError>((ask.collections, found))
+    })
+    .await
+    .map_err(|e| ApiError::retrieval_failed(e.to_string()))?;
+    let (collections, found) = searched?;
+    notes.note(|draft| draft.retrieved(retrieved(&collections, &found)));
+    let mut answer_label = label;
+    for portion in &found {
+        answer_label = answer_label.join(&portion.label).map_err(|e| ApiError::retrieval_failed(e.to_string()))?;
+    }
+    let body = json!({ "results": found.iter().map(result_json).collect::<Vec<_>>() });
+    let response = axum::Json(body).into_response();
+    Ok(label_response(response, &answer_label, w.shared.security.labels()).await?)
+}
+
+/// One result as the API shows it.
+fn result_json(found: &Found) -> serde_json::Value {
+    json!({
+        "id": format!("{}#{}", found.document, found.portion),
+        "collection": found.collection,
+        "document": found.document,
+        "title": found.title,
+        "portion": found.portion,
+        "label": found.label.to_json(),
+        "marking": found.label.portion(),
+        "score": found.score,
+        "text": found.text,
+    })
+}
