@@ -243,8 +243,18 @@ fn token_count(analyzer: &mut TextAnalyzer, text: &str) -> u64 {
     count
 }
 
+/// The dot product, summed in eight lanes: a single running sum would fix the
+/// order of the additions and keep the compiler from vectorising the loop.
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let mut lanes = [0f32; 8];
+    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for lane in 0..8 {
+            lanes[lane] += x[lane] * y[lane];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 /// Reciprocal rank fusion of ranked lists of (portion index, score).
@@ -317,5 +327,16 @@ impl Bm25StatisticsProvider for ReadableStatistics<'_> {
             (Occur::Must, self.filter.box_clone()),
         ]);
         self.searcher.search(&query, &Count).map(|n| n as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_lane_sum_is_the_dot_product() {
+        let a: Vec<f32> = (0..19).map(|i| i as f32 * 0.5).collect();
+        let b: Vec<f32> = (0..19).map(|i| 1.0 - i as f32 * 0.25).collect();
+        let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((super::dot(&a, &b) - plain).abs() < 1e-3, "{} vs {plain}", super::dot(&a, &b));
     }
 }
