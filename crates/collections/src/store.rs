@@ -58,6 +58,16 @@ impl Collection {
         self.documents.values().map(|d| d.portions.len()).sum()
     }
 
+    /// Every portion, in document and portion order.
+    pub fn portions(&self) -> impl Iterator<Item = &Portion> + Clone {
+        self.documents.values().flat_map(|d| &d.portions)
+    }
+
+    /// Every portion, in document and portion order, to change.
+    pub fn portions_mut(&mut self) -> impl Iterator<Item = &mut Portion> {
+        self.documents.values_mut().flat_map(|d| &mut d.portions)
+    }
+
     /// Adds `documents`, each replacing one of the same id as its next version.
     pub fn upsert(&mut self, documents: Vec<Document>, summary: &mut Summary) {
         for mut document in documents {
@@ -210,7 +220,7 @@ impl StoredDocument {
 /// `vectors.f32` holds them: the dimension (u32), the count (u64), then the
 /// vectors (f32), little-endian. `None` when no portion has one.
 fn vectors_of(collection: &Collection) -> Result<Option<Vec<u8>>, StoreError> {
-    let mut portions = collection.documents.values().flat_map(|d| &d.portions);
+    let mut portions = collection.portions();
     let dims = portions.clone().next().map_or(0, |p| p.embedding.len());
     if let Some(odd) = portions.clone().find(|p| p.embedding.len() != dims) {
         return Err(StoreError::Embeddings(format!(
@@ -242,7 +252,7 @@ fn attach_vectors(collection: &mut Collection, bytes: &[u8]) -> Result<(), Strin
         return Err(format!("holds {count} vectors of {dims} in {} bytes for {portions} portions", bytes.len()));
     }
     let mut values = bytes[12..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
-    for portion in collection.documents.values_mut().flat_map(|d| &mut d.portions) {
+    for portion in collection.portions_mut() {
         portion.embedding = values.by_ref().take(dims).collect();
     }
     Ok(())

@@ -100,15 +100,14 @@ impl Library {
         let store = FsStore::new(&config.collections.dir, policies.clone());
         let mut served = HashMap::new();
         for name in store.names()? {
-            let collection = store.load(&name)?.with_context(|| format!("collection '{name}' vanished"))?;
+            let mut collection = store.load(&name)?.with_context(|| format!("collection '{name}' vanished"))?;
             let index = LocalIndex::build(&collection).with_context(|| format!("collection '{name}'"))?;
             tracing::info!(collection = %name, portions = index.len(), "collection indexed");
+            // The index holds the embeddings now; the documents are kept for their text and titles.
+            collection.portions_mut().for_each(|p| p.embedding = Vec::new());
             served.insert(name, Served { collection, index });
         }
-        let embedded = served
-            .values()
-            .any(|s| s.collection.documents.values().flat_map(|d| &d.portions).any(|p| !p.embedding.is_empty()));
-        let embedder = match embedded {
+        let embedder = match served.values().any(|s| s.index.has_embeddings()) {
             true => Some(Embedder::load(&config.collections.embedding_model)?),
             false => None,
         };
@@ -123,9 +122,7 @@ impl Library {
     /// The query's embedding, when any collection is embedded (CPU work: run it off the event loop).
     pub fn embed_query(&self, query: &str) -> Result<Vec<f32>, ApiError> {
         match &self.embedder {
-            Some(embedder) => {
-                embedder.embed(&[query]).map(|mut v| v.remove(0)).map_err(|e| ApiError::retrieval_failed(e.to_string()))
-            }
+            Some(embedder) => embedder.embed_one(query).map_err(|e| ApiError::retrieval_failed(e.to_string())),
             None => Ok(Vec::new()),
         }
     }

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use rampart_collections::{Collection, CollectionStore, Document, FsStore, StoreError, Summary, source};
-use rampart_config::Config;
+use rampart_config::{CollectionsConfig, Config};
 use rampart_labels::{Label, Policies};
 use rampart_retrieval::{Embedder, LocalIndex, PortionIndex, Readable};
 
@@ -82,17 +82,16 @@ pub enum CollectionCommand {
 pub fn run(command: CollectionCommand) -> anyhow::Result<()> {
     match command {
         CollectionCommand::Ingest { config, name, paths } => {
-            let (store, policies) = open(&config)?;
-            let settings = Config::load(&config.config)?.collections;
+            let Opened { store, policies, settings } = open(&config)?;
             let embedder = match settings.embeddings {
                 true => Some(Embedder::load(&settings.embedding_model)?),
                 false => None,
             };
             ingest(&store, &policies, embedder.as_ref(), &name, &paths)
         }
-        CollectionCommand::List { config } => list(&open(&config)?.0),
+        CollectionCommand::List { config } => list(&open(&config)?.store),
         CollectionCommand::Show { config, name, doc_id } => {
-            let (store, _) = open(&config)?;
+            let store = open(&config)?.store;
             let collection = store.load(&name)?.ok_or(StoreError::NoCollection(name))?;
             match doc_id {
                 Some(id) => show_document(&collection, &id),
@@ -100,14 +99,13 @@ pub fn run(command: CollectionCommand) -> anyhow::Result<()> {
             }
         }
         CollectionCommand::Search { config, name, query, label, top_k } => {
-            let (store, policies) = open(&config)?;
-            let settings = Config::load(&config.config)?.collections;
+            let Opened { store, policies, settings } = open(&config)?;
             let ceiling = policies.parse_label(&label).map_err(|e| anyhow::anyhow!("--label '{label}': {e}"))?;
             let collection = store.load(&name)?.ok_or(StoreError::NoCollection(name))?;
             search(&collection, &settings, &ceiling, &query, top_k)
         }
         CollectionCommand::Remove { config, name, doc_id } => {
-            let (store, _) = open(&config)?;
+            let store = open(&config)?.store;
             if store.load(&name)?.is_none() {
                 return Err(StoreError::NoCollection(name).into());
             }
@@ -126,10 +124,18 @@ pub fn run(command: CollectionCommand) -> anyhow::Result<()> {
     }
 }
 
-fn open(arg: &ConfigArg) -> anyhow::Result<(FsStore, Policies)> {
+/// What a collection command reads of the configuration.
+struct Opened {
+    store: FsStore,
+    policies: Policies,
+    settings: CollectionsConfig,
+}
+
+fn open(arg: &ConfigArg) -> anyhow::Result<Opened> {
     let config = Config::load(&arg.config)?;
     let policies = rampart_gateway::load_policies(&config)?;
-    Ok((FsStore::new(config.collections.dir, policies.clone()), policies))
+    let store = FsStore::new(&config.collections.dir, policies.clone());
+    Ok(Opened { store, policies, settings: config.collections })
 }
 
 fn ingest(
@@ -228,15 +234,14 @@ fn read_all(policies: &Policies, paths: &[PathBuf]) -> anyhow::Result<(Vec<PathB
 
 fn search(
     collection: &Collection,
-    settings: &rampart_config::CollectionsConfig,
+    settings: &CollectionsConfig,
     ceiling: &Label,
     query: &str,
     top_k: usize,
 ) -> anyhow::Result<()> {
     let index = LocalIndex::build(collection)?;
-    let embedded = collection.documents.values().flat_map(|d| &d.portions).any(|p| !p.embedding.is_empty());
-    let embedding = match embedded {
-        true => Embedder::load(&settings.embedding_model)?.embed(&[query])?.remove(0),
+    let embedding = match index.has_embeddings() {
+        true => Embedder::load(&settings.embedding_model)?.embed_one(query)?,
         false => Vec::new(),
     };
     let readable = Readable::of(index.labels(), |label| ceiling.dominates(label));

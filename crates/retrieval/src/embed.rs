@@ -81,6 +81,11 @@ impl Embedder {
         Ok(out)
     }
 
+    /// The unit-length embedding of one text (a query).
+    pub fn embed_one(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        Ok(self.embed_batch(&[text])?.remove(0))
+    }
+
     fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(run_error)?;
         let tensor = |rows: Vec<&[u32]>| -> Result<Tensor, EmbedError> {

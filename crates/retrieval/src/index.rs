@@ -129,7 +129,7 @@ impl LocalIndex {
         let mut portions = Vec::new();
         let mut vectors = Vec::new();
         let mut per_label: Vec<(u64, u64)> = Vec::new();
-        let embedded = collection.documents.values().flat_map(|d| &d.portions).all(|p| p.embedding.len() == DIMENSIONS);
+        let embedded = collection.portions().all(|p| p.embedding.len() == DIMENSIONS);
         for document in collection.documents.values() {
             for (n, portion) in document.portions.iter().enumerate() {
                 let key = serde_json::to_string(&portion.label.to_json()).unwrap_or_default();
@@ -155,6 +155,11 @@ impl LocalIndex {
         writer.commit()?;
         let reader = index.reader()?;
         Ok(Self { labels, portions, vectors, reader, analyzer, text, label, per_label })
+    }
+
+    /// Whether the portions' embeddings are indexed (every portion has one), so dense ranking applies.
+    pub fn has_embeddings(&self) -> bool {
+        !self.vectors.is_empty()
     }
 
     /// Portions in the index.

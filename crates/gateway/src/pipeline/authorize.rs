@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::Request;
 use rampart_api::ApiError;
 use rampart_identity::Principal;
-use rampart_policy::{Action, Decision};
+use rampart_policy::{Action, Decision, Refusal};
 
 use super::label::RequestLabel;
 use super::{Stage, earlier};
@@ -52,14 +52,16 @@ impl Stage for AuthorizeRetrieve {
     async fn enter(&self, request: &mut Request) -> Result<(), ApiError> {
         let principal = &earlier::<Caller>(request)?.principal;
         let label = &earlier::<RequestLabel>(request)?.0;
-        let notes = earlier::<Notes>(request)?;
-        for collection in &earlier::<RetrieveRequest>(request)?.collections {
-            let decision = self.0.security.authorization.authorize_retrieve(principal, collection, label);
-            notes.note(|draft| draft.decided(&decision));
-            enforce(&decision)?;
-        }
-        request.extensions_mut().insert(Authorized(()));
-        Ok(())
+        let authorization = &self.0.security.authorization;
+        // The first refusal decides; when every collection is allowed, the last decision is noted.
+        let decision = earlier::<RetrieveRequest>(request)?
+            .collections
+            .iter()
+            .map(|collection| authorization.authorize_retrieve(principal, collection, label))
+            .reduce(|kept, next| if kept.allowed() { next } else { kept })
+            // The parse stage admits no request without a collection; were there one, it is refused.
+            .unwrap_or(Decision { refusal: Some(Refusal::PolicyError), policies: Vec::new() });
+        allow(request, &decision)
     }
 }
 

@@ -1,9 +1,9 @@
 //! The retrieve route's stages (see `library`): its parse stage and its
-//! terminal handler (its authorize stage, Cedar on every collection asked, is
-//! `authorize::AuthorizeRetrieve`). The handler which ranks only the portions the caller may read — their
-//! clearance, releasability included, and the label the request declares, if
-//! it declares one, as a ceiling — and labels the answer with the join of
-//! the request's label and every portion returned.
+//! terminal handler; its authorize stage, Cedar on every collection asked, is
+//! `authorize::AuthorizeRetrieve`. The handler ranks only the portions the
+//! caller may read — their clearance, releasability included, and the label
+//! the request declares, if it declares one, as a ceiling — and labels the
+//! answer with the join of the request's label and every portion returned.
 
 use std::sync::Arc;
 

@@ -112,14 +112,7 @@ async fn a_reader_retrieves_only_what_they_may_read_labelled_with_all_of_it() {
     assert_eq!(label, Some(join_of(&body, "NATO CONFIDENTIAL")));
 
     // The audit entry names the portions and their labels, never their text or the query.
-    let journal = storage.read_journal().unwrap().expect("a journal");
-    let entries: Vec<_> = rampart_audit::journal::read(&journal)
-        .into_iter()
-        .flat_map(|record| match record {
-            rampart_audit::journal::Record::Entries { entries, .. } => entries,
-            rampart_audit::journal::Record::Base { .. } => Vec::new(),
-        })
-        .collect();
+    let entries = super::tests::journal_entries(&storage);
     let text: Vec<String> = entries.iter().map(|e| String::from_utf8_lossy(e).into_owned()).collect();
     let capped = text.iter().rfind(|e| e.contains("\"action\":\"retrieve\"")).unwrap();
     let entry = rampart_audit::entry::Entry::decode(capped.as_bytes()).unwrap();

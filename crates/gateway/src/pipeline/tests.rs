@@ -282,6 +282,15 @@ fn recorded_site(
 fn inference_entries(
     storage: &std::sync::Arc<dyn rampart_audit::storage::Storage>,
 ) -> Vec<rampart_audit::entry::Entry> {
+    journal_entries(storage)
+        .iter()
+        .map(|bytes| rampart_audit::entry::Entry::decode(bytes).unwrap())
+        .filter(|entry| entry.action == "infer")
+        .collect()
+}
+
+/// Every entry of the journal as recorded, in order.
+pub(super) fn journal_entries(storage: &std::sync::Arc<dyn rampart_audit::storage::Storage>) -> Vec<Vec<u8>> {
     use rampart_audit::journal::{self, Record};
     let journal = storage.read_journal().unwrap().expect("a journal");
     journal::read(&journal)
@@ -290,8 +299,6 @@ fn inference_entries(
             Record::Entries { entries, .. } => entries,
             Record::Base { .. } => Vec::new(),
         })
-        .map(|bytes| rampart_audit::entry::Entry::decode(&bytes).unwrap())
-        .filter(|entry| entry.action == "infer")
         .collect()
 }
 
