@@ -110,6 +110,17 @@ impl ApiError {
         Self::new(StatusCode::BAD_GATEWAY, ErrorKind::ServerError, "upstream_error", detail)
     }
 
+    /// 429: this worker is running as many retrievals as it may at once.
+    pub fn retrievals_saturated() -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::RateLimitError,
+            "too_many_retrievals",
+            "this site is running as many retrievals as it may at once; retry shortly",
+        )
+        .with_retry_after(1)
+    }
+
     /// 503: every backend serving `model` is at its concurrency limit.
     pub fn upstream_saturated(model: &str) -> Self {
         Self::new(

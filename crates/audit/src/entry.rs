@@ -98,6 +98,20 @@ pub struct Retrieved {
     pub collections: Vec<String>,
     /// Each portion returned: `collection/document#portion` and its label (banner marking), in rank order.
     pub portions: Vec<RetrievedPortion>,
+    /// A collection answered to the caller exactly as an unknown one, and the
+    /// true reason (`forbidden by policy`, `nothing readable`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withheld: Option<Withheld>,
+}
+
+/// A collection a retrieval answered as unknown, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Withheld {
+    /// The collection.
+    pub collection: String,
+    /// Why: `forbidden by policy` or `nothing readable`.
+    pub reason: String,
 }
 
 /// One portion a retrieval returned.

@@ -1,7 +1,7 @@
 //! A labelled document: its portions, each labelled, and the rule that ties
 //! them to the document's label.
 
-use rampart_labels::Label;
+use rampart_labels::{Label, Policies};
 
 /// The longest document id accepted.
 const MAX_ID: usize = 128;
@@ -67,6 +67,48 @@ pub fn check_id(id: &str) -> Result<(), String> {
 }
 
 impl Document {
+    /// The opaque id of the portion at `index` (from 0): 16 hex digits of a
+    /// SHA-256 over the document's id and version and the portion's place and
+    /// text. Stable for a document version; tells nothing of the portion's
+    /// place among others to whoever does not hold its text, so an answer
+    /// naming it does not reveal how many portions a reader was not shown.
+    pub fn portion_id(&self, index: usize) -> Option<String> {
+        use sha2::Digest as _;
+        let portion = self.portions.get(index)?;
+        let mut hash = sha2::Sha256::new();
+        for part in
+            [self.id.as_bytes(), &self.version.to_be_bytes(), &(index as u64).to_be_bytes(), portion.text.as_bytes()]
+        {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part);
+        }
+        Some(hash.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// Refuses a title or portion whose text holds a marking (in any form the
+    /// labels crate finds, disguised ones included) that its label does not
+    /// dominate: the text says it is more sensitive than its marking does.
+    /// Names the marking found, never the text.
+    pub fn check_markings(&self, policies: &Policies) -> Result<(), DocumentError> {
+        let title = (&self.title_label, &self.title, "the title", &self.origin);
+        let portions = self.portions.iter().map(|p| (&p.label, &p.text, "the portion", &p.origin));
+        for (label, text, what, origin) in std::iter::once(title).chain(portions) {
+            if let Some(found) = policies.scan_markings(label.policy(), text)
+                && !label.dominates(&found)
+            {
+                return Err(DocumentError::at(
+                    origin,
+                    format!(
+                        "{what} holds the marking {} above its label {}; mark it at least as high",
+                        found.portion(),
+                        label.portion()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks what a document must be: a valid id, at least one portion, and
     /// a label that dominates its title's and every portion's.
     pub fn check(&self) -> Result<(), DocumentError> {

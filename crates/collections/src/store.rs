@@ -3,7 +3,8 @@
 //!
 //! `FsStore` keeps each collection in `DIR/NAME/`: a change is written whole
 //! into a new generation directory (`gNNNNNNNN/documents.jsonl` and the
-//! portions' embeddings in `vectors.f32`, fsynced, first
+//! portions' embeddings in `vectors.f32`, with the SHA-256 of each in
+//! `DIGESTS`, checked with every labelling rule when read back; fsynced, first
 //! under a `.partial` name), and takes effect when `CURRENT` is replaced by a
 //! rename naming it. A crash at any point leaves `CURRENT` naming the previous
 //! generation, so the collection is as it was; what the crash left behind is
@@ -11,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use rampart_labels::{LabelJson, Policies};
@@ -156,6 +157,7 @@ pub struct FsStore {
 const CURRENT: &str = "CURRENT";
 const DOCUMENTS: &str = "documents.jsonl";
 const VECTORS: &str = "vectors.f32";
+const DIGESTS: &str = "DIGESTS";
 const PARTIAL: &str = ".partial";
 
 #[derive(Serialize, Deserialize)]
@@ -258,6 +260,44 @@ fn attach_vectors(collection: &mut Collection, bytes: &[u8]) -> Result<(), Strin
     Ok(())
 }
 
+/// Writes `bytes` to a new file at `path` and flushes it to disk.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let mut file = File::create(path).map_err(io(path))?;
+    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(io(path))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A generation's `DIGESTS`: the SHA-256 of each of its files, by name. A
+/// generation without one (edited, or written before digests were kept) is damaged.
+fn read_digests(generation: &Path) -> Result<BTreeMap<String, String>, StoreError> {
+    let path = generation.join(DIGESTS);
+    let text = fs::read_to_string(&path).map_err(|e| StoreError::Damaged {
+        path: path.clone(),
+        reason: format!("the generation's digests cannot be read ({e}); ingest the collection again"),
+    })?;
+    text.lines()
+        .map(|line| match line.split_once(' ') {
+            Some((digest, name)) => Ok((name.to_owned(), digest.to_owned())),
+            None => Err(StoreError::Damaged { path: path.clone(), reason: "a line is not 'DIGEST NAME'".into() }),
+        })
+        .collect()
+}
+
+/// Refuses a file whose bytes are not what its generation's digests say.
+fn check_digest(digests: &BTreeMap<String, String>, path: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    if digests.get(name).is_some_and(|d| *d == sha256_hex(bytes)) {
+        return Ok(());
+    }
+    Err(StoreError::Damaged {
+        path: path.to_owned(),
+        reason: "its digest does not match the generation's DIGESTS: the store was changed outside Rampart".into(),
+    })
+}
+
 fn generation_dir(generation: u64) -> String {
     format!("g{generation:08}")
 }
@@ -298,8 +338,11 @@ impl FsStore {
     }
 
     fn read_generation(&self, name: &str, dir: &Path, generation: u64) -> Result<Collection, StoreError> {
-        let path = dir.join(generation_dir(generation)).join(DOCUMENTS);
+        let generation_path = dir.join(generation_dir(generation));
+        let digests = read_digests(&generation_path)?;
+        let path = generation_path.join(DOCUMENTS);
         let text = fs::read_to_string(&path).map_err(io(&path))?;
+        check_digest(&digests, &path, DOCUMENTS, text.as_bytes())?;
         let mut documents = BTreeMap::new();
         for (index, line) in text.lines().enumerate() {
             let damaged = |reason: String| StoreError::Damaged {
@@ -308,14 +351,19 @@ impl FsStore {
             };
             let stored: StoredDocument = serde_json::from_str(line).map_err(|e| damaged(e.to_string()))?;
             let document = stored.into_document(&self.policies).map_err(damaged)?;
+            // Every rule ingest applied holds again on what is read back.
+            document.check().and_then(|()| document.check_markings(&self.policies)).map_err(|e| damaged(e.reason))?;
             documents.insert(document.id.clone(), document);
         }
         let mut collection = Collection { name: name.to_owned(), generation, documents };
         let vectors = dir.join(generation_dir(generation)).join(VECTORS);
         match fs::read(&vectors) {
-            Ok(bytes) => attach_vectors(&mut collection, &bytes)
-                .map_err(|reason| StoreError::Damaged { path: vectors, reason })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Ok(bytes) => {
+                check_digest(&digests, &vectors, VECTORS, &bytes)?;
+                attach_vectors(&mut collection, &bytes)
+                    .map_err(|reason| StoreError::Damaged { path: vectors, reason })?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !digests.contains_key(VECTORS) => {}
             Err(e) => return Err(StoreError::Io { path: vectors, source: e }),
         }
         Ok(collection)
@@ -330,20 +378,19 @@ impl FsStore {
         }
         fs::create_dir(&partial).map_err(io(&partial))?;
         let path = partial.join(DOCUMENTS);
-        let file = File::create(&path).map_err(io(&path))?;
-        let mut out = BufWriter::new(file);
+        let mut documents = Vec::new();
         for document in collection.documents.values() {
-            serde_json::to_writer(&mut out, &StoredDocument::of(document))
+            serde_json::to_writer(&mut documents, &StoredDocument::of(document))
                 .map_err(|e| StoreError::Io { path: path.clone(), source: e.into() })?;
-            out.write_all(b"\n").map_err(io(&path))?;
+            documents.push(b'\n');
         }
-        let file = out.into_inner().map_err(|e| StoreError::Io { path: path.clone(), source: e.into_error() })?;
-        file.sync_all().map_err(io(&path))?;
+        write_synced(&path, &documents)?;
+        let mut digests = format!("{} {DOCUMENTS}\n", sha256_hex(&documents));
         if let Some(bytes) = vectors_of(collection)? {
-            let path = partial.join(VECTORS);
-            let mut file = File::create(&path).map_err(io(&path))?;
-            file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(io(&path))?;
+            write_synced(&partial.join(VECTORS), &bytes)?;
+            digests.push_str(&format!("{} {VECTORS}\n", sha256_hex(&bytes)));
         }
+        write_synced(&partial.join(DIGESTS), digests.as_bytes())?;
         sync_dir(&partial)?;
         let done = dir.join(&name);
         fs::rename(&partial, &done).map_err(io(&done))?;

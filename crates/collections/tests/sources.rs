@@ -30,7 +30,7 @@ fn a_marked_report_has_a_title_portions_and_the_document_label_for_unmarked_para
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "lantern-3.md", REPORT);
     let p = Policies::nato();
-    let docs = source::read(&p, &path).unwrap();
+    let docs = source::read(&p, &path, &Default::default()).unwrap();
     assert_eq!(docs.len(), 1);
     let doc = &docs[0];
     assert_eq!((doc.id.as_str(), doc.title.as_str()), ("lantern-3", "Exercise STEADFAST LANTERN, day 3"));
@@ -40,9 +40,9 @@ fn a_marked_report_has_a_title_portions_and_the_document_label_for_unmarked_para
     assert_eq!(
         portions,
         [
-            ("(NS)".to_owned(), "The 3rd Brigade crossed the river at Kalna at 0540."),
+            ("(NS//REL TO GBR, USA)".to_owned(), "The 3rd Brigade crossed the river at Kalna at 0540."),
             ("(NC)".to_owned(), "Bridging assets were moved north\non two trucks."),
-            ("(NS)".to_owned(), "Supply is adequate for five days."),
+            ("(NS//REL TO GBR, USA)".to_owned(), "Supply is adequate for five days."),
         ],
         "the bottom banner is no portion; an unmarked paragraph takes the document's label"
     );
@@ -55,12 +55,12 @@ fn a_portion_above_its_document_is_rejected_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let p = Policies::nato();
     let path = write(dir.path(), "low.md", "NATO CONFIDENTIAL\n\n(NC) Fine.\n\n(NS) Too high.\n");
-    let err = source::read(&p, &path).unwrap_err();
+    let err = source::read(&p, &path, &Default::default()).unwrap_err();
     assert!(err.origin.ends_with("low.md:5"), "{err}");
     assert!(err.reason.contains("(NS)") && err.reason.contains("NATO CONFIDENTIAL"), "{err}");
     // Releasability counts: a portion released to fewer nations than its document says is above it.
     let path = write(dir.path(), "wide.md", "NATO SECRET\n\n(NS//REL TO GBR, USA) Narrower.\n");
-    assert!(source::read(&p, &path).unwrap_err().origin.ends_with("wide.md:3"));
+    assert!(source::read(&p, &path, &Default::default()).unwrap_err().origin.ends_with("wide.md:3"));
 }
 
 #[test]
@@ -68,16 +68,19 @@ fn bad_markings_and_missing_banners_are_errors_that_say_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let p = Policies::nato();
     let no_banner = write(dir.path(), "plain.md", "\n\nJust some text.\n");
-    let err = source::read(&p, &no_banner).unwrap_err();
+    let err = source::read(&p, &no_banner, &Default::default()).unwrap_err();
     assert!(err.origin.ends_with("plain.md:3") && err.reason.contains("banner marking"), "{err}");
     assert!(err.reason.contains("plain.label.xml"), "{err}");
     let bad = write(dir.path(), "bad.md", "NATO SECRET\n\n(XS) Unknown level.\n\n(see annex B) is just text.\n");
-    let err = source::read(&p, &bad).unwrap_err();
+    let err = source::read(&p, &bad, &Default::default()).unwrap_err();
     assert!(err.origin.ends_with("bad.md:3") && err.reason.contains("'(XS)'"), "{err}");
     let fixed = write(dir.path(), "ok.md", "NATO SECRET\n\n(see annex B) is just text.\n");
-    assert_eq!(source::read(&p, &fixed).unwrap()[0].portions[0].text, "(see annex B) is just text.");
+    assert_eq!(
+        source::read(&p, &fixed, &Default::default()).unwrap()[0].portions[0].text,
+        "(see annex B) is just text."
+    );
     let empty = write(dir.path(), "empty.md", "NATO SECRET\n\n(NS)\n");
-    assert!(source::read(&p, &empty).unwrap_err().reason.contains("no text"));
+    assert!(source::read(&p, &empty, &Default::default()).unwrap_err().reason.contains("no text"));
 }
 
 #[test]
@@ -87,10 +90,10 @@ fn a_stanag_sidecar_labels_the_document_and_must_agree_with_a_banner() {
     let label = p.parse_label("NATO CONFIDENTIAL").unwrap();
     write(dir.path(), "side.label.xml", &label.to_stanag_xml());
     let path = write(dir.path(), "side.md", "# (NU) Logistics note\n\n(NR) Fuel state is amber.\n");
-    let doc = &source::read(&p, &path).unwrap()[0];
+    let doc = &source::read(&p, &path, &Default::default()).unwrap()[0];
     assert_eq!((doc.label.banner().as_str(), doc.portions.len()), ("NATO CONFIDENTIAL", 1));
     let disagree = write(dir.path(), "side.md", "NATO SECRET\n\n(NR) Fuel state is amber.\n");
-    let err = source::read(&p, &disagree).unwrap_err();
+    let err = source::read(&p, &disagree, &Default::default()).unwrap_err();
     assert!(err.reason.contains("side.label.xml"), "{err}");
     // A directory is walked; the sidecar is no document of its own.
     let files = source::files(&[dir.path().to_owned()]).unwrap();
@@ -102,13 +105,13 @@ fn json_lines_documents_take_json_labels_or_markings() {
     let dir = tempfile::tempdir().unwrap();
     let p = Policies::nato();
     let text = concat!(
-        r#"{"id":"r1","title":"Harbour survey","label":{"policy":"NATO","classification":"SECRET"},"portions":[{"label":"(NS)","text":"Mines at berth 4."},{"text":"Unmarked."}]}"#,
+        r#"{"id":"r1","title":"Harbour survey","label":{"policy":"NATO","classification":"SECRET","categories":{"Context":["NATO"]}},"portions":[{"label":"(NS)","text":"Mines at berth 4."},{"text":"Unmarked."}]}"#,
         "\n\n",
         r#"{"id":"r2","title":"Weather","label":"NATO UNCLASSIFIED","portions":[{"label":"NATO UNCLASSIFIED","text":"Rain."}]}"#,
         "\n"
     );
     let path = write(dir.path(), "reports.jsonl", text);
-    let docs = source::read(&p, &path).unwrap();
+    let docs = source::read(&p, &path, &Default::default()).unwrap();
     assert_eq!(docs.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["r1", "r2"]);
     assert_eq!(docs[0].portions[1].label, docs[0].label);
     let high = write(
@@ -116,14 +119,117 @@ fn json_lines_documents_take_json_labels_or_markings() {
         "high.jsonl",
         r#"{"id":"x","title":"t","label":"NATO RESTRICTED","portions":[{"label":"(NS)","text":"no"}]}"#,
     );
-    assert!(source::read(&p, &high).unwrap_err().origin.ends_with("high.jsonl:1 portions[0]"));
+    assert!(source::read(&p, &high, &Default::default()).unwrap_err().origin.ends_with("high.jsonl:1 portions[0]"));
     let typo = write(dir.path(), "typo.jsonl", r#"{"id":"x","title":"t","lable":"NATO RESTRICTED","portions":[]}"#);
-    let err = source::read(&p, &typo).unwrap_err();
-    assert!(err.origin.ends_with("typo.jsonl:1") && err.reason.contains("lable"), "{err}");
+    let err = source::read(&p, &typo, &Default::default()).unwrap_err();
+    assert!(err.origin.ends_with("typo.jsonl:1") && err.reason.contains("unknown member 'lable'"), "{err}");
     let bad_id = write(
         dir.path(),
         "id.jsonl",
         r#"{"id":"../etc","title":"t","label":"NATO RESTRICTED","portions":[{"text":"x"}]}"#,
     );
-    assert!(source::read(&p, &bad_id).unwrap_err().reason.contains("document id"));
+    assert!(source::read(&p, &bad_id, &Default::default()).unwrap_err().reason.contains("document id"));
+}
+
+#[test]
+fn ingest_never_lowers_a_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Policies::nato();
+    let read = |name: &str, text: &str| source::read(&p, &write(dir.path(), name, text), &Default::default());
+    let marking = |doc: &rampart_collections::Document| -> Vec<(String, String)> {
+        doc.portions.iter().map(|x| (x.label.portion(), x.text.clone())).collect()
+    };
+
+    // A portion marking at the start of any line starts a new portion.
+    let doc = &read("lines.md", "NATO SECRET\n\n(NU) Weather is fine.\n(NS) The reserve is at Orlen.\n").unwrap()[0];
+    assert_eq!(
+        marking(doc),
+        [("(NU)".into(), "Weather is fine.".into()), ("(NS)".into(), "The reserve is at Orlen.".into())]
+    );
+    assert!(doc.portions[1].origin.ends_with("lines.md:4"), "{}", doc.portions[1].origin);
+
+    // A title is its line alone: the unmarked line after it takes the document's label.
+    let doc = &read("title.md", "NATO SECRET\n\n# (NU) Day 3\nThe reserve is at Orlen.\n").unwrap()[0];
+    assert_eq!((doc.title.as_str(), doc.title_label.portion()), ("Day 3", "(NU)".to_owned()));
+    assert_eq!(marking(doc), [("(NS)".into(), "The reserve is at Orlen.".into())]);
+
+    // A first line that looks like a banner but does not parse is refused, sidecar or not.
+    write(dir.path(), "side.label.xml", &p.parse_label("NATO UNCLASSIFIED").unwrap().to_stanag_xml());
+    let err = read("side.md", "NATO SECRET ZZQX\n\n(NU) Weather.\n").unwrap_err();
+    assert!(err.origin.ends_with("side.md:1") && !err.reason.contains("ZZQX"), "{err}");
+    let err = read("bare.md", "NATO SECRET ZZQX\n\n(NU) Weather.\n").unwrap_err();
+    assert!(err.origin.ends_with("bare.md:1") && !err.reason.contains("ZZQX"), "{err}");
+
+    // A JSON label naming a member twice is refused, never read as its last member.
+    for label in [
+        r#"{"policy":"NATO","classification":"SECRET","classification":"UNCLASSIFIED"}"#,
+        r#"{"policy":"NATO","classification":"SECRET","categories":{"Releasable To":["GBR"],"Releasable To":["GBR","DEU"]}}"#,
+    ] {
+        let line = format!(
+            r#"{{"id":"x","title":"t","label":{label},"portions":[{{"label":{label},"text":"The reserve."}}]}}"#
+        );
+        let err = read("twice.jsonl", &line).unwrap_err();
+        assert!(err.reason.contains("twice") || err.reason.contains("duplicate"), "{err}");
+    }
+    let err = read("array.jsonl", r#"[{"id":"x","title":"t","label":"NATO SECRET","portions":[{"text":"x"}]}]"#);
+    assert!(err.is_err(), "a top-level array is no document");
+
+    // Text holding a marking above its portion's label is refused, naming the marking and not the text.
+    for (name, text) in [
+        ("inline.md", "NATO SECRET\n\n(NU) The plan is attached, see (NS) annex.\n"),
+        ("categories.md", "NATO SECRET\n\n(NU) Annex (NS//REL TO GBR, USA) follows.\n"),
+        ("spaced.md", "NATO SECRET\n\n(NU) Annex N A T O  S E C R E T follows.\n"),
+        ("dotted.md", "NATO SECRET\n\n(NU) Annex S.E.C.R.E.T follows.\n"),
+    ] {
+        let err = read(name, text).unwrap_err();
+        assert!(err.origin.ends_with(&format!("{name}:3")), "{err}");
+        assert!(
+            err.reason.contains("above its label") && !err.reason.contains("Annex") && !err.reason.contains("plan"),
+            "{err}"
+        );
+    }
+    let err = read("title-mark.md", "NATO SECRET\n\n# (NU) The SECRET plan\n\n(NS) x\n").unwrap_err();
+    assert!(err.reason.contains("the title"), "{err}");
+}
+
+#[test]
+fn hostile_input_is_refused_without_panic_or_echo() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Policies::nato();
+    // A marking-like opening with a multi-byte character across the marking limit.
+    let wide = format!("NATO SECRET\n\n({}) text\n", "é".repeat(60));
+    assert!(source::read(&p, &write(dir.path(), "wide.md", &wide), &Default::default()).is_ok());
+    let closing = format!("NATO SECRET\n\n(NS{}) text\n", "ü".repeat(60));
+    let _ = source::read(&p, &write(dir.path(), "closing.md", &closing), &Default::default());
+
+    // Limits name themselves.
+    let limits = source::Limits { max_file_bytes: 64, max_portion_chars: 10 };
+    let big = write(dir.path(), "big.md", &format!("NATO SECRET\n\n(NS) {}\n", "x".repeat(100)));
+    let err = source::read(&p, &big, &limits).unwrap_err();
+    assert!(err.reason.contains("max_file_bytes (64 bytes)"), "{err}");
+    let limits = source::Limits { max_file_bytes: 1024, max_portion_chars: 10 };
+    let err = source::read(&p, &big, &limits).unwrap_err();
+    assert!(err.origin.ends_with("big.md:3") && err.reason.contains("max_portion_chars (10"), "{err}");
+
+    // A symbolic link out of the directory given is not followed, and what it points at is never shown.
+    let outside = tempfile::tempdir().unwrap();
+    let secret = write(outside.path(), "shadow.md", "root:$6$secrethash:19000:0:99999:7:::\n");
+    let inside = dir.path().join("tree");
+    std::fs::create_dir(&inside).unwrap();
+    std::os::unix::fs::symlink(&secret, inside.join("link.md")).unwrap();
+    let err = source::files(std::slice::from_ref(&inside)).unwrap_err();
+    assert!(err.reason.contains("symbolic link") && !err.to_string().contains("secrethash"), "{err}");
+    // Read by name, the file's content is still never echoed.
+    let err = source::read(&p, &secret, &Default::default()).unwrap_err();
+    assert!(!err.to_string().contains("secrethash") && !err.to_string().contains("root"), "{err}");
+    let jsonl = write(outside.path(), "shadow.jsonl", "root:$6$secrethash:19000:0:99999:7:::\n");
+    let err = source::read(&p, &jsonl, &Default::default()).unwrap_err();
+    assert!(!err.to_string().contains("secrethash"), "{err}");
+    let typed = write(
+        dir.path(),
+        "typed.jsonl",
+        r#"{"id":"x","title":"t","label":"NATO SECRET","portions":[{"text":7}],"x":1}"#,
+    );
+    let err = source::read(&p, &typed, &Default::default()).unwrap_err();
+    assert!(!err.to_string().contains(":7"), "{err}");
 }

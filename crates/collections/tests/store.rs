@@ -87,7 +87,51 @@ fn names_are_checked_and_damage_is_reported_not_ignored() {
     ingest(&store, "reports", vec![doc("a", "one")]).unwrap();
     std::fs::write(dir.path().join("reports/g00000001/documents.jsonl"), "not json\n").unwrap();
     let err = store.load("reports").unwrap_err();
-    assert!(matches!(err, StoreError::Damaged { .. }) && err.to_string().contains("line 1"), "{err}");
+    assert!(matches!(err, StoreError::Damaged { .. }) && err.to_string().contains("digest"), "{err}");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn a_store_edited_outside_rampart_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::new(dir.path(), Policies::nato());
+    ingest(&store, "reports", vec![doc("a", "The convoy leaves at dawn.")]).unwrap();
+    let generation = dir.path().join("reports/g00000001");
+    let documents = std::fs::read_to_string(generation.join("documents.jsonl")).unwrap();
+    let digests = std::fs::read_to_string(generation.join("DIGESTS")).unwrap();
+    assert!(digests.contains(&format!("{} documents.jsonl", sha256_hex(documents.as_bytes()))), "{digests}");
+    // Written with its digests, so that only the labelling rules stand between an edit and a reader.
+    let edit = |documents: &str, with_digest: bool| {
+        std::fs::write(generation.join("documents.jsonl"), documents).unwrap();
+        let vectors = std::fs::read(generation.join("vectors.f32")).unwrap();
+        let digests = match with_digest {
+            true => {
+                format!("{} documents.jsonl\n{} vectors.f32\n", sha256_hex(documents.as_bytes()), sha256_hex(&vectors))
+            }
+            false => digests.clone(),
+        };
+        std::fs::write(generation.join("DIGESTS"), digests).unwrap();
+        store.load("reports")
+    };
+    let why = |result: Result<Option<Collection>, StoreError>| match result {
+        Err(StoreError::Damaged { reason, .. }) => reason,
+        other => panic!("an edited store was served: {other:?}"),
+    };
+    assert!(why(edit(&documents.replace("dawn", "dusk"), false)).contains("digest"));
+    let raised = documents.replacen("\"RESTRICTED\"", "\"SECRET\"", 1);
+    assert_ne!(raised, documents);
+    assert!(why(edit(&raised, true)).contains("above its document"), "a portion above its document");
+    let marked = documents.replace("The convoy", "NATO SECRET The convoy");
+    assert!(why(edit(&marked, true)).contains("holds the marking"), "a marking above its portion");
+    assert!(!why(edit(&marked, true)).contains("convoy"), "never the text");
+    std::fs::remove_file(generation.join("DIGESTS")).unwrap();
+    assert!(why(store.load("reports")).contains("digests cannot be read"));
+    // Put back as written, it is served again.
+    assert!(edit(&documents, true).unwrap().is_some());
 }
 
 #[test]

@@ -100,11 +100,24 @@ pub struct CollectionsConfig {
     /// true); without, retrieval is by BM25 alone.
     #[serde(default = "defaults::yes")]
     pub embeddings: bool,
+    /// The largest file `collection ingest` reads, in bytes (default 64 MiB).
+    #[serde(default = "defaults::max_file_bytes")]
+    pub max_file_bytes: u64,
+    /// The longest portion (or title) accepted at ingest, in characters
+    /// (default 20,000: several pages of one paragraph).
+    #[serde(default = "defaults::max_portion_chars")]
+    pub max_portion_chars: usize,
 }
 
 impl Default for CollectionsConfig {
     fn default() -> Self {
-        Self { dir: defaults::collections_dir(), embedding_model: defaults::embedding_model(), embeddings: true }
+        Self {
+            dir: defaults::collections_dir(),
+            embedding_model: defaults::embedding_model(),
+            embeddings: true,
+            max_file_bytes: defaults::max_file_bytes(),
+            max_portion_chars: defaults::max_portion_chars(),
+        }
     }
 }
 
@@ -415,6 +428,16 @@ pub mod defaults {
     /// `true`.
     pub fn yes() -> bool {
         true
+    }
+
+    /// `collections.max_file_bytes`.
+    pub fn max_file_bytes() -> u64 {
+        64 * 1024 * 1024
+    }
+
+    /// `collections.max_portion_chars`.
+    pub fn max_portion_chars() -> usize {
+        20_000
     }
 
     /// `collections.dir`.

@@ -24,6 +24,8 @@ pub enum LabelRefusal {
     DuplicateMember(String),
     /// The body is not valid JSON.
     Malformed(String),
+    /// The body is JSON but not an object.
+    NotAnObject,
 }
 
 impl LabelRefusal {
@@ -37,6 +39,9 @@ impl From<LabelRefusal> for ApiError {
         match refusal {
             LabelRefusal::Invalid { param, reason } => ApiError::invalid_label(param, &reason),
             LabelRefusal::DuplicateMember(path) => ApiError::duplicate_member(&path),
+            LabelRefusal::NotAnObject => {
+                ApiError::invalid_request("the request body must be a JSON object".to_owned(), None)
+            }
             LabelRefusal::Malformed(reason) => {
                 ApiError::invalid_request(format!("the request body is not valid JSON: {reason}"), None)
             }
@@ -79,6 +84,10 @@ impl Labelling {
             Unreadable::DuplicateMember(path) => LabelRefusal::DuplicateMember(path),
             Unreadable::Malformed(reason) => LabelRefusal::Malformed(reason),
         })?;
+        // A body is a JSON object on every route (or empty, where a route takes none).
+        if body.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|first| *first != b'{') {
+            return Err(LabelRefusal::NotAnObject);
+        }
         let header = "Rampart-Label";
         let from_header = match declared {
             Some(bytes) => {
@@ -93,7 +102,14 @@ impl Labelling {
             None => None,
         };
         let declared = match (from_header, from_body) {
-            (Some(h), Some(b)) => Some(h.join(&b).map_err(|e| LabelRefusal::invalid(member, &e))?),
+            // Two declarations that disagree are refused: which one the caller meant is unknown.
+            (Some(h), Some(b)) if h != b => {
+                return Err(LabelRefusal::invalid(
+                    member,
+                    &"differs from the Rampart-Label header; send one label, or the same in both",
+                ));
+            }
+            (Some(one), Some(_)) => Some(one),
             (Some(one), None) | (None, Some(one)) => Some(one),
             (None, None) => None,
         };
@@ -128,7 +144,10 @@ fn body_label(body: &[u8]) -> Result<Option<serde_json::Value>, serde_json::Erro
     struct Extension {
         rampart: Option<RampartFields>,
     }
+    /// Rampart's members: a misspelt one (`lable`) is refused, never ignored
+    /// (ignoring it would drop the ceiling the caller meant to declare).
     #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct RampartFields {
         label: Option<serde_json::Value>,
     }
@@ -188,9 +207,27 @@ mod tests {
 
     #[test]
     fn the_declared_label_joins_what_is_found() {
-        let body = serde_json::json!({"model":"m","rampart":{"label":"NATO CONFIDENTIAL"},"messages":[]});
-        assert_eq!(level(Some("NATO RESTRICTED"), body), "NATO CONFIDENTIAL");
+        let body = serde_json::json!({"model":"m","rampart":{"label":"NATO CONFIDENTIAL"},"messages":[{"role":"user","content":"(NS) x"}]});
+        assert_eq!(level(Some("NATO CONFIDENTIAL"), body), "NATO SECRET");
         assert_eq!(level(None, serde_json::json!({"model":"m"})), "NATO UNCLASSIFIED");
+    }
+
+    #[test]
+    fn a_header_and_a_body_label_that_differ_are_refused() {
+        let body = br#"{"model":"m","rampart":{"label":"NATO CONFIDENTIAL"}}"#;
+        let refused = stage().request_label(Some(b"NATO RESTRICTED"), body);
+        assert!(matches!(refused, Err(LabelRefusal::Invalid { param: "rampart.label", .. })));
+        let same = stage().request_label(Some(b"NATO CONFIDENTIAL"), body).unwrap();
+        assert_eq!(same.effective.banner(), "NATO CONFIDENTIAL");
+    }
+
+    #[test]
+    fn unknown_rampart_members_and_bodies_that_are_no_object_are_refused() {
+        let typo = stage().request_label(None, br#"{"model":"m","rampart":{"lable":"NATO SECRET"}}"#);
+        assert!(matches!(typo, Err(LabelRefusal::Invalid { param: "rampart.label", .. })), "{typo:?}");
+        for body in [&br#"[{"model":"m"}]"#[..], b"\"text\"", b" 7", b"null"] {
+            assert!(matches!(stage().request_label(None, body), Err(LabelRefusal::NotAnObject)), "{body:?}");
+        }
     }
 
     #[test]

@@ -6,11 +6,13 @@ use std::collections::HashMap;
 
 use anyhow::Context as _;
 use rampart_api::ApiError;
-use rampart_audit::entry::{Retrieved, RetrievedPortion};
+use rampart_audit::entry::{Phase, Retrieved, RetrievedPortion, Withheld};
 use rampart_collections::{Collection, CollectionStore, FsStore};
 use rampart_config::Config;
 use rampart_labels::{Label, Policies};
 use rampart_retrieval::{Embedder, LocalIndex, PortionIndex, Readable};
+
+use crate::trail::{Draft, Outcome, Trail};
 use serde::Deserialize;
 
 /// Portions returned unless `top_k` says otherwise.
@@ -42,6 +44,9 @@ impl RetrieveRequest {
     /// Parses and checks a request body.
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
         let request: Self = rampart_api::parse_json(body)?;
+        if request.collections.iter().enumerate().any(|(i, name)| request.collections[..i].contains(name)) {
+            return Err(ApiError::bad_parameter("collections", "a collection is named twice; name each once"));
+        }
         if request.collections.is_empty() || request.collections.len() > MAX_COLLECTIONS {
             return Err(ApiError::bad_parameter(
                 "collections",
@@ -77,8 +82,8 @@ pub struct Found {
     pub document: String,
     /// Its document's title, when the reader may read the title's label.
     pub title: Option<String>,
-    /// Its number in the document, from 1.
-    pub portion: usize,
+    /// Its opaque id in the document version ([`rampart_collections::Document::portion_id`]).
+    pub portion: String,
     /// Its label.
     pub label: Label,
     /// Its fused score.
@@ -95,13 +100,26 @@ pub struct Library {
 
 impl Library {
     /// Loads every collection in `[collections] dir` and indexes it; loads the
-    /// embedding model when any collection has embeddings. Fails start-up on any error.
-    pub fn load(config: &Config, policies: &Policies) -> anyhow::Result<Self> {
+    /// embedding model when any collection has embeddings. A collection that
+    /// cannot be read as it was stored (damaged, or edited outside Rampart, see
+    /// [`FsStore`]) is not served, logged and audited; the others are served.
+    pub fn load(config: &Config, policies: &Policies, trail: Option<&Trail>) -> anyhow::Result<Self> {
         let store = FsStore::new(&config.collections.dir, policies.clone());
         let mut served = HashMap::new();
         for name in store.names()? {
-            let mut collection = store.load(&name)?.with_context(|| format!("collection '{name}' vanished"))?;
-            let index = LocalIndex::build(&collection).with_context(|| format!("collection '{name}'"))?;
+            let loaded = store
+                .load(&name)
+                .map_err(anyhow::Error::from)
+                .and_then(|c| c.with_context(|| format!("collection '{name}' vanished")))
+                .and_then(|c| LocalIndex::build(&c).map(|index| (c, index)).map_err(anyhow::Error::from));
+            let (mut collection, index) = match loaded {
+                Ok(loaded) => loaded,
+                Err(error) => {
+                    tracing::error!(collection = %name, error = %format!("{error:#}"), "collection not served");
+                    audit_refused(trail, &name, &format!("{error:#}"))?;
+                    continue;
+                }
+            };
             tracing::info!(collection = %name, portions = index.len(), "collection indexed");
             // The index holds the embeddings now; the documents are kept for their text and titles.
             collection.portions_mut().for_each(|p| p.embedding = Vec::new());
@@ -112,6 +130,12 @@ impl Library {
             false => None,
         };
         Ok(Self { served, embedder })
+    }
+
+    /// Whether `may_read` admits any portion of the collection `name` (an
+    /// unknown collection has none).
+    pub fn readable_any(&self, name: &str, may_read: &dyn Fn(&Label) -> bool) -> bool {
+        self.served.get(name).is_some_and(|served| served.index.labels().iter().any(may_read))
     }
 
     /// Whether a collection of this name is served.
@@ -147,12 +171,15 @@ impl Library {
                 .map_err(|e| ApiError::retrieval_failed(e.to_string()))?;
             for hit in hits {
                 let Some(document) = served.collection.documents.get(&hit.portion.document) else { continue };
-                let Some(portion) = document.portions.get(hit.portion.portion - 1) else { continue };
+                let index = hit.portion.portion - 1;
+                let (Some(portion), Some(id)) = (document.portions.get(index), document.portion_id(index)) else {
+                    continue;
+                };
                 found.push(Found {
                     collection: name.clone(),
                     document: document.id.clone(),
                     title: may_read(&document.title_label).then(|| document.title.clone()),
-                    portion: hit.portion.portion,
+                    portion: id,
                     label: portion.label.clone(),
                     score: hit.score,
                     text: portion.text.clone(),
@@ -165,9 +192,29 @@ impl Library {
     }
 }
 
+/// Records that the collection `name` is not served, and why (`load_collection`, code `collection_damaged`).
+fn audit_refused(trail: Option<&Trail>, name: &str, reason: &str) -> anyhow::Result<()> {
+    let Some(trail) = trail else { return Ok(()) };
+    let mut draft = Draft::new(String::new(), "load_collection");
+    draft.retrieved(withheld(&[name.to_owned()], name, reason));
+    let outcome = Outcome { code: Some("collection_damaged".to_owned()), ..Outcome::default() };
+    trail.record_blocking(draft.entry(Phase::Complete, 0, outcome).encode())
+}
+
+/// What an audit entry records of a retrieval refused because `collection`
+/// is answered as unknown, and why.
+pub fn withheld(collections: &[String], collection: &str, reason: &str) -> Retrieved {
+    Retrieved {
+        collections: collections.to_vec(),
+        portions: Vec::new(),
+        withheld: Some(Withheld { collection: collection.to_owned(), reason: reason.to_owned() }),
+    }
+}
+
 /// What an audit entry records of a retrieval: collections, portion ids and labels, never text.
 pub fn retrieved(collections: &[String], found: &[Found]) -> Retrieved {
     Retrieved {
+        withheld: None,
         collections: collections.to_vec(),
         portions: found
             .iter()

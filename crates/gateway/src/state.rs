@@ -118,7 +118,7 @@ impl Shared {
         };
         let metrics = Arc::new(Metrics::default());
         let admission = Admission::new(config);
-        let library = Library::load(config, security.labels())?;
+        let library = Library::load(config, security.labels(), trail.as_ref())?;
         Ok(Self {
             settings: Settings::new(config),
             models,
@@ -175,7 +175,12 @@ pub struct Worker {
     pub clients: Arc<Vec<UpstreamClient>>,
     /// One client per peer site, in [`Federation::backends`] order.
     pub peer_clients: Arc<Vec<UpstreamClient>>,
+    /// Retrievals this worker may run at once (embedding and ranking are CPU work).
+    pub retrievals: Arc<tokio::sync::Semaphore>,
 }
+
+/// Retrievals one worker runs at once; more are refused with 429 and `Retry-After`.
+pub const RETRIEVALS_PER_WORKER: usize = 4;
 
 impl Worker {
     /// A worker's state; call on the worker's own runtime thread.
@@ -183,6 +188,7 @@ impl Worker {
         let clients = Arc::new(shared.backends.iter().map(Backend::client).collect());
         let peers = shared.federation.as_ref().map(Federation::backends).unwrap_or_default();
         let peer_clients = Arc::new(peers.iter().map(Backend::client).collect());
-        Self { shared, clients, peer_clients }
+        let retrievals = Arc::new(tokio::sync::Semaphore::new(RETRIEVALS_PER_WORKER));
+        Self { shared, clients, peer_clients, retrievals }
     }
 }

@@ -10,6 +10,7 @@
 //! behind it. Markings found in free text raise a request's label
 //! ([`Policies::scan_markings`], which also sees through disguised markings).
 
+mod embedded;
 mod json;
 mod label;
 mod marking;

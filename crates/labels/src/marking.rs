@@ -7,7 +7,9 @@
 //! The NATO policy gives `NATO SECRET`, `COSMIC TOP SECRET` when the `NATO`
 //! context is marked with its second phrase, `NATO SECRET ATOMAL` and
 //! `NATO SECRET Releasable To United Kingdom, United States of America`.
-//! A portion marking carries the classification only: `(NS)`.
+//! A portion marking is the classification's portion phrase, which states the
+//! policy's own context (NATO's `N`), then `//`-separated category groups:
+//! `(NS)`, `(NS//ATOMAL//REL TO GBR, USA)`.
 //!
 //! Parsing accepts every phrase of the SPIF (all languages) and, for category
 //! values, their names too (`GBR` as well as `United Kingdom`), ignoring case.
@@ -55,11 +57,50 @@ impl Label {
         before.into_iter().chain(std::iter::once(class_phrase)).chain(after).collect::<Vec<_>>().join(" ")
     }
 
-    /// The portion marking, e.g. `(NS)`: the classification only.
+    /// The portion marking with every category the label holds:
+    /// `(NS)`, `(NS//ATOMAL//REL TO GBR, USA)`, `(NS//NATO/PFP)`. The portion
+    /// phrase states the policy's own context ([`SecurityPolicy::portion_context`],
+    /// NATO's `N`), so a label of that context alone writes no context; a label
+    /// with no context at all writes the classification's banner phrase
+    /// instead (`(SECRET)`), which states none.
     pub fn portion(&self) -> String {
-        let class = &self.policy().classifications[self.level()];
-        let phrase = class.portion.as_ref().or(class.banner.first()).unwrap_or(&class.name);
-        format!("({phrase})")
+        let policy = self.policy();
+        let class = &policy.classifications[self.level()];
+        let implied = policy.portion_context();
+        let context_free = implied.is_some_and(|(tag, _)| !self.categories().contains_key(&tag.name));
+        let (phrase, states_context) = match &class.portion {
+            Some(portion) if !context_free => (portion, implied.is_some()),
+            _ => (class.banner.first().unwrap_or(&class.name), false),
+        };
+        let mut segments = vec![phrase.clone()];
+        for tag in &policy.tags {
+            let Some(values) = self.categories().get(&tag.name) else { continue };
+            let held = tag.values.iter().filter(|v| values.contains(&v.name));
+            let phrase_of = |v: &crate::TagValue| v.phrases.first().map_or(v.name.as_str(), String::as_str).to_owned();
+            if tag.marks_before_classification() {
+                let stated =
+                    implied.is_some_and(|(t, v)| t.name == tag.name && values.len() == 1 && values.contains(&v.name));
+                if !(stated && states_context) {
+                    segments.push(held.map(phrase_of).collect::<Vec<_>>().join(&tag.separator));
+                }
+                continue;
+            }
+            let mut segment = String::new();
+            if let Some(prefix) = &tag.prefix {
+                // A prefixed list names its values (`REL TO GBR, USA`), as portion markings do.
+                segment.push_str(short_prefix(prefix).unwrap_or(prefix));
+                segment.push(' ');
+                segment.push_str(&held.map(|v| v.name.as_str()).collect::<Vec<_>>().join(&tag.separator));
+            } else {
+                segment.push_str(&held.map(phrase_of).collect::<Vec<_>>().join(&tag.separator));
+            }
+            if let Some(suffix) = &tag.suffix {
+                segment.push(' ');
+                segment.push_str(suffix);
+            }
+            segments.push(segment);
+        }
+        format!("({})", segments.join("//"))
     }
 }
 
@@ -86,19 +127,22 @@ fn skip_separators(text: &str, mut pos: usize) -> usize {
     pos
 }
 
-/// The longest value of `tag` (by phrase or by name) at `pos`.
+/// The longest value of `tag` (by phrase or by name) at `pos`; of two as
+/// long, the one written in the same case (`GEORGIA` the value named so,
+/// `Georgia` the value whose phrase it is), else the first.
 fn match_value<'t>(text: &str, pos: usize, tag: &'t CategoryTag) -> Option<(usize, &'t str)> {
-    let mut best: Option<(usize, &str)> = None;
+    let mut best: Option<(usize, bool, &str)> = None;
     for value in &tag.values {
         for phrase in value.phrases.iter().map(String::as_str).chain(std::iter::once(value.name.as_str())) {
-            if let Some(end) = match_at(text, pos, phrase, false)
-                && best.is_none_or(|(e, _)| end > e)
-            {
-                best = Some((end, value.name.as_str()));
+            if let Some(end) = match_at(text, pos, phrase, false) {
+                let exact = text[pos..end] == *phrase;
+                if best.is_none_or(|(e, x, _)| (end, exact) > (e, x)) {
+                    best = Some((end, exact, value.name.as_str()));
+                }
             }
         }
     }
-    best
+    best.map(|(end, _, name)| (end, name))
 }
 
 /// The next value of a list of `tag`'s values that ended at `end`: after the
@@ -223,27 +267,104 @@ fn short_prefix(prefix: &str) -> Option<&'static str> {
     prefix.eq_ignore_ascii_case("Releasable To").then_some("REL TO")
 }
 
-/// A portion marking's inside: the classification's portion form, then
-/// optionally `//` and categories as a banner writes them (`NS//REL TO GBR, USA`).
-fn parse_portion(policy: &Arc<SecurityPolicy>, inner: &str) -> Option<Label> {
-    let (class, categories) = match inner.split_once("//") {
-        Some((class, categories)) => (class.trim(), Some(categories.trim())),
-        None => (inner.trim(), None),
-    };
-    let level = policy
-        .classifications
-        .iter()
-        .position(|c| c.portion.as_deref().is_some_and(|p| p.eq_ignore_ascii_case(class)))?;
-    let Some(categories) = categories else {
-        return Some(Label::normal(Arc::clone(policy), level, BTreeMap::new()));
-    };
+/// The longest inside of a portion marking read in text, in bytes.
+const MAX_PORTION_BYTES: usize = 512;
+
+/// The label of the portion marking of classification `level` whose `(` is at
+/// `start` in `text`. An inside that does not parse (or has no `)` within
+/// [`MAX_PORTION_BYTES`]) still states its classification and the context of
+/// its portion phrase: what the text says is never read lower than that.
+pub(crate) fn portion_in_text(policy: &Arc<SecurityPolicy>, text: &str, start: usize, level: usize) -> Label {
+    let inner_start = start + 1;
+    let mut window_end = (inner_start + MAX_PORTION_BYTES).min(text.len());
+    while !text.is_char_boundary(window_end) {
+        window_end -= 1;
+    }
+    text[inner_start..window_end]
+        .find(')')
+        .and_then(|close| parse_portion(policy, &text[inner_start..inner_start + close]))
+        .filter(|label| label.level() == level)
+        .unwrap_or_else(|| portion_level(policy, level))
+}
+
+/// What a portion phrase alone states: its classification and the policy's own context.
+pub(crate) fn portion_level(policy: &Arc<SecurityPolicy>, level: usize) -> Label {
+    let mut categories = BTreeMap::new();
+    if let Some((tag, value)) = policy.portion_context() {
+        categories.insert(tag.name.clone(), BTreeSet::from([value.name.clone()]));
+    }
+    Label::normal(Arc::clone(policy), level, categories)
+}
+
+/// The values of context-like tags (those marked before the classification)
+/// that make up the whole of `segment`, if it is nothing else.
+fn context_values<'p>(policy: &'p SecurityPolicy, segment: &str) -> Option<Vec<(&'p str, &'p str)>> {
+    let mut found = Vec::new();
+    let mut pos = skip_separators(segment, 0);
+    while pos < segment.len() {
+        let (end, tag, value) = policy
+            .tags
+            .iter()
+            .filter(|t| t.marks_before_classification())
+            .find_map(|tag| match_value(segment, pos, tag).map(|(end, value)| (end, tag.name.as_str(), value)))?;
+        found.push((tag, value));
+        pos = skip_separators(segment, end);
+    }
+    (!found.is_empty()).then_some(found)
+}
+
+/// A portion marking's inside: a classification's portion phrase (which
+/// states the policy's own context) or banner phrase (which states none),
+/// then `//`-separated groups of categories as a banner writes them
+/// (`NS//ATOMAL//REL TO GBR, USA`), context values included (`NS//NATO/PFP`).
+pub(crate) fn parse_portion(policy: &Arc<SecurityPolicy>, inner: &str) -> Option<Label> {
+    let mut segments = inner.split("//");
+    let class = segments.next()?.trim();
+    let by_portion =
+        policy.classifications.iter().position(|c| c.portion.as_deref().is_some_and(|p| p.eq_ignore_ascii_case(class)));
+    let level = by_portion.or_else(|| {
+        policy.classifications.iter().position(|c| c.banner.iter().any(|b| b.eq_ignore_ascii_case(class)))
+    })?;
+    let mut context: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut rest = Vec::new();
+    for segment in segments {
+        match context_values(policy, segment) {
+            Some(values) => {
+                for (tag, value) in values {
+                    context.entry(tag.to_owned()).or_default().insert(value.to_owned());
+                }
+            }
+            None => rest.push(segment.trim()),
+        }
+    }
+    if context.is_empty()
+        && by_portion.is_some()
+        && let Some((tag, value)) = policy.portion_context()
+    {
+        context.insert(tag.name.clone(), BTreeSet::from([value.name.clone()]));
+    }
     let classification = &policy.classifications[level];
     let phrase = classification.banner.first().unwrap_or(&classification.name);
-    let (label, _) = parse_banner(policy, &format!("{phrase} {}", categories.replace("//", " ")), 0, true).ok()?;
-    (label.level() == level).then_some(label)
+    let (label, _) = parse_banner(policy, &format!("{phrase} {}", rest.join(" ")), 0, true).ok()?;
+    if label.level() != level {
+        return None;
+    }
+    let mut categories = label.categories().clone();
+    categories.extend(context);
+    Some(Label::normal(Arc::clone(policy), level, categories))
 }
 
 impl SecurityPolicy {
+    /// The context a portion phrase states by its form: the value, of a tag
+    /// marked before the classification, named as the policy itself (NATO's
+    /// `Context` `NATO`, the `N` of `(NS)` and the `C` of `(CTS)`).
+    pub fn portion_context(&self) -> Option<(&CategoryTag, &crate::TagValue)> {
+        self.tags
+            .iter()
+            .filter(|t| t.marks_before_classification())
+            .find_map(|tag| tag.value(&self.name).map(|value| (tag, value)))
+    }
+
     /// Parses a banner or portion marking of this policy.
     pub fn parse_marking(self: &Arc<Self>, marking: &str) -> Result<Label, LabelError> {
         let marking = marking.trim();
@@ -267,9 +388,11 @@ impl SecurityPolicy {
         };
         for (level, classification) in self.classifications.iter().enumerate() {
             if let Some(portion) = &classification.portion {
-                let needle = format!("({portion})");
-                if text.contains(&needle) {
-                    add(Label::normal(Arc::clone(self), level, BTreeMap::new()));
+                let needle = format!("({portion}");
+                for (pos, _) in text.match_indices(&needle) {
+                    if matches!(text.as_bytes().get(pos + needle.len()), Some(b')' | b'/')) {
+                        add(portion_in_text(self, text, pos, level));
+                    }
                 }
             }
             // A banner ends with its line.
@@ -296,7 +419,9 @@ impl SecurityPolicy {
         'back: loop {
             let head = text[..pos].trim_end();
             for tag in self.tags.iter().filter(|t| t.marks_before_classification()) {
-                for phrase in tag.values.iter().flat_map(|v| v.phrases.iter()) {
+                // Every phrase, and the name (what a banner writes for a value with no phrase).
+                let phrases = tag.values.iter().flat_map(|v| v.phrases.iter().chain(std::iter::once(&v.name)));
+                for phrase in phrases {
                     if head.ends_with(phrase.as_str()) {
                         let start = head.len() - phrase.len();
                         let starts_word = head[..start].chars().next_back().is_none_or(|c| !c.is_alphanumeric());

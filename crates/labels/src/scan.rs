@@ -16,15 +16,21 @@
 //!   default-ignorable code points), without combining marks, with runs of
 //!   spaces collapsed; it is read with a copy of the policy whose phrases are
 //!   folded the same way, so categories are found as well as the classification;
-//! - **squashed**: the folded view without any whitespace, where banner
-//!   phrases (also squashed) and portion markings are looked for; a phrase
-//!   counts only as a whole word, and a removed space counts as a word edge.
+//! - **squashed**: the folded view without whitespace or the separators a
+//!   word is spelled out with (`S.E.C.R.E.T`, `S-E-C-R-E-T`, `S_E_C_R_E_T`),
+//!   digits and symbols that stand for letters read as those letters
+//!   (`S3CR3T`, `$ECRET`, `T0P 5ECRE7`), where banner phrases (also squashed)
+//!   and portion markings are looked for; a phrase counts only as a whole
+//!   word, and a removed space or separator counts as a word edge.
 //!
-//! Text carrying U+202E is also read reversed. No library does this job: the
+//! Small capitals (`ꜱᴇᴄʀᴇᴛ`) fold to capitals. Text carrying U+202E is also
+//! read reversed, and text carrying HTML character references (`&#83;`,
+//! `&Sigma;`) or percent-encoding (`%53`) is also read decoded, a few layers deep. No library does this job: the
 //! normalisation and skeleton tables come from `unicode-normalization` and
 //! `unicode-security`; what is written here is only how the views are built
 //! and searched.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 
@@ -32,8 +38,8 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
-use crate::marking::{match_at, parse_banner};
-use crate::{Label, SecurityPolicy};
+use crate::marking::{match_at, parse_banner, portion_in_text, portion_level};
+use crate::{Label, SecurityPolicy, embedded};
 
 /// The right-to-left override, which displays the Latin text after it reversed.
 const RIGHT_TO_LEFT_OVERRIDE: char = '\u{202E}';
@@ -43,8 +49,13 @@ const RIGHT_TO_LEFT_OVERRIDE: char = '\u{202E}';
 enum Needle {
     /// A classification's banner phrase: the start of a banner, read on from there.
     Banner(usize),
-    /// A classification's portion marking, `(NS)`: that classification.
+    /// The start of a classification's portion marking, `(NS)` or `(NS/`:
+    /// that classification, and the categories of the marking's inside.
     Portion(usize),
+    /// The root name of a STANAG 4774 label element written out in text.
+    XmlLabel,
+    /// The classification member of a JSON label written out in text.
+    JsonLabel,
 }
 
 /// Every needle of one view, found in one pass over the text (Aho-Corasick).
@@ -91,14 +102,21 @@ impl Needles {
     }
 }
 
-/// The needles of `policy` as its text is read: banner phrases and `(portion)` markings.
-fn banner_needles(policy: &SecurityPolicy) -> Needles {
-    Needles::new(policy.classifications.iter().enumerate().flat_map(|(level, class)| {
-        let banners = class.banner.iter().map(move |phrase| (phrase.clone(), Needle::Banner(level)));
-        let portion = class.portion.iter().map(move |portion| (format!("({portion})"), Needle::Portion(level)));
-        banners.chain(portion)
-    }))
+/// The needles of `policy` as its text is read: banner phrases and the starts
+/// of portion markings, each passed through `view`.
+fn marking_needles(policy: &SecurityPolicy, view: impl Fn(&str) -> String) -> Vec<(String, Needle)> {
+    let mut needles = Vec::new();
+    for (level, class) in policy.classifications.iter().enumerate() {
+        needles.extend(class.banner.iter().map(|phrase| (view(phrase), Needle::Banner(level))));
+        if let Some(portion) = &class.portion {
+            needles.extend([")", "/"].map(|next| (view(&format!("({portion}{next}")), Needle::Portion(level))));
+        }
+    }
+    needles
 }
+
+/// How many layers of encoding are undone (`%2553` is `%53` is `S`).
+const MAX_DECODING_ROUNDS: usize = 3;
 
 /// Finds markings of one policy in text, disguised or not.
 #[derive(Debug)]
@@ -136,14 +154,13 @@ impl MarkingScanner {
                 *affix = fold(affix);
             }
         }
-        let squashed = Needles::new(policy.classifications.iter().enumerate().flat_map(|(level, class)| {
-            let banners = class.banner.iter().map(move |phrase| (squash(&fold(phrase)).0, Needle::Banner(level)));
-            let portion =
-                class.portion.iter().map(move |p| (squash(&fold(&format!("({p})"))).0, Needle::Portion(level)));
-            banners.chain(portion)
-        }));
-        let raw = banner_needles(&policy);
-        let folded_needles = banner_needles(&folded);
+        let squashed = Needles::new(marking_needles(&policy, |phrase| squash(&fold(phrase)).0));
+        // Labels written out in full are read as written only.
+        let raw = Needles::new(marking_needles(&policy, str::to_owned).into_iter().chain([
+            (embedded::XML_NEEDLE.to_owned(), Needle::XmlLabel),
+            (embedded::JSON_NEEDLE.to_owned(), Needle::JsonLabel),
+        ]));
+        let folded_needles = Needles::new(marking_needles(&folded, str::to_owned));
         Self { policy, raw, folded: Arc::new(folded), folded_needles, squashed }
     }
 
@@ -155,14 +172,25 @@ impl MarkingScanner {
     /// The high-water mark of every marking found in `text` in any view, if any is.
     pub fn scan(&self, text: &str) -> Option<Label> {
         let mut found = None;
-        self.read(&self.policy, &self.raw, text, &mut found);
-        let folded = fold(text);
-        self.scan_folded(&folded, &mut found);
-        if text.contains(RIGHT_TO_LEFT_OVERRIDE) {
-            let reversed: String = folded.chars().rev().collect();
-            self.scan_folded(&reversed, &mut found);
+        self.scan_views(text, &mut found);
+        let mut decoded = decode(text);
+        for _ in 1..MAX_DECODING_ROUNDS {
+            let Some(text) = decoded else { break };
+            self.scan_views(&text, &mut found);
+            decoded = decode(&text);
         }
         found
+    }
+
+    /// Reads `text` in every view.
+    fn scan_views(&self, text: &str, found: &mut Option<Label>) {
+        self.read(&self.policy, &self.raw, text, found);
+        let folded = fold(text);
+        self.scan_folded(&folded, found);
+        if text.contains(RIGHT_TO_LEFT_OVERRIDE) {
+            let reversed: String = folded.chars().rev().collect();
+            self.scan_folded(&reversed, found);
+        }
     }
 
     fn scan_folded(&self, folded: &str, found: &mut Option<Label>) {
@@ -173,12 +201,14 @@ impl MarkingScanner {
             gaps.binary_search(&pos).is_ok() || neighbour.is_none_or(|c| !c.is_alphanumeric())
         };
         for (start, end, needle) in self.squashed.find(&squashed) {
-            let level = match needle {
-                Needle::Banner(level) if edge(start, true) && edge(end, false) => level,
-                Needle::Portion(level) => level,
-                Needle::Banner(_) => continue,
+            let label = match needle {
+                Needle::Banner(level) if edge(start, true) && edge(end, false) => {
+                    Label::normal(Arc::clone(&self.policy), level, BTreeMap::new())
+                }
+                Needle::Portion(level) => portion_level(&self.policy, level),
+                Needle::Banner(_) | Needle::XmlLabel | Needle::JsonLabel => continue,
             };
-            add(found, Label::normal(Arc::clone(&self.policy), level, BTreeMap::new()));
+            add(found, label);
         }
     }
 
@@ -189,7 +219,18 @@ impl MarkingScanner {
     fn read(&self, policy: &Arc<SecurityPolicy>, needles: &Needles, text: &str, found: &mut Option<Label>) {
         for (pos, end, needle) in needles.find(text) {
             let label = match needle {
-                Needle::Portion(level) => Label::normal(Arc::clone(&self.policy), level, BTreeMap::new()),
+                Needle::XmlLabel => match embedded::xml_label(&self.policy, text, pos) {
+                    Some(label) => label,
+                    None => continue,
+                },
+                Needle::JsonLabel => match embedded::json_label(&self.policy, text, pos) {
+                    Some(label) => label,
+                    None => continue,
+                },
+                Needle::Portion(level) => {
+                    let label = portion_in_text(policy, text, pos, level);
+                    Label::normal(Arc::clone(&self.policy), label.level(), label.categories().clone())
+                }
                 Needle::Banner(_) => {
                     let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
                     let line_end = text[pos..].find('\n').map_or(text.len(), |i| pos + i);
@@ -261,7 +302,7 @@ pub fn fold(text: &str) -> String {
         return String::from_utf8(out).expect("folded ASCII is the concatenation of UTF-8 strings");
     }
     let mut out = String::with_capacity(text.len());
-    let normalised: String = text.nfkc().collect();
+    let normalised: String = text.chars().map(|c| capital_of_small(c).unwrap_or(c)).nfkc().collect();
     for c in unicode_security::skeleton(&normalised) {
         if c == '\n' || c == '\r' {
             out.push('\n');
@@ -276,18 +317,82 @@ pub fn fold(text: &str) -> String {
     out
 }
 
+/// `text` with HTML character references and percent-encoding undone, if it
+/// holds any (`None` when decoding changes nothing).
+fn decode(text: &str) -> Option<String> {
+    let mut decoded = Cow::Borrowed(text);
+    if text.contains('&') {
+        decoded = Cow::Owned(html_escape::decode_html_entities(&decoded).into_owned());
+    }
+    if decoded.contains('%') {
+        decoded = Cow::Owned(percent_encoding::percent_decode_str(&decoded).decode_utf8_lossy().into_owned());
+    }
+    (decoded != text).then(|| decoded.into_owned())
+}
+
+/// The letter a folded digit or symbol stands for when a word is spelled
+/// with it (`S3CR3T`, `$ECRET`), as the folded phrases write that letter
+/// (`1`, `I`, `!` and `|` all fold to `l`; `0` to `O`).
+fn letter_for(byte: u8) -> u8 {
+    match byte {
+        b'3' => b'E',
+        b'4' | b'@' => b'A',
+        b'5' | b'$' => b'S',
+        b'6' => b'G',
+        b'7' | b'+' => b'T',
+        b'8' => b'B',
+        b'!' | b'|' => b'l',
+        other => other,
+    }
+}
+
+/// The capital a small capital stands for (`ꜱᴇᴄʀᴇᴛ`): neither NFKC nor the
+/// confusable skeleton maps them.
+fn capital_of_small(c: char) -> Option<char> {
+    Some(match c {
+        '\u{1D00}' => 'A',
+        '\u{0299}' => 'B',
+        '\u{1D04}' => 'C',
+        '\u{1D05}' => 'D',
+        '\u{1D07}' => 'E',
+        '\u{A730}' => 'F',
+        '\u{0262}' => 'G',
+        '\u{029C}' => 'H',
+        '\u{026A}' => 'I',
+        '\u{1D0A}' => 'J',
+        '\u{1D0B}' => 'K',
+        '\u{029F}' => 'L',
+        '\u{1D0D}' => 'M',
+        '\u{0274}' => 'N',
+        '\u{1D0F}' => 'O',
+        '\u{1D18}' => 'P',
+        '\u{A7AF}' => 'Q',
+        '\u{0280}' => 'R',
+        '\u{A731}' => 'S',
+        '\u{1D1B}' => 'T',
+        '\u{1D1C}' => 'U',
+        '\u{1D20}' => 'V',
+        '\u{1D21}' => 'W',
+        '\u{028F}' => 'Y',
+        '\u{1D22}' => 'Z',
+        _ => return None,
+    })
+}
+
 /// A folded `text` without its whitespace (`' '` and `'\n'`, the only kinds a
-/// folded text has), and the offsets (in the result) where whitespace was removed.
+/// folded text has) and without the separators a spelled-out word is written
+/// with (`.`, `-`, `_`), digits and symbols read as the letters they stand
+/// for, and the offsets (in the result) where anything was removed.
 fn squash(text: &str) -> (String, Vec<usize>) {
     let mut out: Vec<u8> = Vec::with_capacity(text.len());
     let mut gaps = Vec::new();
     for &byte in text.as_bytes() {
-        if byte == b' ' || byte == b'\n' {
+        if matches!(byte, b' ' | b'\n' | b'.' | b'-' | b'_') {
             if gaps.last() != Some(&out.len()) {
                 gaps.push(out.len());
             }
         } else {
-            out.push(byte);
+            out.push(letter_for(byte));
         }
     }
     (String::from_utf8(out).expect("removing ASCII bytes keeps UTF-8 valid"), gaps)

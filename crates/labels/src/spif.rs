@@ -273,13 +273,15 @@ impl SpifParser {
             }
             b"tagCategory" if self.tag.is_some() => {
                 let attrs = attributes(element)?;
-                self.value = Some((required(&attrs, "name", "tagCategory")?, Vec::new()));
+                // Names and phrases are trimmed: the public NATO SPIF writes one with a
+                // trailing newline, which would end a banner's line in the middle.
+                self.value = Some((required(&attrs, "name", "tagCategory")?.trim().to_owned(), Vec::new()));
             }
             b"markingData" => {
                 let attrs = attributes(element)?;
                 // Phrases in other languages than English are kept too (they parse),
                 // but English comes first so that generated markings use it.
-                let phrase = attrs.get("phrase").cloned().unwrap_or_default();
+                let phrase = attrs.get("phrase").map(|p| p.trim().to_owned()).unwrap_or_default();
                 self.codes.clear();
                 self.phrase = Some(phrase);
                 if empty {

@@ -9,7 +9,9 @@ use quick_xml::escape::escape;
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 
-use crate::{Clearance, Label, LabelError, Policies, TagKind};
+use std::sync::Arc;
+
+use crate::{Clearance, Label, LabelError, Policies, SecurityPolicy, TagKind};
 
 /// The namespace of STANAG 4774 labels.
 pub const LABEL_NAMESPACE: &str = "urn:nato:stanag:4774:confidentialitymetadatalabel:1:0";
@@ -134,45 +136,62 @@ fn parse(xml: &str, roots: &[&str], namespace: &str) -> Result<Parsed, LabelErro
     Ok(parsed)
 }
 
-impl Policies {
-    fn categories(
-        &self,
-        policy: &crate::SecurityPolicy,
-        declared: Vec<(String, String, BTreeSet<String>)>,
-    ) -> Result<BTreeMap<String, BTreeSet<String>>, LabelError> {
-        let mut categories: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for (tag_name, kind, values) in declared {
-            let tag = policy
-                .tag(&tag_name)
-                .ok_or_else(|| invalid(format!("policy {} has no category '{tag_name}'", policy.name)))?;
-            if !kind.is_empty() && !kind.eq_ignore_ascii_case(tag.kind.stanag_name()) {
-                return Err(invalid(format!(
-                    "category '{tag_name}' is {} in policy {}, not {kind}",
-                    tag.kind.stanag_name(),
-                    policy.name
-                )));
-            }
-            categories.entry(tag_name).or_default().extend(values);
-        }
-        Ok(categories)
+/// A label of `policy` from its STANAG 4774 XML form; refused when the
+/// document names another policy.
+pub(crate) fn label_of_policy(policy: &Arc<SecurityPolicy>, xml: &str) -> Result<Label, LabelError> {
+    let parsed = parse(xml, &LABEL_ROOTS, LABEL_NAMESPACE)?;
+    let named = parsed.policy.as_deref().ok_or_else(|| invalid("no PolicyIdentifier"))?.trim();
+    if named != policy.name && named.strip_prefix("urn:oid:").unwrap_or(named) != policy.id {
+        return Err(invalid(format!("the label is not of policy {}", policy.name)));
     }
+    label_from_parsed(policy, parsed)
+}
 
+fn label_from_parsed(policy: &Arc<SecurityPolicy>, parsed: Parsed) -> Result<Label, LabelError> {
+    let [classification] = parsed.classifications.as_slice() else {
+        return Err(invalid("a label has exactly one Classification"));
+    };
+    let categories = categories(policy, parsed.categories)?;
+    Label::new(Arc::clone(policy), classification, categories)
+}
+
+fn categories(
+    policy: &SecurityPolicy,
+    declared: Vec<(String, String, BTreeSet<String>)>,
+) -> Result<BTreeMap<String, BTreeSet<String>>, LabelError> {
+    let mut categories: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (tag_name, kind, values) in declared {
+        let tag = policy
+            .tag(&tag_name)
+            .ok_or_else(|| invalid(format!("policy {} has no category '{tag_name}'", policy.name)))?;
+        if !kind.is_empty() && !kind.eq_ignore_ascii_case(tag.kind.stanag_name()) {
+            return Err(invalid(format!(
+                "category '{tag_name}' is {} in policy {}, not {kind}",
+                tag.kind.stanag_name(),
+                policy.name
+            )));
+        }
+        // Merging two would widen a permissive tag's release: refused, as in JSON.
+        if categories.insert(tag_name.clone(), values).is_some() {
+            return Err(invalid(format!("category '{tag_name}' is named twice")));
+        }
+    }
+    Ok(categories)
+}
+
+impl Policies {
     /// A label from its STANAG 4774 XML form.
     pub fn parse_label_xml(&self, xml: &str) -> Result<Label, LabelError> {
         let parsed = parse(xml, &LABEL_ROOTS, LABEL_NAMESPACE)?;
         let policy = self.find(parsed.policy.as_deref().ok_or_else(|| invalid("no PolicyIdentifier"))?)?;
-        let [classification] = parsed.classifications.as_slice() else {
-            return Err(invalid("a label has exactly one Classification"));
-        };
-        let categories = self.categories(&policy, parsed.categories)?;
-        Label::new(policy, classification, categories)
+        label_from_parsed(&policy, parsed)
     }
 
     /// A clearance from its STANAG 4774 XML form.
     pub fn parse_clearance_xml(&self, xml: &str) -> Result<Clearance, LabelError> {
         let parsed = parse(xml, &[CLEARANCE_ROOT], CLEARANCE_NAMESPACE)?;
         let policy = self.find(parsed.policy.as_deref().ok_or_else(|| invalid("no PolicyIdentifier"))?)?;
-        let categories = self.categories(&policy, parsed.categories)?;
+        let categories = categories(&policy, parsed.categories)?;
         Clearance::new(policy, &parsed.classifications, categories)
     }
 }

@@ -103,3 +103,42 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn spelled_out_substituted_and_encoded_markings_are_found() {
+    let forms = [
+        ("letters split by dots", "N.A.T.O. S.E.C.R.E.T"),
+        ("letters split by hyphens", "NATO S-E-C-R-E-T"),
+        ("letters split by underscores", "NATO S_E_C_R_E_T"),
+        ("digits for letters", "NATO S3CR37"),
+        ("symbols for letters", "NATO $ECRET"),
+        ("digits and dots", "5.3.C.R.3.7"),
+        ("small capitals", "ɴᴀᴛᴏ ꜱᴇᴄʀᴇᴛ"),
+        ("decimal character references", "NATO &#83;&#69;CRET"),
+        ("hexadecimal character references", "NATO &#x53;ECRET"),
+        ("named character references", "(NS&sol;/REL TO GBR)"),
+        ("escaped twice", "NATO &amp;#83;ECRET"),
+        ("percent-encoding", "NATO %53%45CRET"),
+        ("percent-encoding twice", "NATO %2553ECRET"),
+        ("portion with releasability", "(NS//REL TO GBR, USA) The brigade crossed."),
+        ("portion with a special category", "(NS//ATOMAL) text"),
+        ("portion marking spelled out", "(N.S.) text"),
+    ];
+    for (what, text) in forms {
+        assert!(found(text).as_deref().is_some_and(|c| c == "SECRET"), "{what}: {text:?} read as {:?}", found(text));
+    }
+}
+
+#[test]
+fn portion_markings_keep_their_categories_and_context() {
+    let policies = Policies::nato();
+    let policy = policies.default_policy();
+    let read = |text: &str| policies.scan_markings(policy, text).unwrap();
+    assert_eq!(read("(NS//REL TO GBR, USA) x"), policies.parse_label("NATO SECRET REL TO GBR, USA").unwrap());
+    assert_eq!(read("(CTS//REL TO DEU) x"), policies.parse_label("COSMIC TOP SECRET REL TO DEU").unwrap());
+    assert_eq!(read("(NS//ATOMAL) x"), policies.parse_label("NATO SECRET ATOMAL").unwrap());
+    assert_eq!(read("(NS) x"), policies.parse_label("NATO SECRET").unwrap());
+    // An inside that does not parse still states its classification and context.
+    assert_eq!(read("(NS//NOT A CATEGORY) x"), policies.parse_label("NATO SECRET").unwrap());
+    assert_eq!(read("(NS/ x"), policies.parse_label("NATO SECRET").unwrap());
+}

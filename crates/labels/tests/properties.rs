@@ -123,8 +123,8 @@ proptest! {
         prop_assert_eq!(&p.parse_label(&b64).unwrap(), &a);
         let banner = a.banner();
         prop_assert_eq!(&p.parse_label(&banner).unwrap(), &a, "banner {}", banner);
-        // A portion marking keeps the classification.
-        prop_assert_eq!(p.parse_label(&a.portion()).unwrap().level(), a.level());
+        // A portion marking, categories and all.
+        prop_assert_eq!(&p.parse_label(&a.portion()).unwrap(), &a, "portion {}", a.portion());
         // A banner in text is found again, at least as high.
         let found = p.default_policy().detect_markings(&format!("intro\n{banner}\nbody")).unwrap();
         prop_assert!(found.dominates(&a) || found.level() == a.level());
@@ -214,18 +214,23 @@ fn banners_read_as_nato_writes_them() {
         (
             r#"{"policy":"NATO","classification":"SECRET","categories":{"Context":["NATO"],"Releasable To":["GBR","USA"]}}"#,
             "NATO SECRET Releasable To United Kingdom, United States of America",
-            "(NS)",
+            "(NS//REL TO GBR, USA)",
         ),
         (
             r#"{"policy":"NATO","classification":"TOP SECRET","categories":{"Context":["NATO"],"Special Category Designators":["ATOMAL"]}}"#,
             "NATO TOP SECRET ATOMAL",
-            "(CTS)",
+            "(CTS//ATOMAL)",
         ),
-        (r#"{"policy":"NATO","classification":"UNCLASSIFIED"}"#, "UNCLASSIFIED", "(NU)"),
+        (r#"{"policy":"NATO","classification":"UNCLASSIFIED"}"#, "UNCLASSIFIED", "(UNCLASSIFIED)"),
+        (
+            r#"{"policy":"NATO","classification":"SECRET","categories":{"Context":["PFP"]}}"#,
+            "NATO/PFP SECRET",
+            "(NS//NATO/PFP)",
+        ),
         (
             r#"{"policy":"NATO","classification":"CONFIDENTIAL","categories":{"Context":["NATO"],"Only":["DEU"]}}"#,
             "NATO CONFIDENTIAL Germany Only",
-            "(NC)",
+            "(NC//Germany Only)",
         ),
     ];
     for (json, banner, portion) in cases {
@@ -233,6 +238,7 @@ fn banners_read_as_nato_writes_them() {
         assert_eq!(label.banner(), banner);
         assert_eq!(label.portion(), portion);
         assert_eq!(p.parse_label(banner).unwrap(), label);
+        assert_eq!(p.parse_label(portion).unwrap(), label);
     }
 }
 

@@ -87,7 +87,11 @@ pub fn run(command: CollectionCommand) -> anyhow::Result<()> {
                 true => Some(Embedder::load(&settings.embedding_model)?),
                 false => None,
             };
-            ingest(&store, &policies, embedder.as_ref(), &name, &paths)
+            let limits = source::Limits {
+                max_file_bytes: settings.max_file_bytes,
+                max_portion_chars: settings.max_portion_chars,
+            };
+            ingest(&store, &policies, embedder.as_ref(), &name, &paths, &limits)
         }
         CollectionCommand::List { config } => list(&open(&config)?.store),
         CollectionCommand::Show { config, name, doc_id } => {
@@ -144,9 +148,10 @@ fn ingest(
     embedder: Option<&Embedder>,
     name: &str,
     paths: &[PathBuf],
+    limits: &source::Limits,
 ) -> anyhow::Result<()> {
     let (files, mut documents, started) =
-        read_all(policies, paths).with_context(|| format!("nothing was ingested into '{name}'"))?;
+        read_all(policies, paths, limits).with_context(|| format!("nothing was ingested into '{name}'"))?;
     if let Some(embedder) = embedder {
         embed_all(embedder, &mut documents).with_context(|| format!("nothing was ingested into '{name}'"))?;
     }
@@ -206,7 +211,11 @@ fn embed_all(embedder: &Embedder, documents: &mut [Document]) -> anyhow::Result<
 }
 
 /// Every document of `paths`, read and checked, with the files read and when reading started.
-fn read_all(policies: &Policies, paths: &[PathBuf]) -> anyhow::Result<(Vec<PathBuf>, Vec<Document>, Instant)> {
+fn read_all(
+    policies: &Policies,
+    paths: &[PathBuf],
+    limits: &source::Limits,
+) -> anyhow::Result<(Vec<PathBuf>, Vec<Document>, Instant)> {
     let started = Instant::now();
     let files = source::files(paths)?;
     anyhow::ensure!(!files.is_empty(), "no document files (.md, .markdown, .txt, .jsonl) in the paths given");
@@ -220,7 +229,7 @@ fn read_all(policies: &Policies, paths: &[PathBuf]) -> anyhow::Result<(Vec<PathB
     let mut seen: HashMap<String, String> = HashMap::new();
     for file in &files {
         bar.set_message(file.display().to_string());
-        for document in source::read(policies, file)? {
+        for document in source::read(policies, file, limits)? {
             if let Some(first) = seen.insert(document.id.clone(), document.origin.clone()) {
                 anyhow::bail!("document id '{}' is given twice, in {first} and in {}", document.id, document.origin);
             }
@@ -250,8 +259,11 @@ fn search(
         println!("nothing in '{}' that {} may read matches", collection.name, ceiling.banner());
     }
     for (n, hit) in hits.iter().enumerate() {
-        let Some(portion) =
-            collection.documents.get(&hit.portion.document).and_then(|d| d.portions.get(hit.portion.portion - 1))
+        let index = hit.portion.portion - 1;
+        let Some((document, portion)) = collection
+            .documents
+            .get(&hit.portion.document)
+            .and_then(|d| d.portions.get(index).map(|portion| (d, portion)))
         else {
             continue;
         };
@@ -261,7 +273,7 @@ fn search(
             "{}. {}#{} {} score {:.4} (bm25 {}, cosine {}) {}",
             n + 1,
             hit.portion.document,
-            hit.portion.portion,
+            document.portion_id(index).unwrap_or_default(),
             portion.label.portion(),
             hit.score,
             shown(hit.lexical),

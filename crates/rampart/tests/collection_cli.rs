@@ -59,7 +59,10 @@ fn ingest_list_show_and_remove_the_example_reports() {
     let (ok, out, _) = site.run(&["collection", "ingest", "exercise", &examples()]);
     assert!(ok && out.contains("(0 new, 5 replaced)") && out.contains("holds 5 documents"), "{out}");
     let (ok, out, _) = site.run(&["collection", "show", "exercise", "lantern-sitrep-03"]);
-    assert!(ok && out.contains("version 2") && out.contains("[2] (NS) The 3rd Mechanised Brigade"), "{out}");
+    assert!(
+        ok && out.contains("version 2") && out.contains("[2] (NS//REL TO GBR, USA) The 3rd Mechanised Brigade"),
+        "{out}"
+    );
     assert!(out.starts_with("NATO SECRET Releasable To United Kingdom, United States of America\n"), "{out}");
 
     // Retrieval as a GBR SECRET reader and as a NATO CONFIDENTIAL one would get it.
@@ -75,9 +78,9 @@ fn ingest_list_show_and_remove_the_example_reports() {
         "3",
     ]);
     assert!(ok, "{err}");
-    assert!(out.starts_with("1. lantern-sitrep-03#2 (NS) "), "{out}");
+    assert!(out.starts_with("1. lantern-sitrep-03#") && out.contains(" (NS//REL TO GBR, USA) score"), "{out}");
     let (ok, out, _) = site.run(&["collection", "search", "exercise", query, "--label", "NATO CONFIDENTIAL"]);
-    assert!(ok && out.contains("1. ") && !out.contains("(NS)") && !out.contains("Mechanised"), "{out}");
+    assert!(ok && out.contains("1. ") && !out.contains("(NS") && !out.contains("Mechanised"), "{out}");
 
     let (ok, out, _) = site.run(&["collection", "remove", "exercise", "lantern-weather-03"]);
     assert!(ok && out.contains("4 documents, 13 portions left (generation 3)"), "{out}");

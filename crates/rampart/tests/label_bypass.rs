@@ -155,6 +155,43 @@ async fn the_label_stage_cannot_be_bypassed() {
             );
         }
 
+        // Portion markings with their categories, spelled-out, substituted and encoded forms,
+        // and labels written out in full: each is read at least as high as it says.
+        let secret_xml = r#"<originatorConfidentialityLabel xmlns="urn:nato:stanag:4774:confidentialitymetadatalabel:1:0"><ConfidentialityInformation><PolicyIdentifier>NATO</PolicyIdentifier><Classification>CONFIDENTIAL</Classification><Category TagName="Releasable To" Type="PERMISSIVE"><GenericValue>GBR</GenericValue></Category></ConfidentialityInformation></originatorConfidentialityLabel>"#;
+        let secret_json =
+            r#"Label: {"policy":"NATO","classification":"CONFIDENTIAL","categories":{"Releasable To":["USA"]}}"#;
+        let forms = [
+            "(NS//REL TO GBR, USA) The brigade crossed.",
+            "(CTS//REL TO DEU) The brigade crossed.",
+            "(NC//REL TO GBR) The brigade crossed.",
+            "(NS//ATOMAL) The brigade crossed.",
+            "N.A.T.O. S.E.C.R.E.T",
+            "NATO S-E-C-R-E-T",
+            "NATO S_E_C_R_E_T",
+            "NATO S3CR3T",
+            "NATO $ECRET",
+            "NATO 5ECRE7",
+            "ɴᴀᴛᴏ ꜱᴇᴄʀᴇᴛ",
+            "NATO &#83;ECRET",
+            "NATO &#x53;&#x45;CRET",
+            "NATO &amp;#83;ECRET",
+            "NATO %53ECRET",
+            "NATO %2553ECRET",
+            secret_xml,
+            secret_json,
+        ];
+        for text in forms {
+            let body = with_messages(json!([{"role": "user", "content": text}]));
+            let raised = send(&site, &client, version, &as_deu, &body).await;
+            assert_eq!(raised.status, 403, "{version:?} {text:?}: {}", raised.body);
+        }
+
+        // A header and a body label that differ are refused, whichever is higher.
+        let headers = [("authorization", deu.as_str()), ("rampart-label", "NATO UNCLASSIFIED")];
+        let differ = chat(json!({"rampart": {"label": "NATO CONFIDENTIAL"}}));
+        let refused = send(&site, &client, version, &headers, &differ).await;
+        assert_eq!((refused.status, refused.code()), (400, "invalid_label"), "{version:?}: {}", refused.body);
+
         // A body label naming a member twice.
         let ambiguous = r#"{"model":"shared","messages":[{"role":"user","content":"hi"}],"rampart":{"label":{"policy":"NATO","classification":"SECRET","classification":"CONFIDENTIAL"}}}"#;
         let refused = send(&site, &client, version, &as_deu, ambiguous).await;

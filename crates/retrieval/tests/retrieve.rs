@@ -17,7 +17,7 @@ fn model_dir() -> PathBuf {
 fn examples(policies: &Policies) -> Vec<Document> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/collections/exercise");
     let files = source::files(&[dir]).unwrap();
-    files.iter().flat_map(|f| source::read(policies, f).unwrap()).collect()
+    files.iter().flat_map(|f| source::read(policies, f, &Default::default()).unwrap()).collect()
 }
 
 fn embedded(embedder: &Embedder, mut documents: Vec<Document>) -> Collection {

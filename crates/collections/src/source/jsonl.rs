@@ -6,7 +6,7 @@
 
 use rampart_labels::{Label, LabelError, Policies};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::document::{Document, DocumentError, Portion};
 
@@ -15,9 +15,9 @@ use crate::document::{Document, DocumentError, Portion};
 struct Line {
     id: String,
     title: String,
-    label: Value,
+    label: Box<RawValue>,
     #[serde(default)]
-    title_label: Option<Value>,
+    title_label: Option<Box<RawValue>>,
     portions: Vec<LinePortion>,
 }
 
@@ -25,15 +25,37 @@ struct Line {
 #[serde(deny_unknown_fields)]
 struct LinePortion {
     #[serde(default)]
-    label: Option<Value>,
+    label: Option<Box<RawValue>>,
     text: String,
 }
 
-fn label_of(policies: &Policies, value: &Value) -> Result<Label, LabelError> {
-    match value {
-        Value::String(text) => policies.parse_label(text),
-        other => policies.parse_label_json(&other.to_string()),
+/// A label as written: a marking string, or Rampart's JSON form read by the
+/// strict parser straight from the line's text (a tree would keep the last of
+/// two repeated members, and a repeated classification would lower the label).
+fn label_of(policies: &Policies, raw: &RawValue) -> Result<Label, LabelError> {
+    match serde_json::from_str::<String>(raw.get()) {
+        Ok(marking) => policies.parse_label(&marking),
+        Err(_) => policies.parse_label_json(raw.get()),
     }
+}
+
+/// A JSON error without the text it was reading: where, of what kind, and
+/// the name of a member this form does not have.
+fn describe(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((name, _)) = rest.split_once('`')
+    {
+        let name: String = name.chars().take(64).collect();
+        return format!("unknown member '{name}' at column {}", error.column());
+    }
+    let kind = match error.classify() {
+        serde_json::error::Category::Io => "unreadable",
+        serde_json::error::Category::Syntax => "not JSON",
+        serde_json::error::Category::Data => "not a document of this form",
+        serde_json::error::Category::Eof => "cut short",
+    };
+    format!("{kind} at column {}", error.column())
 }
 
 /// The documents of a JSON Lines file (`file`, for errors).
@@ -47,7 +69,9 @@ pub fn read(policies: &Policies, file: &str, text: &str) -> Result<Vec<Document>
         let fail = |reason: String| DocumentError::at(&origin, reason);
         let parsed: Line = serde_json::from_str(line).map_err(|e| {
             fail(format!(
-                "not a document ({e}); expected {{\"id\",\"title\",\"label\",\"portions\":[{{\"label\",\"text\"}}]}}"
+                "{}; expected {{\"id\",\"title\",\"label\",\"portions\":[{{\"label\",\"text\"}}]}}, \
+                 each member once",
+                describe(&e)
             ))
         })?;
         let label = label_of(policies, &parsed.label).map_err(|e| fail(format!("label: {e}")))?;

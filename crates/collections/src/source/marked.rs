@@ -2,10 +2,13 @@
 //! marking (`NATO SECRET`), unless a STANAG 4774 sidecar gives its label (then
 //! a banner line, if there is one, must say the same). Paragraphs are separated
 //! by blank lines, and each begins with its portion marking (`(NS)`,
-//! `(NC//REL TO GBR, USA)`). An unmarked paragraph takes the document's label:
-//! the conservative choice, since a paragraph of unknown level is treated as
-//! the highest the document may hold. The first heading (`# (NU) Title`) is
-//! the title; a last line repeating the banner is the bottom banner and no portion.
+//! `(NC//REL TO GBR, USA)`); a line that begins with a portion marking starts
+//! a new portion wherever it stands. Unmarked text takes the document's label
+//! wherever it stands: the conservative choice, since text of unknown level is
+//! treated as the highest the document may hold. A heading is its line alone;
+//! the first (`# (NU) Title`) is the title. A last line repeating the banner
+//! is the bottom banner and no portion. A first line that is neither a heading
+//! nor begins with a portion marking must be a banner that parses, sidecar or not.
 
 use rampart_labels::{Label, Policies};
 
@@ -35,8 +38,18 @@ pub fn read(
         return Err(DocumentError::at(file, "the file is empty: a document needs a banner marking and portions"));
     };
     let (first_line, banner_text) = (lines[first].0, lines[first].1.trim());
-    let banner = (!banner_text.starts_with('(')).then(|| policies.parse_label(banner_text));
+    let looks_like_banner = !banner_text.starts_with('(') && !banner_text.starts_with('#');
+    let banner = looks_like_banner.then(|| policies.parse_label(banner_text));
     let (label, body_start) = match (sidecar, banner) {
+        (Some((sidecar_file, _)), Some(Err(_))) => {
+            return Err(DocumentError::at(
+                at(first_line),
+                format!(
+                    "the first line is not a banner marking of this site's policies; make it the banner \
+                     (agreeing with {sidecar_file}), or begin the document with a heading or a portion marking"
+                ),
+            ));
+        }
         (Some((sidecar_file, xml)), banner) => {
             let label = policies
                 .parse_label_xml(xml)
@@ -53,19 +66,16 @@ pub fn read(
                     ));
                 }
                 Some(Ok(_)) => (label, first + 1),
-                _ => (label, first),
+                Some(Err(_)) | None => (label, first),
             }
         }
         (None, Some(Ok(label))) => (label, first + 1),
-        (None, banner) => {
-            let why = match banner {
-                Some(Err(e)) => format!(" ({e})"),
-                _ => String::new(),
-            };
+        (None, _) => {
+            // The line itself is not repeated: it may be anything the file holds.
             return Err(DocumentError::at(
                 at(first_line),
                 format!(
-                    "the first line must be the document's banner marking, such as 'NATO SECRET'{why}; \
+                    "the first line must be the document's banner marking, such as 'NATO SECRET'; \
                      or give the document's label as a STANAG 4774 label in {id}.label.xml"
                 ),
             ));
@@ -102,40 +112,56 @@ pub fn read(
     Ok(Document { id: id.to_owned(), title, title_label, label, portions, origin: file.to_owned(), version: 1 })
 }
 
-/// The paragraphs of `lines`: runs of non-blank lines.
+/// The paragraphs of `lines`: runs of non-blank lines, where a heading is its
+/// line alone and a line that begins with a portion marking starts a new one.
 fn paragraphs(lines: &[(usize, &str)]) -> Vec<Paragraph> {
     let mut out: Vec<Paragraph> = Vec::new();
     let mut open = false;
     for (number, line) in lines {
-        if line.trim().is_empty() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
             open = false;
-        } else if open && let Some(last) = out.last_mut() {
+            continue;
+        }
+        let heading = trimmed.starts_with('#');
+        if open
+            && !heading
+            && marking_end(trimmed).is_none()
+            && let Some(last) = out.last_mut()
+        {
             last.text.push('\n');
             last.text.push_str(line.trim_end());
         } else {
-            out.push(Paragraph { line: *number, text: line.trim().to_owned() });
-            open = true;
+            out.push(Paragraph { line: *number, text: trimmed.to_owned() });
         }
+        open = !heading;
     }
     out
 }
 
+/// Where the portion marking `text` begins with ends (at its `)`), if it
+/// begins with something that looks like one: `(`, one to four capitals,
+/// then `)` or `//` and categories, closed within [`MAX_MARKING`] bytes.
+fn marking_end(text: &str) -> Option<usize> {
+    if !text.starts_with('(') {
+        return None;
+    }
+    let (close, _) = text.char_indices().take_while(|(i, _)| *i < MAX_MARKING).find(|(_, c)| *c == ')')?;
+    let class = text[1..close].split("//").next().unwrap_or_default().trim();
+    ((1..=4).contains(&class.len()) && class.chars().all(|c| c.is_ascii_uppercase())).then_some(close)
+}
+
 /// The portion marking a paragraph begins with, if any, and the text after
-/// it. Parenthesised text that looks like a marking (one to four capitals,
-/// then optionally `//` and categories) must be one of the document's policy.
+/// it. Parenthesised text that looks like a marking must be one of the
+/// document's policy.
 fn portion_marking<'t>(document: &Label, text: &'t str) -> Result<(Option<Label>, &'t str), String> {
-    let Some(close) = text.strip_prefix('(').and_then(|_| text[..text.len().min(MAX_MARKING)].find(')')) else {
+    let Some(close) = marking_end(text) else {
         return Ok((None, text));
     };
-    let inner = &text[1..close];
-    let class = inner.split("//").next().unwrap_or_default().trim();
-    if !(1..=4).contains(&class.len()) || !class.chars().all(|c| c.is_ascii_uppercase()) {
-        return Ok((None, text));
-    }
     let marking = &text[..=close];
     let label = document
         .policy()
         .parse_marking(marking)
-        .map_err(|e| format!("'{marking}' is not a portion marking of policy {}: {e}", document.policy().name))?;
+        .map_err(|_| format!("'{marking}' is not a portion marking of policy {}", document.policy().name))?;
     Ok((Some(label), text[close + 1..].trim_start()))
 }

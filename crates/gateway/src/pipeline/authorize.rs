@@ -14,7 +14,7 @@ use super::label::RequestLabel;
 use super::{Stage, earlier};
 use crate::authorize::{Authorization, enforce};
 use crate::identify::Caller;
-use crate::library::RetrieveRequest;
+use crate::library::{RetrieveRequest, withheld};
 use crate::request::Parsed;
 use crate::state::Shared;
 use crate::trail::Notes;
@@ -53,14 +53,30 @@ impl Stage for AuthorizeRetrieve {
         let principal = &earlier::<Caller>(request)?.principal;
         let label = &earlier::<RequestLabel>(request)?.0;
         let authorization = &self.0.security.authorization;
-        // The first refusal decides; when every collection is allowed, the last decision is noted.
-        let decision = earlier::<RetrieveRequest>(request)?
-            .collections
-            .iter()
-            .map(|collection| authorization.authorize_retrieve(principal, collection, label))
-            .reduce(|kept, next| if kept.allowed() { next } else { kept })
-            // The parse stage admits no request without a collection; were there one, it is refused.
-            .unwrap_or(Decision { refusal: Some(Refusal::PolicyError), policies: Vec::new() });
+        let collections = &earlier::<RetrieveRequest>(request)?.collections;
+        let mut last = None;
+        for collection in collections {
+            let decision = authorization.authorize_retrieve(principal, collection, label);
+            if decision.refusal == Some(Refusal::PolicyForbids) {
+                // A policy on the collection: answered exactly as a collection that does not exist,
+                // so that a refusal does not confirm one; the audit entry keeps the decision and
+                // the true reason. (A refusal of the request's own label says nothing of any
+                // collection, and is answered as such below.)
+                let retrieved = withheld(collections, collection, "forbidden by policy");
+                earlier::<Notes>(request)?.note(|draft| {
+                    draft.decided(&decision);
+                    draft.retrieved(retrieved);
+                });
+                return Err(ApiError::collection_not_found(collection));
+            }
+            let refused = !decision.allowed();
+            last = Some(decision);
+            if refused {
+                break;
+            }
+        }
+        // The parse stage admits no request without a collection; were there one, it is refused.
+        let decision = last.unwrap_or(Decision { refusal: Some(Refusal::PolicyError), policies: Vec::new() });
         allow(request, &decision)
     }
 }

@@ -20,7 +20,7 @@ use super::{Earlier, Stage, earlier};
 use crate::error::ErrorResponse;
 use crate::identify::Caller;
 use crate::labelled_stream::label_response;
-use crate::library::{Found, RetrieveRequest, retrieved};
+use crate::library::{Found, RetrieveRequest, retrieved, withheld};
 use crate::state::{Shared, Worker};
 use crate::trail::Notes;
 
@@ -48,20 +48,37 @@ pub async fn handler(
     Earlier(_): Earlier<Authorized>,
     Earlier(notes): Earlier<Notes>,
 ) -> Result<Response, ErrorResponse> {
-    let shared = Arc::clone(&w.shared);
+    let Ok(_running) = Arc::clone(&w.retrievals).try_acquire_owned() else {
+        return Err(ApiError::retrievals_saturated().into());
+    };
     let clearance = caller.principal.clearance.clone();
+    let may_read = move |portion: &Label| {
+        clearance.check(portion).is_ok() && declared.as_ref().is_none_or(|ceiling| ceiling.dominates(portion))
+    };
+    // A collection the caller may read nothing of is answered as one that does not exist.
+    if let Some(hidden) = ask.collections.iter().find(|name| !w.shared.library.readable_any(name, &may_read)) {
+        notes.note(|draft| draft.retrieved(withheld(&ask.collections, hidden, "nothing readable")));
+        return Err(ApiError::collection_not_found(hidden).into());
+    }
+    let shared = Arc::clone(&w.shared);
     let searched = tokio::task::spawn_blocking(move || {
         let library = &shared.library;
         let embedding = library.embed_query(&ask.query)?;
-        let may_read = |portion: &Label| {
-            clearance.check(portion).is_ok() && declared.as_ref().is_none_or(|ceiling| ceiling.dominates(portion))
-        };
         let found = library.retrieve(&ask.collections, &ask.query, &embedding, &may_read, ask.top_k())?;
         Ok::<_, ApiError>((ask.collections, found))
     })
     .await
     .map_err(|e| ApiError::retrieval_failed(e.to_string()))?;
     let (collections, found) = searched?;
+    let policies = w.shared.security.labels();
+    // Text leaving the site is read for markings like any other: a stored portion holding one
+    // above its label (a store edited after ingest) is never released.
+    if found.iter().any(|f| policies.scan_markings(f.label.policy(), &f.text).is_some_and(|m| !f.label.dominates(&m))) {
+        return Err(ApiError::retrieval_failed(
+            "a stored portion holds a marking above its label; re-ingest the collection".into(),
+        )
+        .into());
+    }
     notes.note(|draft| draft.retrieved(retrieved(&collections, &found)));
     let mut answer_label = label;
     for portion in &found {
@@ -69,7 +86,7 @@ pub async fn handler(
     }
     let body = json!({ "results": found.iter().map(result_json).collect::<Vec<_>>() });
     let response = axum::Json(body).into_response();
-    Ok(label_response(response, &answer_label, w.shared.security.labels()).await?)
+    Ok(label_response(response, &answer_label, policies).await?)
 }
 
 /// One result as the API shows it.

@@ -16,18 +16,25 @@ fn repo(path: &str) -> std::path::PathBuf {
 }
 
 /// A dev site (the anonymous caller cleared for NATO SECRET) with collections
-/// `exercise` and `closed` (the same reports), the second closed by an operator policy.
+/// `exercise` and `closed` (the same reports), the second closed by an operator
+/// policy, and `secret` (the SECRET portions only).
 fn site(dir: &std::path::Path) -> (axum::Router, std::sync::Arc<dyn rampart_audit::storage::Storage>) {
     let model = repo("models/all-MiniLM-L6-v2");
     let policies = rampart_labels::Policies::nato();
     let embedder = rampart_retrieval::Embedder::load(&model).expect("the embedding model (scripts/test fetches it)");
     let files = source::files(&[repo("examples/collections/exercise")]).unwrap();
-    let mut documents: Vec<_> = files.iter().flat_map(|f| source::read(&policies, f).unwrap()).collect();
+    let mut documents: Vec<_> =
+        files.iter().flat_map(|f| source::read(&policies, f, &Default::default()).unwrap()).collect();
     for portion in documents.iter_mut().flat_map(|d| &mut d.portions) {
         portion.embedding = embedder.embed(&[&portion.text]).unwrap().remove(0);
     }
     let store = FsStore::new(dir.join("collections"), policies);
-    for name in ["exercise", "closed"] {
+    let mut secret_only = documents.clone();
+    for document in &mut secret_only {
+        document.portions.retain(|p| p.label.classification() == "SECRET");
+    }
+    secret_only.retain(|d| !d.portions.is_empty());
+    for (name, documents) in [("exercise", &documents), ("closed", &documents), ("secret", &secret_only)] {
         let mut pending = Some(documents.clone());
         store
             .update(name, &mut |c| {
@@ -92,8 +99,12 @@ async fn a_reader_retrieves_only_what_they_may_read_labelled_with_all_of_it() {
 
     let (status, label, body) = retrieve(&router, ask.clone(), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(ids(&body)[0], "lantern-intsum-03#2", "{body}");
     let first = &body["results"][0];
+    let secret_id = ids(&body)[0].clone();
+    let (document, portion) = secret_id.split_once('#').unwrap();
+    assert_eq!(document, "lantern-intsum-03", "{body}");
+    assert!(portion.len() == 16 && portion.bytes().all(|b| b.is_ascii_hexdigit()), "an opaque portion id: {body}");
+    assert_eq!(first["portion"].as_str(), Some(portion));
     assert_eq!((first["marking"].as_str(), first["document"].as_str()), (Some("(NS)"), Some("lantern-intsum-03")));
     assert_eq!(first["title"], "STEADFAST LANTERN 26 — intelligence summary, day 3");
     assert!(first["text"].as_str().unwrap().contains("reserve armoured battalion"));
@@ -103,7 +114,7 @@ async fn a_reader_retrieves_only_what_they_may_read_labelled_with_all_of_it() {
     // Declaring NATO CONFIDENTIAL caps what is retrieved: nothing above it, and the answer's label with it.
     let (status, label, body) = retrieve(&router, ask.clone(), Some("NATO CONFIDENTIAL")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(!ids(&body).is_empty() && !ids(&body).contains(&"lantern-intsum-03#2".to_owned()), "{body}");
+    assert!(!ids(&body).is_empty() && !ids(&body).contains(&secret_id), "{body}");
     assert!(!body.to_string().contains("reserve armoured battalion"), "the SECRET portion's text: {body}");
     let marking = |r: &Value| r["marking"].as_str().unwrap().to_owned();
     assert!(
@@ -129,13 +140,34 @@ async fn a_reader_retrieves_only_what_they_may_read_labelled_with_all_of_it() {
 #[tokio::test]
 async fn unknown_closed_and_malformed_requests_are_refused_in_openai_format() {
     let dir = tempfile::tempdir().unwrap();
-    let (router, _) = site(dir.path());
+    let (router, storage) = site(dir.path());
     let (status, _, body) = retrieve(&router, json!({"collections": ["nope"], "query": "x"}), None).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("collection_not_found")));
+    // A collection the caller may not retrieve from (Cedar), or may read nothing of, is answered
+    // exactly as one that does not exist; the audit entry keeps the true reason.
+    let unknown = |name: &str| json!({"error": {"message": format!("no collection '{name}' is served here"), "type": "not_found_error", "param": "collections", "code": "collection_not_found"}});
     let (status, _, body) = retrieve(&router, json!({"collections": ["closed"], "query": "river"}), None).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("closed-collection"), "Cedar says why: {body}");
+    assert_eq!((status, &body), (StatusCode::NOT_FOUND, &unknown("closed")));
+    let (status, _, body) = retrieve(&router, json!({"collections": ["nope"], "query": "river"}), None).await;
+    assert_eq!((status, &body), (StatusCode::NOT_FOUND, &unknown("nope")));
+    let ask = json!({"collections": ["exercise", "secret"], "query": "river"});
+    let (status, _, body) = retrieve(&router, ask, Some("NATO CONFIDENTIAL")).await;
+    assert_eq!((status, &body), (StatusCode::NOT_FOUND, &unknown("secret")));
+    let entries = super::tests::journal_entries(&storage);
+    let decoded: Vec<_> = entries.iter().map(|e| rampart_audit::entry::Entry::decode(e).unwrap()).collect();
+    let closed = decoded.iter().find(|e| e.retrieved.as_ref().is_some_and(|r| r.collections == ["closed"])).unwrap();
+    assert!(!closed.allowed && closed.policies.contains(&"closed-collection".to_owned()), "{closed:?}");
+    let why = |e: &rampart_audit::entry::Entry| e.retrieved.as_ref().and_then(|r| r.withheld.clone()).map(|w| w.reason);
+    assert_eq!(why(closed).as_deref(), Some("forbidden by policy"));
+    let secret = decoded.last().unwrap();
+    assert_eq!(
+        (why(secret).as_deref(), secret.code.as_deref()),
+        (Some("nothing readable"), Some("collection_not_found"))
+    );
     for bad in [
+        json!({"collections": ["exercise", "exercise"], "query": "x"}),
+        json!({"collections": ["exercise"], "query": "x", "rampart": {"lable": "NATO UNCLASSIFIED"}}),
+        json!([{"collections": ["exercise"], "query": "x"}]),
         json!({"collections": [], "query": "x"}),
         json!({"collections": ["exercise"], "query": "  "}),
         json!({"collections": ["exercise"], "query": "x", "top_k": 0}),
