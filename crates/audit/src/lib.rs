@@ -10,6 +10,7 @@
 //! filesystem driver ([`storage::FsStorage`]) and one in memory for tests
 //! ([`memory::MemStorage`]).
 
+pub mod digest;
 pub mod entry;
 pub mod journal;
 pub mod keys;

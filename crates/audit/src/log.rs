@@ -216,6 +216,11 @@ impl<S: Storage> Log<S> {
         Ok(())
     }
 
+    /// The digester of request bodies under this log's site key (see [`crate::digest`]).
+    pub fn request_digester(&self) -> crate::digest::RequestDigester {
+        crate::digest::RequestDigester::from_signing_key(&self.skey)
+    }
+
     /// Entries in the log (committed, published or not).
     pub fn size(&self) -> u64 {
         self.size

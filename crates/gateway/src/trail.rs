@@ -15,6 +15,7 @@ use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use rampart_api::ApiError;
+use rampart_audit::digest::RequestDigester;
 use rampart_audit::entry::{self, Caller, Entry, Phase};
 use rampart_audit::keys;
 use rampart_audit::log::Log;
@@ -37,6 +38,8 @@ const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// The site's audit log, open for appending, on any audit [`Storage`].
 pub struct Trail {
     recorder: Recorder,
+    /// Digests request bodies under the site's key.
+    digester: RequestDigester,
     /// Where the published log is read from, for auditors.
     storage: Arc<dyn Storage>,
 }
@@ -57,8 +60,14 @@ impl Trail {
     /// Starts recording into `log`, whatever its storage.
     pub fn start<S: Storage + 'static>(log: Log<S>) -> anyhow::Result<Self> {
         let storage: Arc<dyn Storage> = log.shared_storage();
+        let digester = log.request_digester();
         let recorder = Recorder::start_probing(log, PROBE_INTERVAL, resumed_entry)?;
-        Ok(Self { recorder, storage })
+        Ok(Self { recorder, digester, storage })
+    }
+
+    /// The keyed digest of a request body, for its entry (see [`rampart_audit::digest`]).
+    pub fn request_digest(&self, body: &[u8]) -> String {
+        self.digester.digest_hex(body)
     }
 
     /// Records an entry from outside any runtime (start-up) and waits until it is durable.
@@ -162,9 +171,9 @@ impl Draft {
         });
     }
 
-    /// The request body has been read.
-    pub fn body(&mut self, body: &[u8]) {
-        self.request_sha256 = Some(entry::sha256_hex(body));
+    /// The request body has been read: its keyed digest ([`Trail::request_digest`]).
+    pub fn request_digest(&mut self, digest: String) {
+        self.request_sha256 = Some(digest);
     }
 
     /// The model asked for.
@@ -336,7 +345,7 @@ mod tests {
     #[test]
     fn an_entry_carries_what_the_draft_learned() {
         let mut draft = Draft::new("req-9".into(), "infer");
-        draft.body(b"{}");
+        draft.request_digest("ab".repeat(32));
         draft.model("smollm2");
         draft.labelled("NATO SECRET".into());
         draft.decided(&Decision { refusal: None, policies: vec!["rampart/infer".into()] });
@@ -351,7 +360,7 @@ mod tests {
         assert_eq!(entry.policies, ["rampart/infer"]);
         assert_eq!(entry.request_label.as_deref(), Some("NATO SECRET"));
         assert_eq!((entry.prompt_tokens, entry.completion_tokens), (Some(5), Some(2)));
-        assert_eq!(entry.request_sha256.as_deref(), Some(entry::sha256_hex(b"{}").as_str()));
+        assert_eq!(entry.request_sha256, Some("ab".repeat(32)));
         assert_eq!(entry.code, None);
         assert!(entry.caller.is_none());
 

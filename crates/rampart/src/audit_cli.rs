@@ -27,6 +27,16 @@ pub enum AuditCommand {
         #[arg(long)]
         signing_key: PathBuf,
     },
+    /// Print the keyed digest an entry's `request_sha256` holds for a request body
+    /// (HMAC-SHA256 under a key derived from the signing key): to find a request's entry.
+    Digest {
+        /// The site's signing key file.
+        #[arg(long)]
+        signing_key: PathBuf,
+        /// The request body, exactly as sent; `-` (the default) reads standard input.
+        #[arg(default_value = "-")]
+        body: PathBuf,
+    },
     /// Verify a whole log: every entry, every tile, the checkpoint's signature and root.
     Verify {
         /// The log directory.
@@ -118,6 +128,18 @@ pub fn run(command: AuditCommand) -> anyhow::Result<()> {
         AuditCommand::Vkey { signing_key } => {
             let skey = keys::read_signing_key(&signing_key)?;
             println!("{}", keys::verifier_key(&skey)?);
+        }
+        AuditCommand::Digest { signing_key, body } => {
+            let skey = keys::read_signing_key(&signing_key)?;
+            let bytes = match body.as_os_str() == "-" {
+                true => {
+                    let mut bytes = Vec::new();
+                    std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).context("standard input")?;
+                    bytes
+                }
+                false => std::fs::read(&body).with_context(|| format!("{} cannot be read", body.display()))?,
+            };
+            println!("{}", rampart_audit::digest::RequestDigester::from_signing_key(&skey).digest_hex(&bytes));
         }
         AuditCommand::Verify { dir, vkey } => {
             let vkey = verifier_key(&vkey, &dir)?;

@@ -53,7 +53,7 @@ fn entries_when(dir: &Path, vkey: &str, ready: impl Fn(&[Entry]) -> bool) -> Vec
 
 struct Audited {
     rampart: Rampart,
-    _keys: tempfile::TempDir,
+    keys: tempfile::TempDir,
     vkey: String,
     _upstream: rampart_testkit::MockServer,
 }
@@ -70,7 +70,7 @@ impl Audited {
             key.display()
         );
         let rampart = Rampart::start(&config).await;
-        Self { rampart, _keys: keys, vkey, _upstream: upstream }
+        Self { rampart, keys, vkey, _upstream: upstream }
     }
 
     fn log_dir(&self) -> PathBuf {
@@ -131,7 +131,20 @@ async fn answers_refusals_and_streams_are_recorded_with_digests_of_what_was_sent
     assert_eq!((complete.status, complete.allowed, complete.action.as_str()), (200, true, "infer"));
     assert_eq!(complete.backend.as_deref(), Some("upstream"));
     assert_eq!(complete.model.as_deref(), Some("m"));
-    assert_eq!(complete.request_sha256.as_deref(), Some(sha256_hex(&sent).as_str()));
+    // The request's digest is keyed by the site: a reader of the log cannot confirm a guessed
+    // request by hashing it, and the holder of the signing key finds its entry.
+    let body_file = site.keys.path().join("sent.json");
+    std::fs::write(&body_file, &sent).unwrap();
+    let digest = Command::new(binary())
+        .args(["audit", "digest", "--signing-key"])
+        .arg(site.keys.path().join("audit.key"))
+        .arg(&body_file)
+        .output()
+        .unwrap();
+    assert!(digest.status.success(), "{}", String::from_utf8_lossy(&digest.stderr));
+    let digest = String::from_utf8(digest.stdout).unwrap().trim().to_owned();
+    assert_eq!(complete.request_sha256.as_deref(), Some(digest.as_str()));
+    assert_ne!(digest, sha256_hex(&sent));
     assert_eq!(complete.response_sha256.as_deref(), Some(sha256_hex(&answer_body).as_str()));
     assert_eq!(complete.request_label.as_deref(), Some("NATO UNCLASSIFIED"));
     assert_eq!(complete.response_label.as_deref(), Some("NATO UNCLASSIFIED"));

@@ -35,7 +35,10 @@ impl Stage for Admit {
         let declared_length =
             headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
         let bytes = shared.admission.admit(refuse_draining, content_type, declared_length, body).await?;
-        notes.note(|draft| draft.body(&bytes));
+        if let Some(trail) = &shared.trail {
+            let digest = trail.request_digest(&bytes);
+            notes.note(|draft| draft.request_digest(digest));
+        }
         request.extensions_mut().insert(Admitted(bytes));
         Ok(())
     }
