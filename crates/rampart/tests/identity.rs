@@ -207,13 +207,15 @@ async fn labels_decide_and_answers_carry_them() {
     let raised = site.chat(&client, Some(&gbr), None, marked).await;
     assert_eq!((raised.status, raised.label.as_deref()), (200, Some("NATO SECRET")));
 
-    // A label in the body, joined with the header.
+    // A label in the body; a header saying the same is accepted, one saying otherwise refused.
     let mut body = ask("shared", "Hi");
     body["rampart"] = json!({"label": "NATO CONFIDENTIAL"});
     let declared = site.chat(&client, Some(&gbr), None, body.clone()).await;
     assert_eq!((declared.status, declared.label.as_deref()), (200, Some("NATO CONFIDENTIAL")));
-    let joined = site.chat(&client, Some(&gbr), Some("NATO RESTRICTED"), body).await;
-    assert_eq!(joined.label.as_deref(), Some("NATO CONFIDENTIAL"));
+    let same = site.chat(&client, Some(&gbr), Some("NATO CONFIDENTIAL"), body.clone()).await;
+    assert_eq!((same.status, same.label.as_deref()), (200, Some("NATO CONFIDENTIAL")));
+    let differ = site.chat(&client, Some(&gbr), Some("NATO RESTRICTED"), body).await;
+    assert_eq!((differ.status, differ.code()), (400, "invalid_label"));
 
     let bad = site.chat(&client, Some(&gbr), Some("NATO PURPLE"), ask("shared", "Hi")).await;
     assert_eq!((bad.status, bad.code()), (400, "invalid_label"));

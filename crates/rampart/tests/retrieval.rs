@@ -65,6 +65,12 @@ async fn two_analysts_ask_the_same_question_and_each_gets_only_what_they_may_rea
         assert!(portion.len() == 16 && portion.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
     }
     assert!(gbr_label.starts_with("NATO SECRET"), "{gbr_label}");
+    // Those who audit or watch the site do not retrieve: the collection is answered as unknown to them.
+    for who in ["auditor", "monitor"] {
+        let (status, _, body) = ask(&site, who, query).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (404, Some("collection_not_found")), "{who}: {body}");
+        assert_eq!(body["error"]["message"], "no collection 'exercise' is served here");
+    }
     assert_eq!(deu_label, "NATO CONFIDENTIAL", "the join of what DEU got: {deu}");
 
     // Nothing DEU is not cleared for, nor releasable to DEU, in its answer.
@@ -95,12 +101,12 @@ async fn two_analysts_ask_the_same_question_and_each_gets_only_what_they_may_rea
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .filter(|e| e["action"] == "retrieve")
             .collect();
-        if entries.len() == 2 {
+        if entries.len() == 4 {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100)); // until the log publishes the second
     }
-    assert_eq!(entries.len(), 2, "{log}");
+    assert_eq!(entries.len(), 4, "{log}");
     let deu_entry = entries.iter().find(|e| e["caller"]["nation"] == "DEU").unwrap();
     let portions = deu_entry["retrieved"]["portions"].as_array().unwrap();
     assert_eq!(portions.len(), ids(&deu).len());

@@ -19,6 +19,13 @@ fn repo(path: &str) -> std::path::PathBuf {
 /// `exercise` and `closed` (the same reports), the second closed by an operator
 /// policy, and `secret` (the SECRET portions only).
 fn site(dir: &std::path::Path) -> (axum::Router, std::sync::Arc<dyn rampart_audit::storage::Storage>) {
+    let (router, storage, _) = site_with_worker(dir);
+    (router, storage)
+}
+
+fn site_with_worker(
+    dir: &std::path::Path,
+) -> (axum::Router, std::sync::Arc<dyn rampart_audit::storage::Storage>, Worker) {
     let model = repo("models/all-MiniLM-L6-v2");
     let policies = rampart_labels::Policies::nato();
     let embedder = rampart_retrieval::Embedder::load(&model).expect("the embedding model (scripts/test fetches it)");
@@ -62,7 +69,8 @@ fn site(dir: &std::path::Path) -> (axum::Router, std::sync::Arc<dyn rampart_audi
     let storage = log.shared_storage();
     let trail = crate::trail::Trail::start(log).unwrap();
     let shared = std::sync::Arc::new(Shared::new(&config, Vec::new(), Some(trail)).expect("the site starts"));
-    (crate::router(Worker::new(shared)), storage)
+    let worker = Worker::new(shared);
+    (crate::router(worker.clone()), storage, worker)
 }
 
 async fn retrieve(router: &axum::Router, body: Value, label: Option<&str>) -> (StatusCode, Option<String>, Value) {
@@ -181,4 +189,27 @@ async fn unknown_closed_and_malformed_requests_are_refused_in_openai_format() {
     let (status, _, body) =
         retrieve(&router, json!({"collections": ["exercise"], "query": "COSMIC TOP SECRET plans"}), None).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("label_exceeds_clearance")));
+}
+
+#[tokio::test]
+async fn a_worker_runs_a_bounded_number_of_retrievals_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (router, _, worker) = site_with_worker(dir.path());
+    let ask = json!({"collections": ["exercise"], "query": "river"});
+    let busy = worker.retrievals.clone().try_acquire_many_owned(crate::state::RETRIEVALS_PER_WORKER as u32).unwrap();
+    let response = router
+        .clone()
+        .oneshot(
+            Request::post("/v1/retrieve")
+                .header("content-type", "application/json")
+                .body(Body::from(ask.to_string()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    drop(busy);
+    let (status, _, body) = retrieve(&router, ask, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
