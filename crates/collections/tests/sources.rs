@@ -233,3 +233,20 @@ fn hostile_input_is_refused_without_panic_or_echo() {
     let err = source::read(&p, &typed, &Default::default()).unwrap_err();
     assert!(!err.to_string().contains(":7"), "{err}");
 }
+
+#[test]
+fn portion_ids_are_opaque_and_stable_for_a_document_version() {
+    let p = Policies::nato();
+    let reports = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/collections/exercise/reports.jsonl");
+    let docs = source::read(&p, &reports, &Default::default()).unwrap();
+    let intsum = docs.iter().find(|d| d.id == "lantern-intsum-03").unwrap();
+    // The id the API documentation shows for this portion.
+    assert_eq!(intsum.portion_id(1).as_deref(), Some("0780a155c27b5074"));
+    let ids: Vec<String> = (0..intsum.portions.len()).map(|i| intsum.portion_id(i).unwrap()).collect();
+    assert!(ids.iter().all(|id| id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())));
+    assert_eq!(ids.len(), ids.iter().collect::<std::collections::BTreeSet<_>>().len(), "distinct");
+    assert_eq!(intsum.portion_id(intsum.portions.len()), None);
+    let mut next = intsum.clone();
+    next.version += 1;
+    assert_ne!(next.portion_id(1), intsum.portion_id(1), "a new version, new ids");
+}
