@@ -152,6 +152,16 @@ impl ApiError {
         )
     }
 
+    /// 403: a peer site's answer is labelled above what the caller may read, so it is withheld.
+    pub fn peer_answer_above_clearance() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            ErrorKind::PermissionError,
+            "peer_answer_above_clearance",
+            "the peer site's answer is labelled above what the caller may read, so it was not released",
+        )
+    }
+
     /// 502: a peer site answered without a label covering the request's, so its answer is withheld.
     pub fn peer_label_invalid() -> Self {
         Self::new(

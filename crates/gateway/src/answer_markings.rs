@@ -206,7 +206,7 @@ impl Reader<'_> {
 }
 
 /// The error that replaces what is withheld; the marking found is logged, never answered.
-fn withhold(label: &Label, found: &Label) -> ApiError {
+pub fn withhold(label: &Label, found: &Label) -> ApiError {
     let label = label.banner();
     tracing::warn!(label, found = found.banner(), "an answer carrying a marking above its label was withheld");
     ApiError::answer_above_label(&label)

@@ -1,19 +1,19 @@
 //! The serve stage, terminal: a request allowed and placed is served by this
 //! site (its embedded engine or its backends) or, when the placement says so
 //! or this site fails, forwarded to an eligible peer site. A peer's answer is
-//! released only when it carries a label covering the request's.
+//! released only after every check a local answer gets (see `peer_answer`).
 
 use axum::response::Response;
 use rampart_api::ApiError;
 use rampart_identity::Principal;
-use rampart_labels::{Label, Policies};
+use rampart_labels::Label;
 
-use crate::labelled_stream::{LABEL_HEADER, label_response};
+use crate::labelled_stream::label_response;
 use crate::labelling::without_extension;
 use crate::metrics::InFlight;
 use crate::placement::Plan;
 use crate::proxy::{self, Call, Upstreams};
-use crate::request::{Parsed, single_header};
+use crate::request::Parsed;
 use crate::state::{ModelEntry, Worker};
 
 /// What the serve stage needs of the stages before it.
@@ -62,21 +62,7 @@ pub async fn serve(
     let federation = w.shared.federation.as_ref().ok_or_else(|| ApiError::site_not_eligible("placement"))?;
     let upstreams = Upstreams::Peers { federation, principal, label };
     let response = proxy::forward(w, call, upstreams, &peers, in_flight).await?;
-    accept_peer_answer(w.shared.security.labels(), response, label)
-}
-
-/// Releases a peer site's answer only when, if successful, it carries a
-/// label at least as high as this request's (the peer joined the label it
-/// was sent with its own reading, and labelled its body itself).
-fn accept_peer_answer(labels: &Policies, response: Response, label: &Label) -> Result<Response, ApiError> {
-    if !response.status().is_success() {
-        return Ok(response);
-    }
-    let theirs = single_header(response.headers(), &LABEL_HEADER).ok().flatten().and_then(|v| v.to_str().ok());
-    match theirs.map(|text| labels.parse_label(text)) {
-        Some(Ok(theirs)) if theirs.dominates(label) => Ok(response),
-        _ => Err(ApiError::peer_label_invalid()),
-    }
+    crate::peer_answer::accept(w.shared.security.labels(), response, label, principal).await
 }
 
 /// Serves a request on this site: its engine or its backends (without the `rampart` member).

@@ -129,6 +129,16 @@ impl Labelling {
     }
 }
 
+/// The label a JSON body declares in `rampart.label`, if it declares one;
+/// `Err` when that member is not a label of these policies.
+pub fn declared_body_label(policies: &Policies, body: &[u8]) -> Result<Option<Label>, LabelError> {
+    match body_label(body).map_err(|e| LabelError::Invalid(e.to_string()))? {
+        Some(serde_json::Value::String(text)) => policies.parse_label(&text).map(Some),
+        Some(other) => policies.parse_label_json(&other.to_string()).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// Whether `body` may have a `rampart` member: its name written out, or any
 /// `\u` escape (which could spell it). A body without either is not parsed for one.
 fn may_name_extension(body: &[u8]) -> bool {

@@ -44,6 +44,7 @@ mod labelled_stream;
 mod labelling;
 mod library;
 mod metrics;
+mod peer_answer;
 mod pipeline;
 mod placement;
 mod proxy;

@@ -240,8 +240,9 @@ async fn relay(
         content_type.as_ref().and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/event-stream"));
     let mut builder = Response::builder().status(parts.status);
     // A peer site's label is checked by the caller of `forward`; a backend's is overwritten.
+    // Every value is kept, so that a label sent twice is seen (and refused) there.
     for name in [&header::RETRY_AFTER, &crate::labelled_stream::LABEL_HEADER] {
-        if let Some(value) = parts.headers.get(name) {
+        for value in parts.headers.get_all(name) {
             builder = builder.header(name, value);
         }
     }

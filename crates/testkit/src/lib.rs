@@ -13,6 +13,8 @@
 //! [`Stats`] counts requests, completed streams and streams the client
 //! abandoned (detected when the response body is dropped unfinished).
 
+mod scripted;
+
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,6 +27,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
+
+pub use scripted::{Script, spawn_scripted_tls};
 
 /// What the server has seen.
 #[derive(Default, Debug)]
