@@ -73,7 +73,7 @@ fn bad_markings_and_missing_banners_are_errors_that_say_what_to_do() {
     assert!(err.reason.contains("plain.label.xml"), "{err}");
     let bad = write(dir.path(), "bad.md", "NATO SECRET\n\n(XS) Unknown level.\n\n(see annex B) is just text.\n");
     let err = source::read(&p, &bad, &Default::default()).unwrap_err();
-    assert!(err.origin.ends_with("bad.md:3") && err.reason.contains("'(XS)'"), "{err}");
+    assert!(err.origin.ends_with("bad.md:3") && err.reason.contains("not one of policy NATO"), "{err}");
     let fixed = write(dir.path(), "ok.md", "NATO SECRET\n\n(see annex B) is just text.\n");
     assert_eq!(
         source::read(&p, &fixed, &Default::default()).unwrap()[0].portions[0].text,
@@ -249,4 +249,31 @@ fn portion_ids_are_opaque_and_stable_for_a_document_version() {
     let mut next = intsum.clone();
     next.version += 1;
     assert_ne!(next.portion_id(1), intsum.portion_id(1), "a new version, new ids");
+}
+
+#[test]
+fn long_and_disguised_markings_are_read_or_refused_and_never_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Policies::nato();
+    let read = |name: &str, text: &str| source::read(&p, &write(dir.path(), name, text), &Default::default());
+    // A releasability list of a hundred entries is read whole: the portion is GBR-only.
+    let long = format!("NATO CONFIDENTIAL REL TO GBR\n\n(NC//REL TO {}GBR) gbr-only text\n", "GBR, ".repeat(100));
+    let doc = &read("long.md", &long).unwrap()[0];
+    assert_eq!(doc.portions[0].label, p.parse_label("NATO CONFIDENTIAL REL TO GBR").unwrap());
+    // Disguised markings stating categories, above the portion's label, are refused.
+    for (name, text) in [
+        ("spelled.md", "NATO CONFIDENTIAL\n\n(NC) The plan N.A.T.O C.O.N.F.I.D.E.N.T.I.A.L REL TO GBR.\n"),
+        ("dotted.md", "NATO CONFIDENTIAL\n\n(NC) Also (N.C//REL TO GBR) the ford.\n"),
+        ("plus.md", "NATO CONFIDENTIAL\n\n(NU) Annex S+E+C+R+E+T follows.\n"),
+        ("encoded.md", "NATO CONFIDENTIAL\n\n(NU) Encoded %252553ECRET here.\n"),
+    ] {
+        let err = read(name, text).unwrap_err();
+        assert!(err.reason.contains("above its label"), "{name}: {err}");
+    }
+    // A marking that does not parse is refused without its text.
+    let err = read("leak.md", "NATO SECRET\n\n(NS//REL TO The 3rd Brigade attacks Drevno) x\n").unwrap_err();
+    assert!(!err.to_string().contains("Drevno"), "{err}");
+    let line = r#"{"id":"x","title":"t","label":"NATO SECRET attack Drevno at 0400","portions":[{"text":"x"}]}"#;
+    let err = read("leak.jsonl", line).unwrap_err();
+    assert!(!err.to_string().contains("Drevno"), "{err}");
 }

@@ -152,7 +152,7 @@ fn body_label(body: &[u8]) -> Result<Option<serde_json::Value>, serde_json::Erro
     }
     #[derive(Deserialize)]
     struct Extension {
-        rampart: Option<RampartFields>,
+        rampart: Option<serde_json::Map<String, serde_json::Value>>,
     }
     /// Rampart's members: a misspelt one (`lable`) is refused, never ignored
     /// (ignoring it would drop the ceiling the caller meant to declare).
@@ -161,8 +161,15 @@ fn body_label(body: &[u8]) -> Result<Option<serde_json::Value>, serde_json::Erro
     struct RampartFields {
         label: Option<serde_json::Value>,
     }
+    // An object only (a struct would also take an array), with known members only.
     let extension: Extension = serde_json::from_slice(body)?;
-    Ok(extension.rampart.and_then(|r| r.label))
+    let Some(rampart) = extension.rampart else { return Ok(None) };
+    let fields: RampartFields = serde_json::from_value(serde_json::Value::Object(rampart))?;
+    match fields.label {
+        Some(label @ (serde_json::Value::String(_) | serde_json::Value::Object(_))) => Ok(Some(label)),
+        Some(_) => Err(serde::de::Error::custom("rampart.label is a marking string or a JSON label object")),
+        None => Ok(None),
+    }
 }
 
 /// The body forwarded upstream: without Rampart's own `rampart` member, which
@@ -235,6 +242,11 @@ mod tests {
     fn unknown_rampart_members_and_bodies_that_are_no_object_are_refused() {
         let typo = stage().request_label(None, br#"{"model":"m","rampart":{"lable":"NATO SECRET"}}"#);
         assert!(matches!(typo, Err(LabelRefusal::Invalid { param: "rampart.label", .. })), "{typo:?}");
+        for shape in [r#"["NATO RESTRICTED"]"#, r#"{"label":["NATO SECRET"]}"#, r#""NATO SECRET""#] {
+            let body = format!(r#"{{"model":"m","rampart":{shape}}}"#);
+            let refused = stage().request_label(None, body.as_bytes());
+            assert!(matches!(refused, Err(LabelRefusal::Invalid { param: "rampart.label", .. })), "{shape}");
+        }
         for body in [&br#"[{"model":"m"}]"#[..], b"\"text\"", b" 7", b"null"] {
             assert!(matches!(stage().request_label(None, body), Err(LabelRefusal::NotAnObject)), "{body:?}");
         }

@@ -135,7 +135,7 @@ fn retrieval(w: &Worker) -> MethodRouter<Worker> {
         .layer(from_fn_with_state(Recording::new(w, Action::Retrieve, Count::Not), pipeline::record::layer))
         .layer(StageLayer(Identify::site(shared)))
         .layer(StageLayer(Admit(Arc::clone(shared))))
-        .layer(StageLayer(ParseRetrieve(Arc::clone(shared))))
+        .layer(StageLayer(ParseRetrieve))
         .layer(StageLayer(LabelStage(Arc::clone(shared))))
         .layer(StageLayer(AuthorizeRetrieve(Arc::clone(shared))));
     post(pipeline::retrieve::handler).route_layer(stages).fallback(wrong_method)

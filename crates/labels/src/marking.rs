@@ -188,8 +188,12 @@ pub(crate) fn parse_banner(
         }
     }
     let Some((level, mut end)) = class else {
-        let rest: String = text[pos..].chars().take(40).collect();
-        return Err(LabelError::invalid(format!("marking: expected a classification at '{rest}'")));
+        // The text is not repeated: it may be anything a caller or a document holds.
+        return Err(LabelError::invalid(format!(
+            "marking: expected a classification of policy {} at character {}",
+            policy.name,
+            text[..pos].chars().count() + 1
+        )));
     };
     pos = end;
     loop {
@@ -200,8 +204,11 @@ pub(crate) fn parse_banner(
         }
         let Some(found) = parse_category(policy, text, next, &mut categories)? else {
             if strict {
-                let rest: String = text[next..].chars().take(40).collect();
-                return Err(LabelError::invalid(format!("marking: unrecognised text at '{rest}'")));
+                return Err(LabelError::invalid(format!(
+                    "marking: text at character {} is not a category of policy {}",
+                    text[..next].chars().count() + 1,
+                    policy.name
+                )));
             }
             end = pos;
             break;
@@ -267,24 +274,28 @@ fn short_prefix(prefix: &str) -> Option<&'static str> {
     prefix.eq_ignore_ascii_case("Releasable To").then_some("REL TO")
 }
 
-/// The longest inside of a portion marking read in text, in bytes.
-const MAX_PORTION_BYTES: usize = 512;
+/// The longest inside of a portion marking read in text, in bytes (a
+/// releasability list of every nation of the alliance fits).
+const MAX_PORTION_BYTES: usize = 4096;
 
 /// The label of the portion marking of classification `level` whose `(` is at
-/// `start` in `text`. An inside that does not parse (or has no `)` within
-/// [`MAX_PORTION_BYTES`]) still states its classification and the context of
-/// its portion phrase: what the text says is never read lower than that.
+/// `start` in `text`. An inside that does not parse, or has no `)` within
+/// [`MAX_PORTION_BYTES`], still states its classification and the context of
+/// its portion phrase; when it also states categories (`//`) that cannot be
+/// read, it reads as [`portion_unreadable`]: what the text says is never read lower.
 pub(crate) fn portion_in_text(policy: &Arc<SecurityPolicy>, text: &str, start: usize, level: usize) -> Label {
     let inner_start = start + 1;
     let mut window_end = (inner_start + MAX_PORTION_BYTES).min(text.len());
     while !text.is_char_boundary(window_end) {
         window_end -= 1;
     }
-    text[inner_start..window_end]
-        .find(')')
-        .and_then(|close| parse_portion(policy, &text[inner_start..inner_start + close]))
-        .filter(|label| label.level() == level)
-        .unwrap_or_else(|| portion_level(policy, level))
+    let window = &text[inner_start..window_end];
+    let inner = window.find(')').map(|close| &window[..close]);
+    match inner.and_then(|inner| parse_portion(policy, inner)).filter(|label| label.level() == level) {
+        Some(label) => label,
+        None if inner.unwrap_or(window).contains('/') => portion_unreadable(policy, level),
+        None => portion_level(policy, level),
+    }
 }
 
 /// What a portion phrase alone states: its classification and the policy's own context.
@@ -294,6 +305,20 @@ pub(crate) fn portion_level(policy: &Arc<SecurityPolicy>, level: usize) -> Label
         categories.insert(tag.name.clone(), BTreeSet::from([value.name.clone()]));
     }
     Label::normal(Arc::clone(policy), level, categories)
+}
+
+/// A marking of classification `level` whose categories are stated but
+/// cannot be read (disguised, or cut short): releasable to nobody, since any
+/// release it meant may be narrower than any reader's. Every permissive tag
+/// marked after the classification (NATO's `Releasable To`) is held empty.
+pub(crate) fn portion_unreadable(policy: &Arc<SecurityPolicy>, level: usize) -> Label {
+    let mut label = portion_level(policy, level);
+    let mut categories = label.categories().clone();
+    for tag in policy.tags.iter().filter(|t| t.kind == crate::TagKind::Permissive && !t.marks_before_classification()) {
+        categories.insert(tag.name.clone(), BTreeSet::new());
+    }
+    label = Label::normal(Arc::clone(policy), level, categories);
+    label
 }
 
 /// The values of context-like tags (those marked before the classification)
@@ -369,9 +394,8 @@ impl SecurityPolicy {
     pub fn parse_marking(self: &Arc<Self>, marking: &str) -> Result<Label, LabelError> {
         let marking = marking.trim();
         if let Some(inner) = marking.strip_prefix('(').and_then(|m| m.strip_suffix(')')) {
-            return parse_portion(self, inner).ok_or_else(|| {
-                LabelError::invalid(format!("marking: '{marking}' is not a portion marking of {}", self.name))
-            });
+            return parse_portion(self, inner)
+                .ok_or_else(|| LabelError::invalid(format!("marking: not a portion marking of {}", self.name)));
         }
         parse_banner(self, marking, 0, true).map(|(label, _)| label)
     }

@@ -38,7 +38,7 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
-use crate::marking::{match_at, parse_banner, portion_in_text, portion_level};
+use crate::marking::{match_at, parse_banner, portion_in_text, portion_level, portion_unreadable};
 use crate::{Label, SecurityPolicy, embedded};
 
 /// The right-to-left override, which displays the Latin text after it reversed.
@@ -115,8 +115,9 @@ fn marking_needles(policy: &SecurityPolicy, view: impl Fn(&str) -> String) -> Ve
     needles
 }
 
-/// How many layers of encoding are undone (`%2553` is `%53` is `S`).
-const MAX_DECODING_ROUNDS: usize = 3;
+/// How many layers of encoding are undone (`%2553` is `%53` is `S`); a text
+/// still changing after them is read at every layer undone.
+const MAX_DECODING_ROUNDS: usize = 8;
 
 /// Finds markings of one policy in text, disguised or not.
 #[derive(Debug)]
@@ -130,6 +131,10 @@ pub struct MarkingScanner {
     folded_needles: Needles,
     /// The needles of the squashed view: phrases and portions folded, without whitespace.
     squashed: Needles,
+    /// How category groups after a classification begin in the squashed view
+    /// (prefixes and values of the tags marked after it), to tell a disguised
+    /// marking that states categories from one that does not.
+    squashed_categories: AhoCorasick,
 }
 
 impl MarkingScanner {
@@ -161,7 +166,21 @@ impl MarkingScanner {
             (embedded::JSON_NEEDLE.to_owned(), Needle::JsonLabel),
         ]));
         let folded_needles = Needles::new(marking_needles(&folded, str::to_owned));
-        Self { policy, raw, folded: Arc::new(folded), folded_needles, squashed }
+        let mut starts: Vec<String> = vec![squash(&fold("REL TO")).0];
+        for tag in policy.tags.iter().filter(|t| !t.marks_before_classification()) {
+            starts.extend(tag.prefix.iter().map(|p| squash(&fold(p)).0));
+            for value in &tag.values {
+                starts.extend(value.phrases.iter().chain([&value.name]).map(|p| squash(&fold(p)).0));
+            }
+        }
+        starts.retain(|s| s.len() >= 2);
+        let squashed_categories = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .start_kind(aho_corasick::StartKind::Anchored)
+            .ascii_case_insensitive(true)
+            .build(&starts)
+            .expect("a policy's category phrases always build an automaton");
+        Self { policy, raw, folded: Arc::new(folded), folded_needles, squashed, squashed_categories }
     }
 
     /// The policy this scanner reads markings of.
@@ -184,7 +203,7 @@ impl MarkingScanner {
 
     /// Reads `text` in every view.
     fn scan_views(&self, text: &str, found: &mut Option<Label>) {
-        self.read(&self.policy, &self.raw, text, found);
+        self.read(&self.policy, &self.raw, text, found, None);
         let folded = fold(text);
         self.scan_folded(&folded, found);
         if text.contains(RIGHT_TO_LEFT_OVERRIDE) {
@@ -194,29 +213,60 @@ impl MarkingScanner {
     }
 
     fn scan_folded(&self, folded: &str, found: &mut Option<Label>) {
-        self.read(&self.folded, &self.folded_needles, folded, found);
+        // Markings stating categories, by level: as read in the folded view, and as seen squashed.
+        let mut readable = vec![0usize; self.policy.classifications.len()];
+        let mut squashed_seen = readable.clone();
+        self.read(&self.folded, &self.folded_needles, folded, found, Some(&mut readable));
         let (squashed, gaps) = squash(folded);
         let edge = |pos: usize, before: bool| {
             let neighbour = if before { squashed[..pos].chars().next_back() } else { squashed[pos..].chars().next() };
             gaps.binary_search(&pos).is_ok() || neighbour.is_none_or(|c| !c.is_alphanumeric())
         };
         for (start, end, needle) in self.squashed.find(&squashed) {
-            let label = match needle {
+            let (level, states_categories) = match needle {
                 Needle::Banner(level) if edge(start, true) && edge(end, false) => {
-                    Label::normal(Arc::clone(&self.policy), level, BTreeMap::new())
+                    (level, self.category_follows(&squashed[end..]))
                 }
-                Needle::Portion(level) => portion_level(&self.policy, level),
+                Needle::Portion(level) => (level, squashed[..end].ends_with('/')),
                 Needle::Banner(_) | Needle::XmlLabel | Needle::JsonLabel => continue,
+            };
+            squashed_seen[level] += usize::from(states_categories);
+            let label = match needle {
+                Needle::Portion(_) => portion_level(&self.policy, level),
+                _ => Label::normal(Arc::clone(&self.policy), level, BTreeMap::new()),
             };
             add(found, label);
         }
+        // More markings stating categories seen squashed than read: the others are disguised,
+        // their categories unreadable, and they read as releasable to nobody rather than to all.
+        for (level, (seen, read)) in squashed_seen.iter().zip(&readable).enumerate() {
+            if seen > read {
+                add(found, portion_unreadable(&self.policy, level));
+            }
+        }
+    }
+
+    /// Whether `after` (squashed text right after a classification) begins,
+    /// past separators, with a category group.
+    fn category_follows(&self, after: &str) -> bool {
+        let after = after.trim_start_matches(['/', ',', ';']);
+        let input = aho_corasick::Input::new(after).anchored(aho_corasick::Anchored::Yes);
+        self.squashed_categories.find(input).is_some()
     }
 
     /// Reads `text` as [`SecurityPolicy::detect_markings`] does (a banner
     /// phrase as the policy writes it, as a whole word, read on to the end of
     /// its line; a portion marking anywhere), finding every needle in one pass.
     /// What `policy` (the real one or its folded copy) finds is rebuilt on the real policy.
-    fn read(&self, policy: &Arc<SecurityPolicy>, needles: &Needles, text: &str, found: &mut Option<Label>) {
+    /// `stating_categories`, when given, counts by level the markings read that state categories.
+    fn read(
+        &self,
+        policy: &Arc<SecurityPolicy>,
+        needles: &Needles,
+        text: &str,
+        found: &mut Option<Label>,
+        mut stating_categories: Option<&mut Vec<usize>>,
+    ) {
         for (pos, end, needle) in needles.find(text) {
             let label = match needle {
                 Needle::XmlLabel => match embedded::xml_label(&self.policy, text, pos) {
@@ -228,6 +278,9 @@ impl MarkingScanner {
                     None => continue,
                 },
                 Needle::Portion(level) => {
+                    if let Some(counts) = stating_categories.as_deref_mut() {
+                        counts[level] += usize::from(text[..end].ends_with('/'));
+                    }
                     let label = portion_in_text(policy, text, pos, level);
                     Label::normal(Arc::clone(&self.policy), label.level(), label.categories().clone())
                 }
@@ -244,6 +297,10 @@ impl MarkingScanner {
                     let Ok((label, _)) = parse_banner(policy, line, policy.context_start(line, at), false) else {
                         continue;
                     };
+                    if let Some(counts) = stating_categories.as_deref_mut() {
+                        let after = |tag: &String| policy.tag(tag).is_some_and(|t| !t.marks_before_classification());
+                        counts[label.level()] += usize::from(label.categories().keys().any(after));
+                    }
                     Label::normal(Arc::clone(&self.policy), label.level(), label.categories().clone())
                 }
             };
@@ -302,7 +359,7 @@ pub fn fold(text: &str) -> String {
         return String::from_utf8(out).expect("folded ASCII is the concatenation of UTF-8 strings");
     }
     let mut out = String::with_capacity(text.len());
-    let normalised: String = text.chars().map(|c| capital_of_small(c).unwrap_or(c)).nfkc().collect();
+    let normalised: String = text.chars().map(|c| plain_of(c).unwrap_or(c)).nfkc().collect();
     for c in unicode_security::skeleton(&normalised) {
         if c == '\n' || c == '\r' {
             out.push('\n');
@@ -327,7 +384,65 @@ fn decode(text: &str) -> Option<String> {
     if decoded.contains('%') {
         decoded = Cow::Owned(percent_encoding::percent_decode_str(&decoded).decode_utf8_lossy().into_owned());
     }
+    if let Some(undone) = undo_escapes(&decoded) {
+        decoded = Cow::Owned(undone);
+    }
     (decoded != text).then(|| decoded.into_owned())
+}
+
+/// The longest markup tag dropped from text (`SEC<b></b>RET`), in bytes.
+const MAX_TAG: usize = 64;
+
+/// `text` with what the decoders above leave undone: numeric character
+/// references without their `;` (`&#83ECRET`), `\uXXXX`, `%uXXXX` and `\xXX`
+/// escapes, and markup tags (`<b>`) dropped; `None` when there is none.
+fn undo_escapes(text: &str) -> Option<String> {
+    if !text.contains(['&', '\\', '%', '<']) {
+        return None;
+    }
+    let bytes = text.as_bytes();
+    let (mut out, mut copied, mut at) = (String::with_capacity(text.len()), 0, 0);
+    while at < bytes.len() {
+        let rest = &text[at..];
+        let undone = match (bytes[at], bytes.get(at + 1).copied()) {
+            (b'&', Some(b'#')) => match bytes.get(at + 2) {
+                Some(b'x' | b'X') => escaped(&rest[3..], 16, 1..=6).map(|(c, n)| (Some(c), 3 + n)),
+                _ => escaped(&rest[2..], 10, 1..=7).map(|(c, n)| (Some(c), 2 + n)),
+            },
+            (b'\\', Some(b'u')) | (b'%', Some(b'u' | b'U')) => {
+                escaped(&rest[2..], 16, 4..=4).map(|(c, n)| (Some(c), 2 + n))
+            }
+            (b'\\', Some(b'x')) => escaped(&rest[2..], 16, 2..=2).map(|(c, n)| (Some(c), 2 + n)),
+            (b'<', Some(next)) if next.is_ascii_alphabetic() || next == b'/' || next == b'!' => {
+                rest.bytes().take(MAX_TAG).position(|b| b == b'>').map(|end| (None, end + 1))
+            }
+            _ => None,
+        };
+        match undone {
+            Some((character, used)) => {
+                out.push_str(&text[copied..at]);
+                out.extend(character);
+                at += used;
+                copied = at;
+            }
+            None => at += text[at..].chars().next().map_or(1, char::len_utf8),
+        }
+    }
+    (copied > 0).then(|| {
+        out.push_str(&text[copied..]);
+        out
+    })
+}
+
+/// The character a run of `digits` digits in `radix` at the start of `rest`
+/// stands for (an optional `;` after them is taken too), and the bytes used.
+fn escaped(rest: &str, radix: u32, digits: std::ops::RangeInclusive<usize>) -> Option<(char, usize)> {
+    let count = rest.bytes().take(*digits.end()).take_while(|b| char::from(*b).is_digit(radix)).count();
+    if !digits.contains(&count) {
+        return None;
+    }
+    let character = u32::from_str_radix(&rest[..count], radix).ok().and_then(char::from_u32)?;
+    Some((character, count + usize::from(rest.as_bytes().get(count) == Some(&b';'))))
 }
 
 /// The letter a folded digit or symbol stands for when a word is spelled
@@ -341,15 +456,29 @@ fn letter_for(byte: u8) -> u8 {
         b'6' => b'G',
         b'7' | b'+' => b'T',
         b'8' => b'B',
-        b'!' | b'|' => b'l',
+        b'!' => b'l',
         other => other,
     }
 }
 
-/// The capital a small capital stands for (`ꜱᴇᴄʀᴇᴛ`): neither NFKC nor the
-/// confusable skeleton maps them.
-fn capital_of_small(c: char) -> Option<char> {
+/// The plain character a decorated one stands for where neither NFKC nor the
+/// confusable skeleton maps it: small capitals (`ꜱᴇᴄʀᴇᴛ`), squared, circled
+/// and negative letters (`🆂🅴🅲`), regional indicators (`🇸🇪🇨`), the invisible
+/// tag characters (U+E0020 to U+E007E, which spell ASCII), middle dots and
+/// bullets between letters (read as `.`), and the rupee sign (`₹`, an R).
+fn plain_of(c: char) -> Option<char> {
+    let offset = |base: u32| char::from_u32(u32::from(b'A') + (u32::from(c) - base));
+    match u32::from(c) {
+        0x1F1E6..=0x1F1FF => return offset(0x1F1E6),
+        0x1F130..=0x1F149 => return offset(0x1F130),
+        0x1F150..=0x1F169 => return offset(0x1F150),
+        0x1F170..=0x1F189 => return offset(0x1F170),
+        0xE0020..=0xE007E => return char::from_u32(u32::from(c) - 0xE0000),
+        _ => {}
+    }
     Some(match c {
+        '\u{00B7}' | '\u{2022}' | '\u{2027}' | '\u{30FB}' | '\u{2219}' => '.',
+        '\u{20B9}' => 'R',
         '\u{1D00}' => 'A',
         '\u{0299}' => 'B',
         '\u{1D04}' => 'C',
@@ -380,14 +509,33 @@ fn capital_of_small(c: char) -> Option<char> {
 }
 
 /// A folded `text` without its whitespace (`' '` and `'\n'`, the only kinds a
-/// folded text has) and without the separators a spelled-out word is written
-/// with (`.`, `-`, `_`), digits and symbols read as the letters they stand
-/// for, and the offsets (in the result) where anything was removed.
+/// folded text has) and without the punctuation a spelled-out word may be
+/// written with (`.`, `-`, `_`, `+`, `*`, `,`, `~`, `:`, quotes, backticks,
+/// `^`, `=`, `#`; not `/` nor brackets, which portion markings are made of),
+/// digits and symbols read as the letters they stand for, and the offsets (in
+/// the result) where anything was removed.
 fn squash(text: &str) -> (String, Vec<usize>) {
     let mut out: Vec<u8> = Vec::with_capacity(text.len());
     let mut gaps = Vec::new();
     for &byte in text.as_bytes() {
-        if matches!(byte, b' ' | b'\n' | b'.' | b'-' | b'_') {
+        if matches!(
+            byte,
+            b' ' | b'\n'
+                | b'.'
+                | b'-'
+                | b'_'
+                | b'+'
+                | b'*'
+                | b','
+                | b'~'
+                | b':'
+                | b'\''
+                | b'"'
+                | b'`'
+                | b'^'
+                | b'='
+                | b'#'
+        ) {
             if gaps.last() != Some(&out.len()) {
                 gaps.push(out.len());
             }
@@ -431,7 +579,7 @@ mod tests {
             let policy = policies.default_policy();
             let scanner = MarkingScanner::new(Arc::clone(policy));
             let mut found = None;
-            scanner.read(policy, &scanner.raw, &text, &mut found);
+            scanner.read(policy, &scanner.raw, &text, &mut found, None);
             proptest::prop_assert_eq!(found, policy.detect_markings(&text), "{:?}", text);
         }
     }

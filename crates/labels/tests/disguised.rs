@@ -123,6 +123,30 @@ fn spelled_out_substituted_and_encoded_markings_are_found() {
         ("portion with releasability", "(NS//REL TO GBR, USA) The brigade crossed."),
         ("portion with a special category", "(NS//ATOMAL) text"),
         ("portion marking spelled out", "(N.S.) text"),
+        ("letters split by plus signs", "NATO S+E+C+R+E+T"),
+        ("letters split by stars", "NATO S*E*C*R*E*T"),
+        ("letters split by commas", "NATO S,E,C,R,E,T"),
+        ("letters split by middle dots", "NATO S·E·C·R·E·T"),
+        ("letters split by tildes", "NATO S~E~C~R~E~T"),
+        ("a colon inside", "NATO SEC:RET"),
+        ("quotes inside", "NATO SEC'RET and SEC\"RET"),
+        ("markdown emphasis inside", "NATO **SEC**RET"),
+        ("a backtick inside", "NATO S`E`CRET"),
+        ("markup inside", "NATO SEC<b></b>RET"),
+        ("markdown around a portion", "(**NS**) text"),
+        ("negative squared letters", "🆂🅴🅲🆁🅴🆃"),
+        ("regional indicators", "🇸🇪🇨🇷🇪🇹"),
+        (
+            "invisible tag characters",
+            "\u{E004E}\u{E0041}\u{E0054}\u{E004F} \u{E0053}\u{E0045}\u{E0043}\u{E0052}\u{E0045}\u{E0054}",
+        ),
+        ("a rupee sign for an R", "5EC₹ET"),
+        ("encoded three times", "NATO %252553ECRET"),
+        ("encoded in mixed layers", "NATO %2526%252383%253BECRET"),
+        ("a reference without its semicolon", "NATO &#83ECRET"),
+        ("a percent-u escape", "NATO %u0053ECRET"),
+        ("a backslash-u escape", "NATO \\u0053ECRET"),
+        ("a backslash-x escape", "NATO \\x53ECRET"),
     ];
     for (what, text) in forms {
         assert!(found(text).as_deref().is_some_and(|c| c == "SECRET"), "{what}: {text:?} read as {:?}", found(text));
@@ -138,7 +162,25 @@ fn portion_markings_keep_their_categories_and_context() {
     assert_eq!(read("(CTS//REL TO DEU) x"), policies.parse_label("COSMIC TOP SECRET REL TO DEU").unwrap());
     assert_eq!(read("(NS//ATOMAL) x"), policies.parse_label("NATO SECRET ATOMAL").unwrap());
     assert_eq!(read("(NS) x"), policies.parse_label("NATO SECRET").unwrap());
-    // An inside that does not parse still states its classification and context.
-    assert_eq!(read("(NS//NOT A CATEGORY) x"), policies.parse_label("NATO SECRET").unwrap());
-    assert_eq!(read("(NS/ x"), policies.parse_label("NATO SECRET").unwrap());
+    // An inside that states categories it does not spell readably is releasable to nobody.
+    let nobody = |text: &str| read(text).categories().get("Releasable To").is_some_and(|r| r.is_empty());
+    for text in [
+        "(NS//NOT A CATEGORY) x",
+        "(NS/ x",
+        "(N.C//REL TO GBR) text",
+        "(N C//REL TO GBR) text",
+        "( NC //REL TO GBR) text",
+        "(N.C//ATOMAL) text",
+        "N.A.T.O C.O.N.F.I.D.E.N.T.I.A.L REL TO GBR",
+        "C.O.N.F.I.D.E.N.T.I.A.L ATOMAL",
+    ] {
+        assert!(nobody(text), "{text:?} read as {:?}", read(text));
+    }
+    // A long releasability list is read whole.
+    let long = format!("(NC//REL TO {}GBR) text", "GBR, ".repeat(100));
+    assert_eq!(read(&long), policies.parse_label("NATO CONFIDENTIAL REL TO GBR").unwrap());
+    assert!(nobody(&format!("(NC//REL TO {}GBR) text", "GBR, ".repeat(1000))), "cut short: releasable to nobody");
+    // A digit for a letter inside a category is not read as the nation it spells.
+    let g8r = read("(NC//REL TO G8R) text");
+    assert!(g8r.categories().get("Releasable To").is_none_or(|r| !r.contains("DEU")), "{g8r:?}");
 }

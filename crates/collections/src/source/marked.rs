@@ -14,8 +14,9 @@ use rampart_labels::{Label, Policies};
 
 use crate::document::{Document, DocumentError, Portion};
 
-/// How far into a paragraph its portion marking may close.
-const MAX_MARKING: usize = 96;
+/// How far into a paragraph its portion marking may close (a releasability
+/// list of every nation of the alliance fits).
+const MAX_MARKING: usize = 4096;
 
 /// A paragraph: where it starts, and its lines joined.
 struct Paragraph {
@@ -158,10 +159,9 @@ fn portion_marking<'t>(document: &Label, text: &'t str) -> Result<(Option<Label>
     let Some(close) = marking_end(text) else {
         return Ok((None, text));
     };
-    let marking = &text[..=close];
-    let label = document
-        .policy()
-        .parse_marking(marking)
-        .map_err(|_| format!("'{marking}' is not a portion marking of policy {}", document.policy().name))?;
+    // The marking is not repeated in the error: its inside may be any text of the file.
+    let label = document.policy().parse_marking(&text[..=close]).map_err(|_| {
+        format!("the paragraph begins with a portion marking that is not one of policy {}", document.policy().name)
+    })?;
     Ok((Some(label), text[close + 1..].trim_start()))
 }

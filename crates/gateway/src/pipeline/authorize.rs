@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::extract::Request;
 use rampart_api::ApiError;
 use rampart_identity::Principal;
+use rampart_labels::Denial;
 use rampart_policy::{Action, Decision, Refusal};
 
 use super::label::RequestLabel;
@@ -51,26 +52,51 @@ pub struct AuthorizeRetrieve(pub Arc<Shared>);
 impl Stage for AuthorizeRetrieve {
     async fn enter(&self, request: &mut Request) -> Result<(), ApiError> {
         let principal = &earlier::<Caller>(request)?.principal;
-        let label = &earlier::<RequestLabel>(request)?.0;
+        let RequestLabel(label, declared) = earlier::<RequestLabel>(request)?;
+        // The request's own label first: a refusal of it says nothing of any collection.
+        if let Err(denial) = principal.clearance.check(label) {
+            let refusal = match denial {
+                Denial::Permissive(_) => Refusal::NotReleasable,
+                _ => Refusal::LabelExceedsClearance,
+            };
+            return allow(request, &Decision { refusal: Some(refusal), policies: Vec::new() });
+        }
         let authorization = &self.0.security.authorization;
+        let library = &self.0.library;
+        let may_read = |portion: &rampart_labels::Label| {
+            principal.clearance.check(portion).is_ok() && declared.as_ref().is_none_or(|c| c.dominates(portion))
+        };
         let collections = &earlier::<RetrieveRequest>(request)?.collections;
         let mut last = None;
+        // In the order asked, the first collection that is not served, that a policy forbids,
+        // or that the caller may read nothing of is answered as one that does not exist: the
+        // same answer whatever the reason and whatever the others are, so that no refusal
+        // confirms a collection; the audit entry keeps the decision and the true reason.
         for collection in collections {
-            let decision = authorization.authorize_retrieve(principal, collection, label);
-            if decision.refusal == Some(Refusal::PolicyForbids) {
-                // A policy on the collection: answered exactly as a collection that does not exist,
-                // so that a refusal does not confirm one; the audit entry keeps the decision and
-                // the true reason. (A refusal of the request's own label says nothing of any
-                // collection, and is answered as such below.)
-                let retrieved = withheld(collections, collection, "forbidden by policy");
+            let (decision, reason) = match library.contains(collection) {
+                false => (None, Some("not served here")),
+                true => {
+                    let decision = authorization.authorize_retrieve(principal, collection, label);
+                    let reason = match decision.refusal {
+                        Some(Refusal::PolicyForbids) => Some("forbidden by policy"),
+                        None if !library.readable_any(collection, &may_read) => Some("nothing readable"),
+                        _ => None,
+                    };
+                    (Some(decision), reason)
+                }
+            };
+            if let Some(reason) = reason {
+                let retrieved = withheld(collections, collection, reason);
                 earlier::<Notes>(request)?.note(|draft| {
-                    draft.decided(&decision);
+                    if let Some(decision) = &decision {
+                        draft.decided(decision);
+                    }
                     draft.retrieved(retrieved);
                 });
                 return Err(ApiError::collection_not_found(collection));
             }
-            let refused = !decision.allowed();
-            last = Some(decision);
+            let refused = decision.as_ref().is_some_and(|d| !d.allowed());
+            last = decision;
             if refused {
                 break;
             }

@@ -20,20 +20,18 @@ use super::{Earlier, Stage, earlier};
 use crate::error::ErrorResponse;
 use crate::identify::Caller;
 use crate::labelled_stream::label_response;
-use crate::library::{Found, RetrieveRequest, retrieved, withheld};
-use crate::state::{Shared, Worker};
+use crate::library::{Found, RetrieveRequest, retrieved};
+use crate::state::Worker;
 use crate::trail::Notes;
 
-/// The retrieve route's parse stage: the body as a [`RetrieveRequest`] naming collections served here.
+/// The retrieve route's parse stage: the body as a [`RetrieveRequest`].
 #[derive(Clone)]
-pub struct ParseRetrieve(pub Arc<Shared>);
+pub struct ParseRetrieve;
 
 impl Stage for ParseRetrieve {
     async fn enter(&self, request: &mut Request) -> Result<(), ApiError> {
+        // Collections not served here are answered by the authorize stage, in order with the others.
         let ask = RetrieveRequest::parse(&earlier::<Admitted>(request)?.0)?;
-        if let Some(unknown) = ask.collections.iter().find(|name| !self.0.library.contains(name)) {
-            return Err(ApiError::collection_not_found(unknown));
-        }
         request.extensions_mut().insert(ask);
         Ok(())
     }
@@ -55,11 +53,6 @@ pub async fn handler(
     let may_read = move |portion: &Label| {
         clearance.check(portion).is_ok() && declared.as_ref().is_none_or(|ceiling| ceiling.dominates(portion))
     };
-    // A collection the caller may read nothing of is answered as one that does not exist.
-    if let Some(hidden) = ask.collections.iter().find(|name| !w.shared.library.readable_any(name, &may_read)) {
-        notes.note(|draft| draft.retrieved(withheld(&ask.collections, hidden, "nothing readable")));
-        return Err(ApiError::collection_not_found(hidden).into());
-    }
     let shared = Arc::clone(&w.shared);
     let searched = tokio::task::spawn_blocking(move || {
         let library = &shared.library;

@@ -167,7 +167,15 @@ async fn unknown_closed_and_malformed_requests_are_refused_in_openai_format() {
     assert!(!closed.allowed && closed.policies.contains(&"closed-collection".to_owned()), "{closed:?}");
     let why = |e: &rampart_audit::entry::Entry| e.retrieved.as_ref().and_then(|r| r.withheld.clone()).map(|w| w.reason);
     assert_eq!(why(closed).as_deref(), Some("forbidden by policy"));
-    let secret = decoded.last().unwrap();
+    // Whatever else is named, and in whichever order, the first collection refused is named.
+    for order in [["secret", "nope"], ["nope", "secret"]] {
+        let ask = json!({"collections": order, "query": "river"});
+        let (status, _, body) = retrieve(&router, ask, Some("NATO CONFIDENTIAL")).await;
+        assert_eq!((status, &body), (StatusCode::NOT_FOUND, &unknown(order[0])));
+    }
+    let entries = super::tests::journal_entries(&storage);
+    let decoded: Vec<_> = entries.iter().map(|e| rampart_audit::entry::Entry::decode(e).unwrap()).collect();
+    let secret = decoded.iter().rfind(|e| why(e).as_deref() == Some("nothing readable")).unwrap();
     assert_eq!(
         (why(secret).as_deref(), secret.code.as_deref()),
         (Some("nothing readable"), Some("collection_not_found"))
