@@ -4,8 +4,9 @@
 //! refusal parts, ...), and the strings of any string that is itself JSON
 //! (tool-call arguments are JSON in a string). What a backend or the model
 //! could read is read here too, so no field is left unscanned. The `text`
-//! members of a list of parts are also read joined, as the model reads them,
-//! so a marking split across two parts is still one marking.
+//! members of a list of parts, and the contents of a list of messages, are
+//! also read joined, as the model reads them, so a marking split across two
+//! parts or two messages is still one marking.
 //!
 //! A body naming a member twice in one object is refused: parsers differ on
 //! which of the two wins, so the gateway and a backend could read different
@@ -162,10 +163,11 @@ impl<'de> Visitor<'de> for Walk<'_> {
             }
             index += 1;
         }
+        let joined = texts.join("\n");
         if self.collect && texts.len() > 1 {
-            self.collector.push(&texts.join("\n"), self.nested);
+            self.collector.push(&joined, self.nested);
         }
-        Ok(None)
+        Ok((self.keep && !joined.is_empty()).then_some(joined))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Kept, A::Error> {
@@ -182,7 +184,8 @@ impl<'de> Visitor<'de> for Walk<'_> {
             if collect {
                 self.collector.push(&name, self.nested);
             }
-            let keep = name == "text";
+            // A part's text and a message's content are also read joined with their neighbours'.
+            let keep = name == "text" || name == "content";
             let value = map.next_value_seed(Walk { keep, ..Walk::new(self.collector, collect, self.nested) })?;
             if keep {
                 kept = value;
@@ -211,6 +214,12 @@ mod tests {
     fn the_texts_of_a_list_of_parts_are_also_read_joined() {
         let text = body_text(br#"[{"type":"text","text":"NATO SEC"},{"type":"text","text":"RET"}]"#).unwrap();
         assert!(text.contains("NATO SEC\nRET\n"), "{text:?}");
+    }
+
+    #[test]
+    fn the_contents_of_a_list_of_messages_are_also_read_joined() {
+        let body = br#"{"messages":[{"role":"user","content":"NATO SEC"},{"role":"system","content":[{"type":"text","text":"RET"}]}]}"#;
+        assert!(body_text(body).unwrap().contains("NATO SEC\nRET"), "{:?}", body_text(body));
     }
 
     #[test]

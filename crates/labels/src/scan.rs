@@ -377,6 +377,9 @@ pub fn fold(text: &str) -> String {
 /// `text` with HTML character references and percent-encoding undone, if it
 /// holds any (`None` when decoding changes nothing).
 fn decode(text: &str) -> Option<String> {
+    if !may_be_encoded(text) {
+        return None;
+    }
     let mut decoded = Cow::Borrowed(text);
     if text.contains('&') {
         decoded = Cow::Owned(html_escape::decode_html_entities(&decoded).into_owned());
@@ -390,6 +393,13 @@ fn decode(text: &str) -> Option<String> {
     (decoded != text).then(|| decoded.into_owned())
 }
 
+/// Whether `text` holds a byte any decoding starts with (`&`, `%`, `\\`, `<`):
+/// most text holds none, and is then not decoded at all (two vectorised passes).
+fn may_be_encoded(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memchr::memchr3(b'&', b'%', b'<', bytes).is_some() || memchr::memchr(b'\\', bytes).is_some()
+}
+
 /// The longest markup tag dropped from text (`SEC<b></b>RET`), in bytes.
 const MAX_TAG: usize = 64;
 
@@ -397,7 +407,7 @@ const MAX_TAG: usize = 64;
 /// references without their `;` (`&#83ECRET`), `\uXXXX`, `%uXXXX` and `\xXX`
 /// escapes, and markup tags (`<b>`) dropped; `None` when there is none.
 fn undo_escapes(text: &str) -> Option<String> {
-    if !text.contains(['&', '\\', '%', '<']) {
+    if !may_be_encoded(text) {
         return None;
     }
     let bytes = text.as_bytes();

@@ -177,6 +177,12 @@ async fn the_label_stage_cannot_be_bypassed() {
             "NATO &amp;#83;ECRET",
             "NATO %53ECRET",
             "NATO %2553ECRET",
+            "NATO %252553ECRET",
+            "NATO S+E+C+R+E+T",
+            "(N.C//REL TO GBR) text",
+            "N.A.T.O C.O.N.F.I.D.E.N.T.I.A.L REL TO GBR",
+            "🆂🅴🅲🆁🅴🆃",
+            "NATO SEC<b></b>RET",
             secret_xml,
             secret_json,
         ];
@@ -184,6 +190,16 @@ async fn the_label_stage_cannot_be_bypassed() {
             let body = with_messages(json!([{"role": "user", "content": text}]));
             let raised = send(&site, &client, version, &as_deu, &body).await;
             assert_eq!(raised.status, 403, "{version:?} {text:?}: {}", raised.body);
+        }
+
+        // A marking split across messages is read as the model reads them: joined.
+        for (first, second) in [("NATO SEC", "RET"), ("(NC//REL TO", "GBR) x")] {
+            for roles in [["user", "user"], ["system", "user"]] {
+                let body =
+                    with_messages(json!([{"role": roles[0], "content": first}, {"role": roles[1], "content": second}]));
+                let raised = send(&site, &client, version, &as_deu, &body).await;
+                assert_eq!(raised.status, 403, "{version:?} {first:?} + {second:?}: {}", raised.body);
+            }
         }
 
         // A header and a body label that differ are refused, whichever is higher.
