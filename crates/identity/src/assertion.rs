@@ -10,6 +10,7 @@
 //! tokens: the same, well-reviewed code checks signatures and times.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::errors::ErrorKind;
@@ -102,18 +103,47 @@ impl AssertionSigner {
     }
 }
 
+/// The longest an assertion may be valid for (`exp - iat`), in seconds.
+pub const MAX_ASSERTION_TTL_SECS: u64 = 300;
+/// How far two sites' clocks may disagree, in seconds.
+const CLOCK_SKEW_SECS: u64 = 5;
+/// The most assertions remembered at once (each for its lifetime); beyond, assertions are refused.
+const MAX_REMEMBERED: usize = 1_000_000;
+
+/// Assertions already accepted, by digest, with their expiry: each is accepted once.
+#[derive(Debug, Default)]
+struct Seen(Mutex<HashMap<[u8; 32], u64>>);
+
+impl Seen {
+    /// Remembers `token` until `exp`; `false` when it was already accepted (or memory is full).
+    fn first_use(&self, token: &str, exp: u64, now: u64) -> bool {
+        use sha2::Digest as _;
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let mut seen = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.len() >= MAX_REMEMBERED / 2 {
+            seen.retain(|_, expiry| *expiry + CLOCK_SKEW_SECS >= now);
+        }
+        if seen.len() >= MAX_REMEMBERED {
+            return false;
+        }
+        seen.insert(digest, exp).is_none()
+    }
+}
+
 /// Checks the assertions of the configured peer sites.
 #[derive(Debug, Clone)]
 pub struct AssertionVerifier {
     site: String,
     /// Peer sites by the common name of their certificates.
     peers: HashMap<String, String>,
+    /// Assertions accepted so far and not yet expired (shared by clones).
+    seen: Arc<Seen>,
 }
 
 impl AssertionVerifier {
     /// A verifier for site `site` that trusts `peers`: (certificate common name, site id) pairs.
     pub fn new(site: &str, peers: impl IntoIterator<Item = (String, String)>) -> Self {
-        Self { site: site.to_owned(), peers: peers.into_iter().collect() }
+        Self { site: site.to_owned(), peers: peers.into_iter().collect(), seen: Arc::default() }
     }
 
     /// Verifies `token`, sent over a connection whose verified client certificate is `certificate`.
@@ -138,16 +168,31 @@ impl AssertionVerifier {
         validation.set_issuer(&[site]);
         validation.set_audience(&[&self.site]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 5;
-        jsonwebtoken::decode::<AssertionClaims>(token, &decoding, &validation).map(|data| data.claims).map_err(|e| {
-            match e.kind() {
+        validation.leeway = CLOCK_SKEW_SECS;
+        validation.validate_nbf = true;
+        let claims = jsonwebtoken::decode::<AssertionClaims>(token, &decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => invalid("expired"),
+                ErrorKind::ImmatureSignature => invalid("not valid yet (nbf)"),
                 ErrorKind::InvalidSignature => invalid("not signed by the key of its certificate"),
                 ErrorKind::InvalidAudience => invalid("meant for another site"),
                 ErrorKind::InvalidIssuer => invalid("issued in another site's name"),
                 ErrorKind::InvalidAlgorithm => invalid("signed with another algorithm than its certificate's"),
                 _ => invalid(&e.to_string()),
-            }
-        })
+            })?;
+        // Bound in time: issued now (within the clocks' skew), valid for the documented TTL at most.
+        let now = now();
+        if claims.iat > now + CLOCK_SKEW_SECS {
+            return Err(invalid("issued in the future"));
+        }
+        if claims.exp.saturating_sub(claims.iat) > MAX_ASSERTION_TTL_SECS {
+            return Err(invalid(&format!("valid for longer than {MAX_ASSERTION_TTL_SECS} s")));
+        }
+        // Single use: a replayed assertion is refused for as long as it would be valid.
+        if !self.seen.first_use(token, claims.exp, now) {
+            return Err(invalid("already used (an assertion is accepted once)"));
+        }
+        Ok(claims)
     }
 }

@@ -145,3 +145,58 @@ fn base64_url_encode(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
+
+#[test]
+fn an_assertion_is_accepted_once_and_only_for_a_short_while() {
+    let dir = pki();
+    let labels = Policies::nato();
+    let gbr = site(dir.path(), "gbr-north", 904);
+    let label = labels.parse_label("NATO SECRET").unwrap();
+    let token = signer("gbr-north", &gbr).sign("usa-east", &caller(&labels), &label, "r1").unwrap();
+    let verifier = verifier();
+    assert!(verifier.verify(&token, Some(&gbr.cert)).is_ok());
+    let err = refusal(verifier.verify(&token, Some(&gbr.cert)));
+    assert!(err.contains("already used"), "{err}");
+    // A clone of the verifier (another worker) remembers it too.
+    let err = refusal(verifier.clone().verify(&token, Some(&gbr.cert)));
+    assert!(err.contains("already used"), "{err}");
+    // Valid for ten years: refused, however well signed.
+    let long = AssertionSigner::from_pem("gbr-north", gbr.key.as_bytes(), Duration::from_secs(10 * 365 * 86_400))
+        .unwrap()
+        .sign("usa-east", &caller(&labels), &label, "r2")
+        .unwrap();
+    let err = refusal(verifier.verify(&long, Some(&gbr.cert)));
+    assert!(err.contains("longer than 300 s"), "{err}");
+}
+
+#[test]
+fn an_assertion_issued_ahead_of_time_is_refused() {
+    let dir = pki();
+    let labels = Policies::nato();
+    let gbr = site(dir.path(), "gbr-north", 905);
+    let label = labels.parse_label("NATO SECRET").unwrap();
+    let token = signer("gbr-north", &gbr).sign("usa-east", &caller(&labels), &label, "r").unwrap();
+    let payload = token.split('.').nth(1).unwrap();
+    let mut claims: serde_json::Value = serde_json::from_slice(&base64_url_decode(payload)).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let sign = |claims: &serde_json::Value| {
+        let (algorithm, key) = match jsonwebtoken::EncodingKey::from_ec_pem(gbr.key.as_bytes()) {
+            Ok(key) => (jsonwebtoken::Algorithm::ES256, key),
+            Err(_) => {
+                (jsonwebtoken::Algorithm::EdDSA, jsonwebtoken::EncodingKey::from_ed_pem(gbr.key.as_bytes()).unwrap())
+            }
+        };
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(algorithm), claims, &key).unwrap()
+    };
+    // Issued a day ahead, expiring shortly after.
+    claims["iat"] = serde_json::json!(now + 86_400);
+    claims["exp"] = serde_json::json!(now + 86_430);
+    let err = refusal(verifier().verify(&sign(&claims), Some(&gbr.cert)));
+    assert!(err.contains("issued in the future"), "{err}");
+    // Not valid before a day from now.
+    claims["iat"] = serde_json::json!(now);
+    claims["exp"] = serde_json::json!(now + 30);
+    claims["nbf"] = serde_json::json!(now + 86_400);
+    let err = refusal(verifier().verify(&sign(&claims), Some(&gbr.cert)));
+    assert!(err.contains("not valid yet"), "{err}");
+}
