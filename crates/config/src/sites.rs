@@ -43,6 +43,13 @@ pub struct SiteConfig {
     /// recognised; default: the site's id.
     #[serde(default)]
     pub subject: Option<String>,
+    /// The nations whose callers this peer may vouch for; default: its `operators`.
+    #[serde(default)]
+    pub may_assert_nations: Option<Vec<String>>,
+    /// The highest clearance and label this peer may assert (a marking or JSON
+    /// label); default: its `accreditation`.
+    #[serde(default)]
+    pub may_assert_clearance: Option<String>,
 }
 
 impl Config {
@@ -53,6 +60,16 @@ impl Config {
 }
 
 impl SiteConfig {
+    /// The nations this site may vouch for as a peer (`may_assert_nations`, or its operators).
+    pub fn assertable_nations(&self) -> &[String] {
+        self.may_assert_nations.as_deref().unwrap_or(&self.operators)
+    }
+
+    /// The highest label this site may assert as a peer (`may_assert_clearance`, or its accreditation).
+    pub fn assertable_ceiling(&self) -> &str {
+        self.may_assert_clearance.as_deref().unwrap_or(&self.accreditation)
+    }
+
     /// The common name the site's certificate carries (`subject`, or the id).
     pub fn certificate_subject(&self) -> &str {
         self.subject.as_deref().unwrap_or(&self.id)

@@ -6,7 +6,9 @@
 
 use rampart_api::ApiError;
 use rampart_config::Config;
-use rampart_identity::{AssertionVerifier, Identity, IdentityError, PeerCertificate, Principal};
+use std::collections::HashMap;
+
+use rampart_identity::{AssertionVerifier, Identity, IdentityError, PeerBounds, PeerCertificate, Principal};
 use rampart_labels::{Label, Policies};
 
 /// A peer site's word for a request it forwarded here.
@@ -44,6 +46,8 @@ pub struct Identification {
     identity: Identity,
     /// The peer sites whose assertions are accepted, with `[federation]`.
     assertions: Option<AssertionVerifier>,
+    /// What each peer site (by id) may assert.
+    bounds: HashMap<String, PeerBounds>,
 }
 
 impl Identification {
@@ -64,7 +68,15 @@ impl Identification {
             }
             _ => None,
         };
-        Ok(Self { identity, assertions })
+        let mut bounds = HashMap::new();
+        for (site, _) in config.peer_sites() {
+            let ceiling = labels
+                .parse_label(site.assertable_ceiling())
+                .map_err(|e| anyhow::anyhow!("sites '{}': may_assert_clearance (or accreditation): {e}", site.id))?;
+            let nations = site.assertable_nations().iter().cloned().collect();
+            bounds.insert(site.id.clone(), PeerBounds { nations, ceiling });
+        }
+        Ok(Self { identity, assertions, bounds })
     }
 
     /// Identifies the caller of an inference request: from a peer site's
@@ -81,6 +93,10 @@ impl Identification {
         let token = std::str::from_utf8(value).map_err(|_| IdentityError::InvalidAssertion("not ASCII text".into()))?;
         let claims = verifier.verify(token, credentials.peer)?;
         let (principal, label) = self.identity.asserted(&claims)?;
+        let bounds = self.bounds.get(&claims.iss).ok_or_else(|| {
+            IdentityError::UntrustedPeer(format!("site '{}' is not a configured peer site", claims.iss))
+        })?;
+        Identity::within_bounds(&claims, &principal, &label, bounds)?;
         Ok(Caller { principal, vouched: Some(Vouched { site: claims.iss, label }) })
     }
 

@@ -28,6 +28,21 @@ pub use directory::{Directory, DirectoryEntry};
 pub use mtls::{PeerCertificate, client_cert_verifier};
 pub use token::{Claims, TokenVerifier, mint_token};
 
+/// What one peer site may assert: its callers' nations and the highest clearance and label.
+#[derive(Debug, Clone)]
+pub struct PeerBounds {
+    /// The nations whose callers it may vouch for.
+    pub nations: BTreeSet<String>,
+    /// The highest label (and clearance level) it may assert.
+    pub ceiling: Label,
+}
+
+/// The index of the highest classification a clearance holds.
+fn highest_level(clearance: &Clearance) -> usize {
+    let policy = clearance.policy();
+    clearance.classifications().iter().filter_map(|name| policy.classification_index(name)).max().unwrap_or(0)
+}
+
 /// How a principal was identified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMethod {
@@ -205,6 +220,23 @@ impl Identity {
         };
         let clearance = self.labels.clearance_from_json(&claims.clearance).map_err(|e| bad("clearance", e))?;
         let label = self.labels.label_from_json(&claims.label).map_err(|e| bad("label", e))?;
+        // A subject this site's directory knows is bounded by the directory, whatever a peer says.
+        if let Some(directory) = &self.directory
+            && let Ok(entry) = directory.lookup(&claims.sub)
+        {
+            let beyond = |what: &str| {
+                IdentityError::InvalidAssertion(format!(
+                    "site '{}' asserts {what} beyond what this site's directory holds for the subject",
+                    claims.iss
+                ))
+            };
+            if entry.nation.as_ref().is_some_and(|nation| *nation != claims.nat) {
+                return Err(beyond("a nation"));
+            }
+            if highest_level(&clearance) > highest_level(&entry.clearance) {
+                return Err(beyond("a clearance"));
+            }
+        }
         let principal = self.principal(
             claims.sub.clone(),
             claims.nat.clone(),
@@ -213,6 +245,26 @@ impl Identity {
             AuthMethod::Assertion,
         )?;
         Ok((principal, label))
+    }
+
+    /// Refuses an assertion of `claims` (from a peer vouched for by `bounds`) that
+    /// names a nation the peer may not vouch for, or a clearance or label above the
+    /// highest it may assert.
+    pub fn within_bounds(
+        claims: &AssertionClaims,
+        principal: &Principal,
+        label: &Label,
+        bounds: &PeerBounds,
+    ) -> Result<(), IdentityError> {
+        let refuse =
+            |what: String| IdentityError::InvalidAssertion(format!("site '{}' may not assert {what}", claims.iss));
+        if !bounds.nations.contains(&principal.nation) {
+            return Err(refuse(format!("callers of nation {}", principal.nation)));
+        }
+        if highest_level(&principal.clearance) > bounds.ceiling.level() || !bounds.ceiling.dominates(label) {
+            return Err(refuse(format!("a clearance or label above {}", bounds.ceiling.banner())));
+        }
+        Ok(())
     }
 
     fn principal(

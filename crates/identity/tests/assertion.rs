@@ -200,3 +200,28 @@ fn an_assertion_issued_ahead_of_time_is_refused() {
     let err = refusal(verifier().verify(&sign(&claims), Some(&gbr.cert)));
     assert!(err.contains("not valid yet"), "{err}");
 }
+
+#[test]
+fn a_peer_may_assert_only_its_nations_up_to_its_ceiling() {
+    use rampart_identity::PeerBounds;
+    let dir = pki();
+    let labels = Policies::nato();
+    let gbr = site(dir.path(), "gbr-north", 906);
+    let bounds =
+        PeerBounds { nations: ["GBR".to_owned()].into(), ceiling: labels.parse_label("NATO CONFIDENTIAL").unwrap() };
+    let ask = |principal: Principal, label: &str| {
+        let label = labels.parse_label(label).unwrap();
+        let token = signer("gbr-north", &gbr).sign("usa-east", &principal, &label, "r").unwrap();
+        let claims = verifier().verify(&token, Some(&gbr.cert)).unwrap();
+        Identity::within_bounds(&claims, &principal, &label, &bounds).map_err(|e| e.to_string())
+    };
+    let confidential = Clearance::from_ceiling(&labels.parse_label("NATO CONFIDENTIAL").unwrap());
+    let within = Principal { clearance: confidential.clone(), ..caller(&labels) };
+    assert!(ask(within.clone(), "NATO RESTRICTED").is_ok());
+    let err = ask(Principal { nation: "XYZ".into(), ..within.clone() }, "NATO RESTRICTED").unwrap_err();
+    assert!(err.contains("callers of nation XYZ"), "{err}");
+    let err = ask(caller(&labels), "NATO RESTRICTED").unwrap_err();
+    assert!(err.contains("above NATO CONFIDENTIAL"), "a SECRET clearance: {err}");
+    let err = ask(within, "NATO SECRET").unwrap_err();
+    assert!(err.contains("above NATO CONFIDENTIAL"), "a SECRET label: {err}");
+}

@@ -102,7 +102,12 @@ fn config_of(me: &str, pki: &Path, ports: &HashMap<&str, u16>, backend: u16) -> 
         let place = if id == me {
             "backends = [\"local\"]".to_owned()
         } else {
-            format!("models = [\"open-model\"]\npeer = \"https://127.0.0.1:{}\"", ports[id])
+            // Each site forwards its callers of any of the nations here, so each peer may vouch for them.
+            format!(
+                "models = [\"open-model\"]\npeer = \"https://127.0.0.1:{}\"\n\
+                 may_assert_nations = [\"GBR\", \"DEU\", \"FRA\", \"USA\"]",
+                ports[id]
+            )
         };
         sites.push_str(&format!(
             "[[sites]]\nid = \"{id}\"\njurisdiction = \"{jurisdiction}\"\noperators = [\"{jurisdiction}\"]\n\
