@@ -106,7 +106,12 @@ fn app(name: &str, stats: &Arc<Stats>) -> Router {
 /// Serves HTTPS on `listener` with `tls` (which may require client certificates).
 pub fn spawn_tls(listener: tokio::net::TcpListener, name: &str, tls: Arc<rustls::ServerConfig>) -> Arc<Stats> {
     let stats = Arc::new(Stats::default());
-    let app = app(name, &stats);
+    serve_tls(listener, app(name, &stats), tls);
+    stats
+}
+
+/// Serves `app` over HTTPS on `listener` with `tls`, in the current runtime.
+fn serve_tls(listener: tokio::net::TcpListener, app: Router, tls: Arc<rustls::ServerConfig>) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
@@ -119,7 +124,6 @@ pub fn spawn_tls(listener: tokio::net::TcpListener, name: &str, tls: Arc<rustls:
             });
         }
     });
-    stats
 }
 
 /// Serves on `listener` in the current runtime.

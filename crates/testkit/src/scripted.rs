@@ -52,16 +52,5 @@ pub fn spawn_scripted_tls(listener: tokio::net::TcpListener, tls: Arc<rustls::Se
         let script = script.clone();
         async move { script.response() }
     });
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let (acceptor, app) = (acceptor.clone(), app.clone());
-            tokio::spawn(async move {
-                let Ok(stream) = acceptor.accept(stream).await else { return };
-                let service = hyper_util::service::TowerToHyperService::new(app);
-                let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-                let _ = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
-            });
-        }
-    });
+    super::serve_tls(listener, app, tls);
 }
