@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use http::HeaderValue;
 use rampart_api::ApiError;
 use rampart_config::Config;
-use rampart_identity::{AssertionSigner, Principal};
+use rampart_identity::{AssertedRequest, AssertionSigner, Principal};
 use rampart_labels::Label;
 use rampart_router::{SiteSet, Topology};
 
@@ -70,9 +70,9 @@ impl Federation {
         peer: &Backend,
         principal: &Principal,
         label: &Label,
-        request_id: &str,
+        request: &AssertedRequest,
     ) -> Result<HeaderValue, ApiError> {
-        let token = self.signer.sign(&peer.name, principal, label, request_id);
+        let token = self.signer.sign(&peer.name, principal, label, request);
         token.ok().and_then(|t| HeaderValue::from_str(&t).ok()).ok_or_else(|| {
             // The key signed a test assertion at start-up, so this does not happen; refuse if it does.
             ApiError::assertion_failed()

@@ -18,6 +18,8 @@ pub struct Vouched {
     pub site: String,
     /// The label the peer computed for the request.
     pub label: Label,
+    /// The SHA-256 (hex) of the body the assertion was made for (checked once the body is read).
+    pub body: String,
 }
 
 /// Who is asking, as the identify stage established it.
@@ -39,6 +41,8 @@ pub struct Credentials<'a> {
     pub authorization: Option<&'a [u8]>,
     /// The `Rampart-Assertion` header of a peer site.
     pub assertion: Option<&'a [u8]>,
+    /// The request's path (`/v1/chat/completions`), which an assertion must have been made for.
+    pub path: &'a str,
 }
 
 /// The identify stage's settings: the site's identity sources and its peer sites.
@@ -90,14 +94,25 @@ impl Identification {
             .assertions
             .as_ref()
             .ok_or_else(|| IdentityError::UntrustedPeer("this site has no [federation] with peer sites".into()))?;
+        if credentials.authorization.is_some() {
+            return Err(IdentityError::InvalidAssertion(
+                "an assertion beside an Authorization header is ambiguous: send one".into(),
+            ));
+        }
         let token = std::str::from_utf8(value).map_err(|_| IdentityError::InvalidAssertion("not ASCII text".into()))?;
         let claims = verifier.verify(token, credentials.peer)?;
+        if credentials.path.strip_prefix("/v1") != Some(claims.route.as_str()) {
+            return Err(IdentityError::InvalidAssertion(format!(
+                "site '{}' made it for another route than this request's",
+                claims.iss
+            )));
+        }
         let (principal, label) = self.identity.asserted(&claims)?;
         let bounds = self.bounds.get(&claims.iss).ok_or_else(|| {
             IdentityError::UntrustedPeer(format!("site '{}' is not a configured peer site", claims.iss))
         })?;
         Identity::within_bounds(&claims, &principal, &label, bounds)?;
-        Ok(Caller { principal, vouched: Some(Vouched { site: claims.iss, label }) })
+        Ok(Caller { principal, vouched: Some(Vouched { site: claims.iss, label, body: claims.body }) })
     }
 
     /// Identifies the caller from the client certificate or the bearer token

@@ -15,7 +15,7 @@ use rampart_api::ApiError;
 use serde::Deserialize;
 use tokio::sync::OwnedSemaphorePermit;
 
-use rampart_identity::{ASSERTION_HEADER, Principal};
+use rampart_identity::{ASSERTION_HEADER, AssertedRequest, Principal};
 use rampart_labels::Label;
 
 use crate::answer::{AnswerUsage, ServedBy, Tokens};
@@ -152,7 +152,8 @@ fn upstream_request(
         headers.insert(header::AUTHORIZATION, auth.clone());
     }
     if let Upstreams::Peers { federation, principal, label } = upstreams {
-        let assertion = federation.assertion(backend, principal, label, call.id.as_str())?;
+        let request = AssertedRequest { id: call.id.as_str(), route: call.route.upstream_path(), body: &call.body };
+        let assertion = federation.assertion(backend, principal, label, &request)?;
         headers.insert(ASSERTION_HEADER, assertion);
     }
     Ok(request)

@@ -43,6 +43,10 @@ pub struct AssertionClaims {
     pub label: LabelJson,
     /// The request id at the forwarding site.
     pub rid: String,
+    /// The API route the request was made for (`/chat/completions`).
+    pub route: String,
+    /// The SHA-256 (hex) of the request body it was made for.
+    pub body: String,
     /// Issued at, seconds since the epoch.
     pub iat: u64,
     /// Expiry, seconds since the epoch.
@@ -51,6 +55,24 @@ pub struct AssertionClaims {
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The request an assertion is made for, and bound to: a peer accepts it only
+/// for this route and this body.
+#[derive(Debug, Clone, Copy)]
+pub struct AssertedRequest<'a> {
+    /// The forwarding site's request id.
+    pub id: &'a str,
+    /// The API route (`/chat/completions`).
+    pub route: &'a str,
+    /// The body as forwarded.
+    pub body: &'a [u8],
+}
+
+/// The SHA-256 (hex) of a request body, as an assertion names it.
+pub fn body_digest(body: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(body).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Signs this site's assertions with the private key of its site certificate.
@@ -83,8 +105,14 @@ impl AssertionSigner {
         Err("the site key is not an ECDSA P-256 or Ed25519 private key in PEM".into())
     }
 
-    /// The assertion for a request of `principal` at `label`, sent to site `peer`.
-    pub fn sign(&self, peer: &str, principal: &Principal, label: &Label, request_id: &str) -> Result<String, String> {
+    /// The assertion for one request (`request`) of `principal` at `label`, sent to site `peer`.
+    pub fn sign(
+        &self,
+        peer: &str,
+        principal: &Principal,
+        label: &Label,
+        request: &AssertedRequest,
+    ) -> Result<String, String> {
         let iat = now();
         let claims = AssertionClaims {
             iss: self.site.clone(),
@@ -94,7 +122,9 @@ impl AssertionSigner {
             roles: principal.roles.clone(),
             clearance: principal.clearance.to_json(),
             label: label.to_json(),
-            rid: request_id.to_owned(),
+            rid: request.id.to_owned(),
+            route: request.route.to_owned(),
+            body: body_digest(request.body),
             iat,
             exp: iat + self.ttl.as_secs(),
         };

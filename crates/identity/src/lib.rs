@@ -23,7 +23,9 @@ use std::sync::Arc;
 use rampart_config::Config;
 use rampart_labels::{Clearance, Label, Policies};
 
-pub use assertion::{ASSERTION_HEADER, AssertionClaims, AssertionSigner, AssertionVerifier};
+pub use assertion::{
+    ASSERTION_HEADER, AssertedRequest, AssertionClaims, AssertionSigner, AssertionVerifier, body_digest,
+};
 pub use directory::{Directory, DirectoryEntry};
 pub use mtls::{PeerCertificate, client_cert_verifier};
 pub use token::{Claims, TokenVerifier, mint_token};

@@ -46,6 +46,10 @@ fn verifier() -> AssertionVerifier {
     AssertionVerifier::new("usa-east", [("gbr-north".to_owned(), "gbr-north".to_owned())])
 }
 
+fn bind(id: &str) -> rampart_identity::AssertedRequest<'_> {
+    rampart_identity::AssertedRequest { id, route: "/chat/completions", body: b"{}" }
+}
+
 fn signer(site_id: &str, keys: &SiteKeys) -> AssertionSigner {
     AssertionSigner::from_pem(site_id, keys.key.as_bytes(), Duration::from_secs(30)).unwrap()
 }
@@ -62,7 +66,7 @@ fn a_peer_sites_assertion_names_the_caller_and_label() {
     let labels = Policies::nato();
     let gbr = site(dir.path(), "gbr-north", 900);
     let label = labels.parse_label("NATO CONFIDENTIAL").unwrap();
-    let token = signer("gbr-north", &gbr).sign("usa-east", &caller(&labels), &label, "req-1").unwrap();
+    let token = signer("gbr-north", &gbr).sign("usa-east", &caller(&labels), &label, &bind("req-1")).unwrap();
     let claims = verifier().verify(&token, Some(&gbr.cert)).unwrap();
     assert_eq!((claims.iss.as_str(), claims.sub.as_str(), claims.rid.as_str()), ("gbr-north", "gbr-secret", "req-1"));
 
@@ -87,7 +91,7 @@ fn assertions_from_anyone_but_the_peer_itself_are_refused() {
     let gbr = site(dir.path(), "gbr-north", 901);
     let rogue = site(dir.path(), "rogue", 902);
     let sign = |site_id: &str, keys: &SiteKeys, audience: &str| {
-        signer(site_id, keys).sign(audience, &caller(&labels), &label, "req-2").unwrap()
+        signer(site_id, keys).sign(audience, &caller(&labels), &label, &bind("req-2")).unwrap()
     };
 
     let err = refusal(verifier().verify(&sign("gbr-north", &gbr, "usa-east"), None));
@@ -122,7 +126,8 @@ fn an_expired_assertion_is_refused() {
     let labels = Policies::nato();
     let gbr = site(dir.path(), "gbr-north", 903);
     let short = AssertionSigner::from_pem("gbr-north", gbr.key.as_bytes(), Duration::ZERO).unwrap();
-    let token = short.sign("usa-east", &caller(&labels), &labels.parse_label("NATO SECRET").unwrap(), "r").unwrap();
+    let token =
+        short.sign("usa-east", &caller(&labels), &labels.parse_label("NATO SECRET").unwrap(), &bind("r")).unwrap();
     // Within the 5 s leeway it is still accepted; past it, refused.
     assert!(verifier().verify(&token, Some(&gbr.cert)).is_ok());
     std::thread::sleep(Duration::from_secs(7));
@@ -152,7 +157,7 @@ fn an_assertion_is_accepted_once_and_only_for_a_short_while() {
     let labels = Policies::nato();
     let gbr = site(dir.path(), "gbr-north", 904);
     let label = labels.parse_label("NATO SECRET").unwrap();
-    let token = signer("gbr-north", &gbr).sign("usa-east", &caller(&labels), &label, "r1").unwrap();
+    let token = signer("gbr-north", &gbr).sign("usa-east", &caller(&labels), &label, &bind("r1")).unwrap();
     let verifier = verifier();
     assert!(verifier.verify(&token, Some(&gbr.cert)).is_ok());
     let err = refusal(verifier.verify(&token, Some(&gbr.cert)));
@@ -163,7 +168,7 @@ fn an_assertion_is_accepted_once_and_only_for_a_short_while() {
     // Valid for ten years: refused, however well signed.
     let long = AssertionSigner::from_pem("gbr-north", gbr.key.as_bytes(), Duration::from_secs(10 * 365 * 86_400))
         .unwrap()
-        .sign("usa-east", &caller(&labels), &label, "r2")
+        .sign("usa-east", &caller(&labels), &label, &bind("r2"))
         .unwrap();
     let err = refusal(verifier.verify(&long, Some(&gbr.cert)));
     assert!(err.contains("longer than 300 s"), "{err}");
@@ -175,7 +180,7 @@ fn an_assertion_issued_ahead_of_time_is_refused() {
     let labels = Policies::nato();
     let gbr = site(dir.path(), "gbr-north", 905);
     let label = labels.parse_label("NATO SECRET").unwrap();
-    let token = signer("gbr-north", &gbr).sign("usa-east", &caller(&labels), &label, "r").unwrap();
+    let token = signer("gbr-north", &gbr).sign("usa-east", &caller(&labels), &label, &bind("r")).unwrap();
     let payload = token.split('.').nth(1).unwrap();
     let mut claims: serde_json::Value = serde_json::from_slice(&base64_url_decode(payload)).unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
@@ -211,7 +216,7 @@ fn a_peer_may_assert_only_its_nations_up_to_its_ceiling() {
         PeerBounds { nations: ["GBR".to_owned()].into(), ceiling: labels.parse_label("NATO CONFIDENTIAL").unwrap() };
     let ask = |principal: Principal, label: &str| {
         let label = labels.parse_label(label).unwrap();
-        let token = signer("gbr-north", &gbr).sign("usa-east", &principal, &label, "r").unwrap();
+        let token = signer("gbr-north", &gbr).sign("usa-east", &principal, &label, &bind("r")).unwrap();
         let claims = verifier().verify(&token, Some(&gbr.cert)).unwrap();
         Identity::within_bounds(&claims, &principal, &label, &bounds).map_err(|e| e.to_string())
     };

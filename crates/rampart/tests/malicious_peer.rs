@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use common::site::{dev_init, pki_client, pki_token};
 use common::{Rampart, cli, free_port, mock};
+use rampart_identity::{AssertedRequest, AssertionSigner, AuthMethod, Principal};
+use rampart_labels::{Clearance, Policies};
 use rampart_testkit::{Script, spawn_scripted_tls};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -111,8 +113,9 @@ fn event(content: &str) -> String {
     format!("data: {chunk}\n\n")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_compromised_peer_cannot_release_what_the_caller_may_not_read() {
+/// The site gbr-north (a real process) whose peer deu-south is played by a
+/// scripted server: (the PKI's directory, the site, the script, the site's port, its backend).
+async fn start() -> (tempfile::TempDir, Rampart, Script, u16, rampart_testkit::MockServer) {
     let pki_dir = tempfile::tempdir().unwrap();
     let pki = pki_dir.path();
     dev_init(pki);
@@ -127,12 +130,18 @@ async fn a_compromised_peer_cannot_release_what_the_caller_may_not_read() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let peer_port = listener.local_addr().unwrap().port();
     spawn_scripted_tls(listener, peer_tls(pki), script.clone());
-    let (_backend, backend) = mock("local").await;
+    let (backend, addr) = mock("local").await;
     let port = free_port();
     let path = pki.join("gbr-north/rampart.toml");
-    std::fs::write(&path, config(pki, port, peer_port, backend)).unwrap();
+    std::fs::write(&path, config(pki, port, peer_port, addr)).unwrap();
     let site = Rampart::start_file(&path, port, tempfile::tempdir().unwrap(), "https").await;
+    (pki_dir, site, script, port, backend)
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_compromised_peer_cannot_release_what_the_caller_may_not_read() {
+    let (pki_dir, site, script, port, _backend) = start().await;
+    let pki = pki_dir.path();
     let client = pki_client(pki, None);
     let ask = |who: &str, stream: bool| {
         client
@@ -279,5 +288,81 @@ async fn a_compromised_peer_cannot_release_what_the_caller_may_not_read() {
     })
     .await;
     assert!(recorded, "the refusal is in the audit log with its reason");
+    drop(site);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_compromised_peer_vouches_only_within_its_bounds_once_for_one_request() {
+    let (pki_dir, site, _script, port, _backend) = start().await;
+    let pki = pki_dir.path();
+    // The test is deu-south: its site certificate on the connection, its key signing assertions.
+    let client = pki_client(pki, Some(&pki.join("sites/deu-south")));
+    let key = std::fs::read(pki.join("sites/deu-south.key")).unwrap();
+    let signer = AssertionSigner::from_pem("deu-south", &key, std::time::Duration::from_secs(30)).unwrap();
+    let labels = Policies::nato();
+    let analyst = |nation: &str, cleared: &str| Principal {
+        subject: format!("{}-analyst", nation.to_lowercase()),
+        nation: nation.to_owned(),
+        roles: vec!["analyst".to_owned()],
+        clearance: Clearance::from_ceiling(&labels.parse_label(cleared).unwrap()),
+        method: AuthMethod::Assertion,
+    };
+    let label = labels.parse_label("NATO UNCLASSIFIED").unwrap();
+    let body =
+        |text: &str| json!({"model": "local-model", "messages": [{"role": "user", "content": text}]}).to_string();
+    let assert_for = |principal: &Principal, id: &str, route: &str, body: &str| {
+        let request = AssertedRequest { id, route, body: body.as_bytes() };
+        signer.sign("gbr-north", principal, &label, &request).unwrap()
+    };
+    let send = |token: String, sent: String, bearer: bool| {
+        let mut request = client
+            .post(format!("https://127.0.0.1:{port}/v1/chat/completions"))
+            .header("rampart-assertion", token)
+            .header("content-type", "application/json")
+            .body(sent);
+        if bearer {
+            request = request.bearer_auth(pki_token(pki, "deu-confidential"));
+        }
+        request.send()
+    };
+    let deu = analyst("DEU", "NATO CONFIDENTIAL");
+    let asked = body("Hello");
+
+    let token = assert_for(&deu, "r1", "/chat/completions", &asked);
+    let served = send(token.clone(), asked.clone(), false).await.unwrap();
+    assert_eq!(served.status(), 200, "{}", served.text().await.unwrap());
+    let cases = [
+        ("the same assertion again", token, asked.clone(), false, "already used"),
+        ("another body", assert_for(&deu, "r2", "/chat/completions", &asked), body("Other"), false, "another body"),
+        ("another route", assert_for(&deu, "r3", "/completions", &asked), asked.clone(), false, "another route"),
+        (
+            "beside a bearer token",
+            assert_for(&deu, "r4", "/chat/completions", &asked),
+            asked.clone(),
+            true,
+            "ambiguous",
+        ),
+        (
+            "a nation it may not vouch for",
+            assert_for(&analyst("GBR", "NATO CONFIDENTIAL"), "r5", "/chat/completions", &asked),
+            asked.clone(),
+            false,
+            "callers of nation GBR",
+        ),
+        (
+            "a clearance above its accreditation",
+            assert_for(&analyst("DEU", "COSMIC TOP SECRET"), "r6", "/chat/completions", &asked),
+            asked.clone(),
+            false,
+            "above NATO SECRET",
+        ),
+    ];
+    for (what, token, sent, bearer, why) in cases {
+        let refused = send(token, sent, bearer).await.unwrap();
+        let status = refused.status().as_u16();
+        let text = refused.text().await.unwrap();
+        assert_eq!(status, 401, "{what}: {text}");
+        assert!(text.contains("invalid_assertion") && text.contains(why), "{what}: {text}");
+    }
     drop(site);
 }

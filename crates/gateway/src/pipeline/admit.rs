@@ -10,7 +10,9 @@ use http::header;
 use rampart_api::ApiError;
 
 use super::{Stage, earlier};
-use crate::identify::Caller;
+use rampart_identity::IdentityError;
+
+use crate::identify::{Caller, unidentified};
 use crate::state::Shared;
 use crate::trail::Notes;
 
@@ -25,7 +27,8 @@ pub struct Admit(pub Arc<Shared>);
 impl Stage for Admit {
     async fn enter(&self, request: &mut Request) -> Result<(), ApiError> {
         let shared = &self.0;
-        let forwarded = earlier::<Caller>(request)?.vouched.is_some();
+        let vouched_body = earlier::<Caller>(request)?.vouched.as_ref().map(|v| v.body.clone());
+        let forwarded = vouched_body.is_some();
         let notes = earlier::<Notes>(request)?.clone();
         // A draining site still forwards to its peers; what only it could serve is refused.
         let refuse_draining = shared.draining().is_some() && (forwarded || shared.federation.is_none());
@@ -35,6 +38,11 @@ impl Stage for Admit {
         let declared_length =
             headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
         let bytes = shared.admission.admit(refuse_draining, content_type, declared_length, body).await?;
+        // A peer's assertion holds for the body it was made for, and no other.
+        if vouched_body.is_some_and(|digest| digest != rampart_identity::body_digest(&bytes)) {
+            let mismatch = IdentityError::InvalidAssertion("made for another body than this request's".into());
+            return Err(unidentified(&mismatch));
+        }
         if let Some(trail) = &shared.trail {
             let digest = trail.request_digest(&bytes);
             notes.note(|draft| draft.request_digest(digest));

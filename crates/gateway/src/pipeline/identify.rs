@@ -47,6 +47,7 @@ impl Stage for Identify {
             peer,
             authorization: single_header(headers, &header::AUTHORIZATION)?.map(HeaderValue::as_bytes),
             assertion: assertion.map(HeaderValue::as_bytes),
+            path: request.uri().path(),
         };
         // Without an assertion (never read where peers may not forward), the certificate or token identifies.
         let caller = self.shared.security.identification.identify_request(credentials).map_err(|e| unidentified(&e))?;
