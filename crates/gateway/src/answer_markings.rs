@@ -362,6 +362,19 @@ mod tests {
     }
 
     #[test]
+    fn a_portion_marking_with_categories_in_an_answer_is_read_with_them() {
+        let policies = Policies::nato();
+        let label = nato("NATO CONFIDENTIAL");
+        for content in
+            ["(NC//REL TO GBR) The ford.", "(NC//ATOMAL) The ford.", "N.A.T.O C.O.N.F.I.D.E.N.T.I.A.L REL TO GBR"]
+        {
+            let refused = check_answer(&policies, &label, &chat_answer(content)).unwrap_err();
+            assert_eq!(refused.code, Some(CODE), "{content}");
+        }
+        assert!(check_answer(&policies, &label, &chat_answer("(NC) The ford.")).is_ok());
+    }
+
+    #[test]
     fn a_whole_answer_above_its_label_is_withheld() {
         let policies = Policies::nato();
         let unclassified = nato("NATO UNCLASSIFIED");
