@@ -40,6 +40,7 @@ fn entry(i: u64) -> Vec<u8> {
         forwarded_to: None,
         forwarded_by: None,
         retrieved: None,
+        client_request_id: None,
     }
     .encode()
 }

@@ -84,6 +84,9 @@ pub struct Entry {
     /// The peer site that forwarded the request here, vouching for its caller and label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forwarded_by: Option<String>,
+    /// The `x-request-id` the client sent, when it sent one (the site's id is `request_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_request_id: Option<String>,
     /// What a retrieval read: the collections asked, and the portions returned with their labels
     /// (never their text, nor the query's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -194,6 +197,7 @@ mod tests {
             forwarded_to: None,
             forwarded_by: None,
             retrieved: None,
+            client_request_id: None,
         }
     }
 

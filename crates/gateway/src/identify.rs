@@ -43,6 +43,8 @@ pub struct Credentials<'a> {
     pub assertion: Option<&'a [u8]>,
     /// The request's path (`/v1/chat/completions`), which an assertion must have been made for.
     pub path: &'a str,
+    /// The request's id, which an assertion's `rid` must be.
+    pub request_id: &'a str,
 }
 
 /// The identify stage's settings: the site's identity sources and its peer sites.
@@ -101,6 +103,12 @@ impl Identification {
         }
         let token = std::str::from_utf8(value).map_err(|_| IdentityError::InvalidAssertion("not ASCII text".into()))?;
         let claims = verifier.verify(token, credentials.peer)?;
+        if claims.rid != credentials.request_id {
+            return Err(IdentityError::InvalidAssertion(format!(
+                "site '{}' made it for another request id than this request's",
+                claims.iss
+            )));
+        }
         if credentials.path.strip_prefix("/v1") != Some(claims.route.as_str()) {
             return Err(IdentityError::InvalidAssertion(format!(
                 "site '{}' made it for another route than this request's",

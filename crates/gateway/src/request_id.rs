@@ -1,5 +1,10 @@
-//! `x-request-id`: accepted from the client when well-formed, generated
-//! otherwise, and set on every response.
+//! `x-request-id`: the site assigns its own to every request and sets it on
+//! every response. A client's well-formed `x-request-id` is kept beside it
+//! ([`ClientRequestId`], recorded in the audit entry), never used as the
+//! site's: a caller cannot choose what the log files its request under. A
+//! request carrying a peer site's assertion keeps the forwarding site's id,
+//! which the identify stage checks against the assertion's `rid`, so that
+//! both sites' entries share it.
 
 use axum::extract::Request;
 use axum::middleware::Next;
@@ -20,6 +25,10 @@ impl RequestId {
     }
 }
 
+/// The `x-request-id` a client sent, when well-formed and not the site's id.
+#[derive(Clone, Debug)]
+pub struct ClientRequestId(pub String);
+
 /// Whether a client-supplied id may be used: 1 to 128 characters of
 /// letters, digits and `-_.:`, so it is safe in logs and headers.
 pub fn is_well_formed(id: &[u8]) -> bool {
@@ -34,9 +43,16 @@ fn generate() -> HeaderValue {
 
 /// Middleware that assigns the request id and copies it onto the response.
 pub async fn assign(mut request: Request, next: Next) -> Response {
-    let id = match request.headers().get(HEADER) {
-        Some(value) if is_well_formed(value.as_bytes()) => value.clone(),
-        _ => generate(),
+    let sent = request.headers().get(HEADER).filter(|v| is_well_formed(v.as_bytes())).cloned();
+    let from_peer = request.headers().contains_key(rampart_identity::ASSERTION_HEADER);
+    let id = match (sent, from_peer) {
+        (Some(sent), true) => sent,
+        (Some(sent), false) => {
+            let client = sent.to_str().unwrap_or_default().to_owned();
+            request.extensions_mut().insert(ClientRequestId(client));
+            generate()
+        }
+        (None, _) => generate(),
     };
     request.extensions_mut().insert(RequestId(id.clone()));
     let mut response = next.run(request).await;

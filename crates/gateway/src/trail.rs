@@ -119,6 +119,7 @@ pub struct Draft {
     code: Option<&'static str>,
     forwarded_by: Option<String>,
     retrieved: Option<entry::Retrieved>,
+    client_request_id: Option<String>,
 }
 
 /// What is known of an answer, for its entry.
@@ -154,6 +155,7 @@ impl Draft {
             code: None,
             forwarded_by: None,
             retrieved: None,
+            client_request_id: None,
         }
     }
 
@@ -203,6 +205,11 @@ impl Draft {
         self.code = code;
     }
 
+    /// The `x-request-id` the client sent (not the site's id).
+    pub fn client_request_id(&mut self, id: &str) {
+        self.client_request_id = Some(id.to_owned());
+    }
+
     /// What a retrieval returned (collections, portion ids and labels).
     pub fn retrieved(&mut self, retrieved: entry::Retrieved) {
         self.retrieved = Some(retrieved);
@@ -244,6 +251,7 @@ impl Draft {
             forwarded_to: outcome.forwarded_to,
             forwarded_by: self.forwarded_by.clone(),
             retrieved: self.retrieved.clone(),
+            client_request_id: self.client_request_id.clone(),
         }
     }
 }

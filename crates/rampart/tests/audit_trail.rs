@@ -117,9 +117,16 @@ async fn answers_refusals_and_streams_are_recorded_with_digests_of_what_was_sent
     }
     assert!(String::from_utf8_lossy(&streamed).contains("data: [DONE]"));
 
-    let bad = client.post(site.rampart.url("/v1/chat/completions")).json(&json!({"model": "m"})).send().await.unwrap();
+    let bad = client
+        .post(site.rampart.url("/v1/chat/completions"))
+        .header("x-request-id", "client-7")
+        .json(&json!({"model": "m"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 400);
     let bad_id = request_id(&bad);
+    assert_ne!(bad_id, "client-7", "the site assigns its own id");
     let listing = client.get(site.rampart.url("/v1/models")).send().await.unwrap();
     assert_eq!(listing.status(), 200);
 
@@ -130,6 +137,9 @@ async fn answers_refusals_and_streams_are_recorded_with_digests_of_what_was_sent
     let complete = find(&answer_id, Phase::Complete);
     assert_eq!((complete.status, complete.allowed, complete.action.as_str()), (200, true, "infer"));
     assert_eq!(complete.backend.as_deref(), Some("upstream"));
+    assert_eq!(complete.client_request_id, None, "no id was sent");
+    let refused = entries.iter().find(|e| e.request_id == bad_id).unwrap();
+    assert_eq!(refused.client_request_id.as_deref(), Some("client-7"), "the client's id is recorded beside the site's");
     assert_eq!(complete.model.as_deref(), Some("m"));
     // The request's digest is keyed by the site: a reader of the log cannot confirm a guessed
     // request by hashing it, and the holder of the signing key finds its entry.

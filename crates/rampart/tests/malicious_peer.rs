@@ -93,6 +93,15 @@ fn peer_tls(pki: &Path) -> Arc<rustls::ServerConfig> {
     Arc::new(config)
 }
 
+/// The `rid` claim of an assertion (its payload read without checking: the site checks it).
+fn token_rid(token: &str) -> String {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    claims["rid"].as_str().unwrap().to_owned()
+}
+
 /// What the peer answers (what, status, headers, body), and what the caller must get (status, code).
 type Case<'a> = (&'a str, u16, Vec<(&'a str, &'a str)>, String, u16, &'a str);
 
@@ -315,9 +324,12 @@ async fn a_compromised_peer_vouches_only_within_its_bounds_once_for_one_request(
         signer.sign("gbr-north", principal, &label, &request).unwrap()
     };
     let send = |token: String, sent: String, bearer: bool| {
+        // The request carries the id it was asserted for, as a forwarding site sends it.
+        let rid = token_rid(&token);
         let mut request = client
             .post(format!("https://127.0.0.1:{port}/v1/chat/completions"))
             .header("rampart-assertion", token)
+            .header("x-request-id", rid)
             .header("content-type", "application/json")
             .body(sent);
         if bearer {
@@ -331,6 +343,18 @@ async fn a_compromised_peer_vouches_only_within_its_bounds_once_for_one_request(
     let token = assert_for(&deu, "r1", "/chat/completions", &asked);
     let served = send(token.clone(), asked.clone(), false).await.unwrap();
     assert_eq!(served.status(), 200, "{}", served.text().await.unwrap());
+    let other_id = assert_for(&deu, "r7", "/chat/completions", &asked);
+    let refused = client
+        .post(format!("https://127.0.0.1:{port}/v1/chat/completions"))
+        .header("rampart-assertion", other_id)
+        .header("x-request-id", "not-r7")
+        .header("content-type", "application/json")
+        .body(asked.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(refused.text().await.unwrap().contains("another request id"));
     let cases = [
         ("the same assertion again", token, asked.clone(), false, "already used"),
         ("another body", assert_for(&deu, "r2", "/chat/completions", &asked), body("Other"), false, "another body"),

@@ -12,6 +12,7 @@ use rampart_identity::{ASSERTION_HEADER, PeerCertificate};
 use super::{Stage, earlier};
 use crate::identify::{Credentials, unidentified};
 use crate::request::single_header;
+use crate::request_id::RequestId;
 use crate::state::Shared;
 use crate::trail::Notes;
 
@@ -48,6 +49,7 @@ impl Stage for Identify {
             authorization: single_header(headers, &header::AUTHORIZATION)?.map(HeaderValue::as_bytes),
             assertion: assertion.map(HeaderValue::as_bytes),
             path: request.uri().path(),
+            request_id: earlier::<RequestId>(request)?.as_str(),
         };
         // Without an assertion (never read where peers may not forward), the certificate or token identifies.
         let caller = self.shared.security.identification.identify_request(credentials).map_err(|e| unidentified(&e))?;

@@ -15,7 +15,7 @@ use super::earlier;
 use crate::error::ErrorResponse;
 use crate::metrics::InFlight;
 use crate::request::Route;
-use crate::request_id::RequestId;
+use crate::request_id::{ClientRequestId, RequestId};
 use crate::state::Worker;
 use crate::trail::{self, Draft, Notes};
 
@@ -62,7 +62,11 @@ pub async fn layer(State(recording): State<Recording>, mut request: Request, nex
         Ok(id) => id.as_str().to_owned(),
         Err(err) => return ErrorResponse(err).into_response(),
     };
-    let notes = Notes::new(Draft::new(id, recording.action.name()));
+    let mut draft = Draft::new(id, recording.action.name());
+    if let Some(client) = request.extensions().get::<ClientRequestId>() {
+        draft.client_request_id(&client.0);
+    }
+    let notes = Notes::new(draft);
     request.extensions_mut().insert(notes.clone());
     request.extensions_mut().insert(Arrived { started: Instant::now(), in_flight: in_flight.clone() });
     let response = next.run(request).await;
