@@ -276,4 +276,7 @@ fn long_and_disguised_markings_are_read_or_refused_and_never_echoed() {
     let line = r#"{"id":"x","title":"t","label":"NATO SECRET attack Drevno at 0400","portions":[{"text":"x"}]}"#;
     let err = read("leak.jsonl", line).unwrap_err();
     assert!(!err.to_string().contains("Drevno"), "{err}");
+    let line = r#"{"id":"x","title":"t","label":"NATO SECRET","portions":[{"text":"b","The reserve is at Orlen":1}]}"#;
+    let err = read("member.jsonl", line).unwrap_err();
+    assert!(!err.to_string().contains("Orlen") && err.reason.contains("an unknown member"), "{err}");
 }

@@ -73,7 +73,39 @@ pub async fn accept(
         .map_err(|err| ApiError::upstream_error(format!("the peer site's answer could not be read: {err}")))?
         .to_bytes();
     check_body(policies, &answer_label, content_type.starts_with("application/json"), &bytes)?;
+    if !parts.status.is_success() {
+        // A peer's refusal names its own operators' policies: the caller hears the code, not the ids.
+        let body = restated_refusal(&bytes);
+        parts.headers.insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        parts.headers.remove(header::CONTENT_LENGTH);
+        return Ok(Response::from_parts(parts, Body::from(body)));
+    }
     Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+/// A peer's error restated in OpenAI's format with its type, code and
+/// parameter but a message of this site's: the peer's own message may name
+/// its operators' policies, which are not for callers of other nations.
+fn restated_refusal(bytes: &[u8]) -> Vec<u8> {
+    #[derive(serde::Deserialize)]
+    struct Peer {
+        error: PeerError,
+    }
+    #[derive(serde::Deserialize)]
+    struct PeerError {
+        r#type: Option<String>,
+        code: Option<String>,
+        param: Option<String>,
+    }
+    let safe = |text: Option<String>| text.filter(|t| t.len() <= 64 && t.bytes().all(|b| b.is_ascii_graphic()));
+    let error = serde_json::from_slice::<Peer>(bytes).ok().map(|p| p.error);
+    let code = error.as_ref().and_then(|e| safe(e.code.clone())).unwrap_or_else(|| "peer_refused".to_owned());
+    let kind =
+        error.as_ref().and_then(|e| safe(e.r#type.clone())).unwrap_or_else(|| "invalid_request_error".to_owned());
+    let param = error.and_then(|e| safe(e.param));
+    let message = format!("the peer site that would serve this request refused it ({code})");
+    serde_json::to_vec(&serde_json::json!({"error": {"message": message, "type": kind, "param": param, "code": code}}))
+        .unwrap_or_default()
 }
 
 /// Reads a whole peer answer labelled `label` for what it must not hold.

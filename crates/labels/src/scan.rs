@@ -518,34 +518,23 @@ fn plain_of(c: char) -> Option<char> {
     })
 }
 
+/// Whether a folded byte is dropped from the squashed view: whitespace and the
+/// punctuation a spelled-out word may be written with. Not `/`, `(` or `)`,
+/// which portion markings are made of, nor `$`, `@` or `!`, read as letters.
+fn is_squashed_separator(byte: u8) -> bool {
+    byte == b' ' || byte == b'\n' || (byte.is_ascii_punctuation() && !b"/()$@!".contains(&byte))
+}
+
 /// A folded `text` without its whitespace (`' '` and `'\n'`, the only kinds a
 /// folded text has) and without the punctuation a spelled-out word may be
-/// written with (`.`, `-`, `_`, `+`, `*`, `,`, `~`, `:`, quotes, backticks,
-/// `^`, `=`, `#`; not `/` nor brackets, which portion markings are made of),
+/// written with (see [`is_squashed_separator`]),
 /// digits and symbols read as the letters they stand for, and the offsets (in
 /// the result) where anything was removed.
 fn squash(text: &str) -> (String, Vec<usize>) {
     let mut out: Vec<u8> = Vec::with_capacity(text.len());
     let mut gaps = Vec::new();
     for &byte in text.as_bytes() {
-        if matches!(
-            byte,
-            b' ' | b'\n'
-                | b'.'
-                | b'-'
-                | b'_'
-                | b'+'
-                | b'*'
-                | b','
-                | b'~'
-                | b':'
-                | b'\''
-                | b'"'
-                | b'`'
-                | b'^'
-                | b'='
-                | b'#'
-        ) {
+        if is_squashed_separator(byte) {
             if gaps.last() != Some(&out.len()) {
                 gaps.push(out.len());
             }

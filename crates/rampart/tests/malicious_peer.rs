@@ -278,6 +278,14 @@ async fn a_compromised_peer_cannot_release_what_the_caller_may_not_read() {
         assert!(!text.contains("Orlen"), "{what}: the peer's text reached the caller: {text}");
     }
 
+    // A peer's refusal reaches the caller with its code, never the peer's policy ids.
+    let refusal = json!({"error": {"message": "forbidden (decided by policy deu-ops-secret-rule-7)", "type": "permission_error", "code": "policy_forbids", "param": null}});
+    script.answer(403, &[json_type, ("rampart-label", "NATO UNCLASSIFIED")], &refusal.to_string());
+    let refused = ask("deu-confidential", false).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let text = refused.text().await.unwrap();
+    assert!(text.contains("\"code\":\"policy_forbids\"") && !text.contains("deu-ops-secret-rule-7"), "{text}");
+
     // A stream labelled below what it writes is cut where the marking completes.
     let stream = [event("NATO SEC"), event("RET "), event(secret_text), "data: [DONE]\n\n".to_owned()].concat();
     script.answer(200, &[("content-type", "text/event-stream"), ("rampart-label", "NATO UNCLASSIFIED")], &stream);

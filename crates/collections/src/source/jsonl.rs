@@ -46,8 +46,12 @@ fn describe(error: &serde_json::Error) -> String {
     if let Some(rest) = message.strip_prefix("unknown field `")
         && let Some((name, _)) = rest.split_once('`')
     {
-        let name: String = name.chars().take(64).collect();
-        return format!("unknown member '{name}' at column {}", error.column());
+        // Named only when it looks like a member's name: it could be any text of the file.
+        let plausible = (1..=32).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+        return match plausible {
+            true => format!("unknown member '{name}' at column {}", error.column()),
+            false => format!("an unknown member at column {}", error.column()),
+        };
     }
     let kind = match error.classify() {
         serde_json::error::Category::Io => "unreadable",
