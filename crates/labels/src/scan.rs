@@ -446,13 +446,23 @@ fn undo_escapes(text: &str) -> Option<String> {
 
 /// The character a run of `digits` digits in `radix` at the start of `rest`
 /// stands for (an optional `;` after them is taken too), and the bytes used.
+/// Without a `;` the run's end is unknown (`&#X53ECRET`: hex digits go on into
+/// the word), so the longest run standing for a printable ASCII character is
+/// read, as one written to spell a word would be; failing that, the whole run.
 fn escaped(rest: &str, radix: u32, digits: std::ops::RangeInclusive<usize>) -> Option<(char, usize)> {
     let count = rest.bytes().take(*digits.end()).take_while(|b| char::from(*b).is_digit(radix)).count();
     if !digits.contains(&count) {
         return None;
     }
-    let character = u32::from_str_radix(&rest[..count], radix).ok().and_then(char::from_u32)?;
-    Some((character, count + usize::from(rest.as_bytes().get(count) == Some(&b';'))))
+    let decode = |n: usize| u32::from_str_radix(&rest[..n], radix).ok().and_then(char::from_u32);
+    let terminated = rest.as_bytes().get(count) == Some(&b';');
+    if !terminated
+        && let Some(n) = (*digits.start()..count).rev().find(|&n| decode(n).is_some_and(|c| c.is_ascii_graphic()))
+        && !decode(count).is_some_and(|c| c.is_ascii_graphic())
+    {
+        return decode(n).map(|character| (character, n));
+    }
+    Some((decode(count)?, count + usize::from(terminated)))
 }
 
 /// The letter a folded digit or symbol stands for when a word is spelled

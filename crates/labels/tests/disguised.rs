@@ -148,6 +148,7 @@ fn spelled_out_substituted_and_encoded_markings_are_found() {
         ("encoded three times", "NATO %252553ECRET"),
         ("encoded in mixed layers", "NATO %2526%252383%253BECRET"),
         ("a reference without its semicolon", "NATO &#83ECRET"),
+        ("a hexadecimal reference running into hex letters", "NATO &#X53ECRET"),
         ("a percent-u escape", "NATO %u0053ECRET"),
         ("a backslash-u escape", "NATO \\u0053ECRET"),
         ("a backslash-x escape", "NATO \\x53ECRET"),
