@@ -328,8 +328,9 @@ fn fold_all(phrases: &mut [String]) {
 static ASCII_FOLDED: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
     (0u8..128)
         .map(|b| {
+            let plain = plain_of(char::from(b)).unwrap_or(char::from(b));
             let folded: String =
-                unicode_security::skeleton(&char::from(b).to_string()).filter(|c| !is_combining_mark(*c)).collect();
+                unicode_security::skeleton(&plain.to_string()).filter(|c| !is_combining_mark(*c)).collect();
             folded.into_bytes()
         })
         .collect()
@@ -423,7 +424,7 @@ fn undo_escapes(text: &str) -> Option<String> {
                 escaped(&rest[2..], 16, 4..=4).map(|(c, n)| (Some(c), 2 + n))
             }
             (b'\\', Some(b'x')) => escaped(&rest[2..], 16, 2..=2).map(|(c, n)| (Some(c), 2 + n)),
-            (b'<', Some(next)) if next.is_ascii_alphabetic() || next == b'/' || next == b'!' => {
+            (b'<', Some(next)) if next.is_ascii_alphabetic() || matches!(next, b'/' | b'!' | b'>') => {
                 rest.bytes().take(MAX_TAG).position(|b| b == b'>').map(|end| (None, end + 1))
             }
             _ => None,
@@ -485,7 +486,8 @@ fn letter_for(byte: u8) -> u8 {
 /// confusable skeleton maps it: small capitals (`ꜱᴇᴄʀᴇᴛ`), squared, circled
 /// and negative letters (`🆂🅴🅲`), regional indicators (`🇸🇪🇨`), the invisible
 /// tag characters (U+E0020 to U+E007E, which spell ASCII), middle dots and
-/// bullets between letters (read as `.`), and the rupee sign (`₹`, an R).
+/// bullets between letters (read as `.`), the rupee sign (`₹`, an R), and
+/// brackets other than parentheses (read as parentheses).
 fn plain_of(c: char) -> Option<char> {
     let offset = |base: u32| char::from_u32(u32::from(b'A') + (u32::from(c) - base));
     match u32::from(c) {
@@ -498,6 +500,9 @@ fn plain_of(c: char) -> Option<char> {
     }
     Some(match c {
         '\u{00B7}' | '\u{2022}' | '\u{2027}' | '\u{30FB}' | '\u{2219}' => '.',
+        // Other brackets around a portion marking (`[NS]`, `{NS}`, `<NS>`) read as parentheses.
+        '[' | '{' | '<' => '(',
+        ']' | '}' | '>' => ')',
         '\u{20B9}' => 'R',
         '\u{1D00}' => 'A',
         '\u{0299}' => 'B',

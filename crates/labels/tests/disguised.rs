@@ -133,7 +133,7 @@ fn spelled_out_substituted_and_encoded_markings_are_found() {
         ("markdown emphasis inside", "NATO **SEC**RET"),
         ("a backtick inside", "NATO S`E`CRET"),
         ("question marks inside", "NATO S?E?C?R?E?T"),
-        ("semicolons and brackets inside", "NATO S;E[C]R{E}T"),
+        ("semicolons inside", "NATO S;E;C;R;E;T"),
         ("a backslash inside", "NATO SEC\\RET"),
         ("angle brackets inside", "NATO SEC<>RET"),
         ("markup inside", "NATO SEC<b></b>RET"),
@@ -149,6 +149,9 @@ fn spelled_out_substituted_and_encoded_markings_are_found() {
         ("encoded in mixed layers", "NATO %2526%252383%253BECRET"),
         ("a reference without its semicolon", "NATO &#83ECRET"),
         ("a hexadecimal reference running into hex letters", "NATO &#X53ECRET"),
+        ("a portion marking in square brackets", "[NS] the convoy"),
+        ("a portion marking in braces", "{NS} the convoy"),
+        ("a portion marking in angle brackets", "<NS> the convoy"),
         ("a percent-u escape", "NATO %u0053ECRET"),
         ("a backslash-u escape", "NATO \\u0053ECRET"),
         ("a backslash-x escape", "NATO \\x53ECRET"),
@@ -181,6 +184,8 @@ fn portion_markings_keep_their_categories_and_context() {
     ] {
         assert!(nobody(text), "{text:?} read as {:?}", read(text));
     }
+    // Other brackets are read as parentheses, categories and all.
+    assert_eq!(read("[NC//REL TO GBR] text"), policies.parse_label("NATO CONFIDENTIAL REL TO GBR").unwrap());
     // A long releasability list is read whole.
     let long = format!("(NC//REL TO {}GBR) text", "GBR, ".repeat(100));
     assert_eq!(read(&long), policies.parse_label("NATO CONFIDENTIAL REL TO GBR").unwrap());
