@@ -98,7 +98,9 @@ impl Labelling {
         };
         let member = "rampart.label";
         let from_body = match body_label(body).map_err(|e| LabelRefusal::invalid(member, &e))? {
-            Some(value) => Some(self.label_from_value(&value).map_err(|e| LabelRefusal::invalid(member, &e))?),
+            Some(value) => {
+                Some(label_from_value(&self.policies, &value).map_err(|e| LabelRefusal::invalid(member, &e))?)
+            }
             None => None,
         };
         let declared = match (from_header, from_body) {
@@ -120,23 +122,21 @@ impl Labelling {
         };
         Ok(Labelled { effective, declared })
     }
+}
 
-    fn label_from_value(&self, value: &serde_json::Value) -> Result<Label, LabelError> {
-        match value {
-            serde_json::Value::String(text) => self.policies.parse_label(text),
-            other => self.policies.parse_label_json(&other.to_string()),
-        }
+/// A `rampart.label` value: a marking string, or the JSON form as an object.
+fn label_from_value(policies: &Policies, value: &serde_json::Value) -> Result<Label, LabelError> {
+    match value {
+        serde_json::Value::String(text) => policies.parse_label(text),
+        other => policies.parse_label_json(&other.to_string()),
     }
 }
 
 /// The label a JSON body declares in `rampart.label`, if it declares one;
 /// `Err` when that member is not a label of these policies.
 pub fn declared_body_label(policies: &Policies, body: &[u8]) -> Result<Option<Label>, LabelError> {
-    match body_label(body).map_err(|e| LabelError::Invalid(e.to_string()))? {
-        Some(serde_json::Value::String(text)) => policies.parse_label(&text).map(Some),
-        Some(other) => policies.parse_label_json(&other.to_string()).map(Some),
-        None => Ok(None),
-    }
+    let value = body_label(body).map_err(|e| LabelError::Invalid(e.to_string()))?;
+    value.map(|value| label_from_value(policies, &value)).transpose()
 }
 
 /// Whether `body` may have a `rampart` member: its name written out, or any

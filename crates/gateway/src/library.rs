@@ -9,7 +9,7 @@ use rampart_api::ApiError;
 use rampart_audit::entry::{Phase, Retrieved, RetrievedPortion, Withheld};
 use rampart_collections::{Collection, CollectionStore, FsStore};
 use rampart_config::Config;
-use rampart_labels::{Label, Policies};
+use rampart_labels::{Clearance, Label, Policies};
 use rampart_retrieval::{Embedder, LocalIndex, PortionIndex, Readable};
 
 use crate::trail::{Draft, Outcome, Trail};
@@ -90,6 +90,13 @@ pub struct Found {
     pub score: f32,
     /// Its text.
     pub text: String,
+}
+
+/// Whether a reader may read a portion labelled `label`: its clearance
+/// (releasability included) grants it and, when the request declares a label,
+/// that label, a ceiling, dominates it.
+pub fn may_read(clearance: &Clearance, ceiling: Option<&Label>, label: &Label) -> bool {
+    clearance.check(label).is_ok() && ceiling.is_none_or(|ceiling| ceiling.dominates(label))
 }
 
 /// The collections this site retrieves from.

@@ -312,13 +312,11 @@ pub(crate) fn portion_level(policy: &Arc<SecurityPolicy>, level: usize) -> Label
 /// release it meant may be narrower than any reader's. Every permissive tag
 /// marked after the classification (NATO's `Releasable To`) is held empty.
 pub(crate) fn portion_unreadable(policy: &Arc<SecurityPolicy>, level: usize) -> Label {
-    let mut label = portion_level(policy, level);
-    let mut categories = label.categories().clone();
+    let mut categories = portion_level(policy, level).categories().clone();
     for tag in policy.tags.iter().filter(|t| t.kind == crate::TagKind::Permissive && !t.marks_before_classification()) {
         categories.insert(tag.name.clone(), BTreeSet::new());
     }
-    label = Label::normal(Arc::clone(policy), level, categories);
-    label
+    Label::normal(Arc::clone(policy), level, categories)
 }
 
 /// The values of context-like tags (those marked before the classification)

@@ -15,7 +15,7 @@ use super::label::RequestLabel;
 use super::{Stage, earlier};
 use crate::authorize::{Authorization, enforce};
 use crate::identify::Caller;
-use crate::library::{RetrieveRequest, withheld};
+use crate::library::{RetrieveRequest, may_read, withheld};
 use crate::request::Parsed;
 use crate::state::Shared;
 use crate::trail::Notes;
@@ -63,9 +63,7 @@ impl Stage for AuthorizeRetrieve {
         }
         let authorization = &self.0.security.authorization;
         let library = &self.0.library;
-        let may_read = |portion: &rampart_labels::Label| {
-            principal.clearance.check(portion).is_ok() && declared.as_ref().is_none_or(|c| c.dominates(portion))
-        };
+        let readable = |portion: &rampart_labels::Label| may_read(&principal.clearance, declared.as_ref(), portion);
         let collections = &earlier::<RetrieveRequest>(request)?.collections;
         let mut last = None;
         // In the order asked, the first collection that is not served, that a policy forbids,
@@ -79,7 +77,7 @@ impl Stage for AuthorizeRetrieve {
                     let decision = authorization.authorize_retrieve(principal, collection, label);
                     let reason = match decision.refusal {
                         Some(Refusal::PolicyForbids) => Some("forbidden by policy"),
-                        None if !library.readable_any(collection, &may_read) => Some("nothing readable"),
+                        None if !library.readable_any(collection, &readable) => Some("nothing readable"),
                         _ => None,
                     };
                     (Some(decision), reason)

@@ -20,7 +20,7 @@ use super::{Earlier, Stage, earlier};
 use crate::error::ErrorResponse;
 use crate::identify::Caller;
 use crate::labelled_stream::label_response;
-use crate::library::{Found, RetrieveRequest, retrieved};
+use crate::library::{Found, RetrieveRequest, may_read, retrieved};
 use crate::state::Worker;
 use crate::trail::Notes;
 
@@ -50,9 +50,7 @@ pub async fn handler(
         return Err(ApiError::retrievals_saturated().into());
     };
     let clearance = caller.principal.clearance.clone();
-    let may_read = move |portion: &Label| {
-        clearance.check(portion).is_ok() && declared.as_ref().is_none_or(|ceiling| ceiling.dominates(portion))
-    };
+    let may_read = move |portion: &Label| may_read(&clearance, declared.as_ref(), portion);
     let shared = Arc::clone(&w.shared);
     let searched = tokio::task::spawn_blocking(move || {
         let library = &shared.library;
