@@ -169,14 +169,18 @@ impl ApiError {
     }
 
     /// Every site that the rules allow failed or refused to take the request
-    /// (`tried` of them): for now no site may serve it, by health.
-    pub fn eligible_sites_unavailable(tried: usize) -> Self {
-        let sites = if tried == 1 { "the 1 site".to_owned() } else { format!("all {tried} sites") };
+    /// (`tried` of them); `why` says what each did (unreachable, its own rules, ...).
+    pub fn eligible_sites_unavailable(tried: usize, why: &str) -> Self {
+        let sites = if tried == 1 {
+            "the 1 site its rules allow was".to_owned()
+        } else {
+            format!("all {tried} sites its rules allow were")
+        };
         let mut err = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::ServerError,
             "no_eligible_site",
-            format!("no site may serve this request now: {sites} its rules allow tried and unavailable (health rules)"),
+            format!("no site may serve this request now: {sites} tried ({why})"),
         );
         err.retry_after = Some(5);
         err

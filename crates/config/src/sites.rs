@@ -39,10 +39,15 @@ pub struct SiteConfig {
     /// The peer's Rampart (`https://...`), reached over mutual TLS; absent for this site.
     #[serde(default)]
     pub peer: Option<String>,
-    /// The common name of the site's certificate, by which a peer's requests are
-    /// recognised; default: the site's id.
+    /// The common name of the site's certificate; default: the site's id.
     #[serde(default)]
     pub subject: Option<String>,
+    /// The SHA-256 (hex) of the public key (SubjectPublicKeyInfo, DER) of each
+    /// certificate the peer presents, its server's and its federation one
+    /// (`rampart site pin CERT` prints it). A peer is recognised by common name
+    /// and pin together, never by name alone; list two keys while it rotates.
+    #[serde(default)]
+    pub key_sha256: Vec<String>,
     /// The nations whose callers this peer may vouch for; default: its `operators`.
     #[serde(default)]
     pub may_assert_nations: Option<Vec<String>>,
@@ -73,6 +78,11 @@ impl SiteConfig {
     /// The common name the site's certificate carries (`subject`, or the id).
     pub fn certificate_subject(&self) -> &str {
         self.subject.as_deref().unwrap_or(&self.id)
+    }
+
+    /// Whether `key_sha256` pins the key whose SHA-256 (hex) is `digest`.
+    pub fn pins_key(&self, digest: &str) -> bool {
+        self.key_sha256.iter().any(|pin| pin.eq_ignore_ascii_case(digest))
     }
 }
 
@@ -322,6 +332,23 @@ impl Config {
         }
         if self.identity.as_ref().is_none_or(|identity| identity.client_ca.is_empty()) {
             return fail(at("cert"), "peers' certificates are verified against identity.client_ca, which is empty");
+        }
+        for (i, site) in self.sites.iter().enumerate() {
+            let at = || KeyPath::key("sites").index(i).then("key_sha256");
+            if site.peer.is_some() && site.key_sha256.is_empty() {
+                return fail(
+                    at(),
+                    format!(
+                        "site '{}' is a peer, so pin its key: `rampart site pin CERT.pem` on its certificate prints the value",
+                        site.id
+                    ),
+                );
+            }
+            for (n, pin) in site.key_sha256.iter().enumerate() {
+                if pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return fail(at().index(n), "a SHA-256 in hex: 64 digits (`rampart site pin CERT.pem` prints it)");
+                }
+            }
         }
         let mut subjects = HashSet::new();
         for (i, site) in self.sites.iter().enumerate() {

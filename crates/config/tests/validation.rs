@@ -223,6 +223,26 @@ fn peers_need_federation_and_federation_needs_mutual_tls() {
 }
 
 #[test]
+fn every_peer_is_pinned_by_key() {
+    let config = parse(&sites_example()).unwrap();
+    let pin = config.sites[1].key_sha256[0].clone();
+    assert!(config.sites[1].pins_key(&pin) && config.sites[1].pins_key(&pin.to_uppercase()));
+    assert!(!config.sites[1].pins_key(&"0".repeat(64)) && !config.sites[2].pins_key(&pin));
+    let usa_pin = format!("key_sha256 = [\"{pin}\"]");
+    let err = broken(&usa_pin, "");
+    assert!(err.key.as_deref() == Some("sites[1].key_sha256") && err.message.contains("rampart site pin"), "{err}");
+    let err = broken(&usa_pin, "key_sha256 = []");
+    assert_eq!(err.key.as_deref(), Some("sites[1].key_sha256"), "{err}");
+    for bad in [&pin[..63], &format!("{}g", &pin[..63]), &format!("{pin}0"), "sha256//abc"] {
+        let err = broken(&usa_pin, &format!("key_sha256 = [\"{pin}\", \"{bad}\"]"));
+        assert!(
+            err.key.as_deref() == Some("sites[1].key_sha256[1]") && err.message.contains("64 digits"),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
 fn weights_requirements_are_checked_per_model() {
     let config = parse(&sites_example()).unwrap();
     assert_eq!(config.weights_requirement(), rampart_config::Requirement::SignedAndSealed, "SL4 site");

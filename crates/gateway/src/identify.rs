@@ -8,7 +8,9 @@ use rampart_api::ApiError;
 use rampart_config::Config;
 use std::collections::HashMap;
 
-use rampart_identity::{AssertionVerifier, Identity, IdentityError, PeerBounds, PeerCertificate, Principal};
+use rampart_identity::{
+    AssertionVerifier, Identity, IdentityError, PeerBounds, PeerCertificate, Principal, TrustedPeer,
+};
 use rampart_labels::{Label, Policies};
 
 /// A peer site's word for a request it forwarded here.
@@ -68,8 +70,11 @@ impl Identification {
         }
         let assertions = match (&config.federation, &config.site) {
             (Some(_), Some(own)) => {
-                let peers =
-                    config.peer_sites().map(|(site, _)| (site.certificate_subject().to_owned(), site.id.clone()));
+                let peers = config.peer_sites().map(|(site, _)| TrustedPeer {
+                    subject: site.certificate_subject().to_owned(),
+                    site: site.id.clone(),
+                    key_sha256: site.key_sha256.clone(),
+                });
                 Some(AssertionVerifier::new(&own.id, peers))
             }
             _ => None,

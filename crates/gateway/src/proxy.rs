@@ -89,6 +89,16 @@ enum Failure {
 }
 
 impl Failure {
+    /// Why a peer site could not take the request, as the caller is told.
+    fn peer_reason(&self) -> String {
+        match self {
+            Failure::Saturated => "at its limit of requests in flight".to_owned(),
+            Failure::Unreachable => "unreachable".to_owned(),
+            Failure::Timeout(limit) => format!("no answer within {} ms", limit.as_millis()),
+            Failure::Status(status) => format!("answered {}", status.as_u16()),
+        }
+    }
+
     fn into_error(self, model: &str, attempts: usize) -> ApiError {
         let tried = if attempts == 1 { "1 backend".to_owned() } else { format!("{attempts} backends") };
         match self {
@@ -100,6 +110,40 @@ impl Failure {
                 status.as_u16()
             )),
         }
+    }
+}
+
+/// The largest refusal body read from a peer to learn why it refused.
+const MAX_PEER_REFUSAL_BODY: usize = 16 * 1024;
+
+/// Why a peer that answered `status` (retryable) did not take the request, in
+/// the words of [`Failure::peer_reason`]: a refusal by its own placement rules
+/// (`no_eligible_site`, `site_not_eligible`) or draining is named as such, read
+/// from the code of its error body; its message is not repeated.
+async fn peer_refusal(status: StatusCode, body: Incoming) -> String {
+    #[derive(Deserialize)]
+    struct Refusal {
+        error: RefusalError,
+    }
+    #[derive(Deserialize)]
+    struct RefusalError {
+        code: Option<String>,
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        return "did not accept this site's assertion (401)".to_owned();
+    }
+    let read = tokio::time::timeout(
+        Duration::from_secs(1),
+        http_body_util::Limited::new(body, MAX_PEER_REFUSAL_BODY).collect(),
+    );
+    let code = match read.await {
+        Ok(Ok(collected)) => serde_json::from_slice::<Refusal>(&collected.to_bytes()).ok().and_then(|r| r.error.code),
+        _ => None,
+    };
+    match code.as_deref() {
+        Some("no_eligible_site" | "site_not_eligible") => "refused by its own placement rules".to_owned(),
+        Some("site_draining") => "draining (its facility's health)".to_owned(),
+        _ => format!("answered {}", status.as_u16()),
     }
 }
 
@@ -172,10 +216,13 @@ pub async fn forward(
     let attempts = order.len();
     let peers = upstreams.is_peers();
     let mut failure = Failure::Unreachable;
+    // Why each peer tried could not take the request, told to the caller if none could.
+    let mut peer_failures = Vec::new();
     for (n, &index) in order.iter().enumerate() {
         let backend = &backends[index];
         let Some(permit) = backend.try_acquire() else {
             failure = Failure::Saturated;
+            peer_failures.push(failure.peer_reason());
             continue;
         };
         let sent = Instant::now();
@@ -186,11 +233,13 @@ pub async fn forward(
                 tracing::warn!(request_id = call.id.as_str(), backend = %backend.name, "backend did not answer in time");
                 backend.breaker.failed(Instant::now());
                 failure = Failure::Timeout(limit);
+                peer_failures.push(failure.peer_reason());
             }
             Ok(Err(err)) => {
                 backend.set_healthy(false, &err.to_string());
                 backend.breaker.failed(Instant::now());
                 failure = Failure::Unreachable;
+                peer_failures.push(failure.peer_reason());
             }
             Ok(Ok(response)) => {
                 backend.set_healthy(true, "");
@@ -205,6 +254,9 @@ pub async fn forward(
                 if retryable && (n + 1 < attempts || peers) {
                     tracing::warn!(request_id = call.id.as_str(), backend = %backend.name, status = status.as_u16(), "upstream failed; trying another");
                     failure = Failure::Status(status);
+                    if peers {
+                        peer_failures.push(peer_refusal(status, response.into_body()).await);
+                    }
                     continue;
                 }
                 let upstream = sent.elapsed();
@@ -222,7 +274,9 @@ pub async fn forward(
         }
     }
     if peers {
-        return Err(ApiError::eligible_sites_unavailable(attempts));
+        peer_failures.sort();
+        peer_failures.dedup();
+        return Err(ApiError::eligible_sites_unavailable(attempts, &peer_failures.join("; ")));
     }
     Err(failure.into_error(call.model, attempts))
 }

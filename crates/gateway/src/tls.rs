@@ -96,7 +96,8 @@ pub fn upstream_client_config(backend: &BackendConfig) -> anyhow::Result<rustls:
 
 /// Client TLS towards a peer site: this site's certificate for mutual TLS, and
 /// the peer's checked against the federation CA, the host of its URL, and its
-/// site: a certificate of the alliance PKI that is another site's is refused.
+/// site (common name and pinned key): a certificate of the alliance PKI that is
+/// another site's, or a second one in the site's name, is refused.
 pub fn peer_client_config(federation: &FederationConfig, site: &SiteConfig) -> anyhow::Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in certificates(&federation.ca)? {
@@ -106,7 +107,11 @@ pub fn peer_client_config(federation: &FederationConfig, site: &SiteConfig) -> a
     let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
         .build()
         .context("peer certificate verification cannot be set up")?;
-    let verifier = Arc::new(ExpectedSite { inner: webpki, subject: site.certificate_subject().to_owned() });
+    let verifier = Arc::new(ExpectedSite {
+        inner: webpki,
+        subject: site.certificate_subject().to_owned(),
+        key_sha256: site.key_sha256.clone(),
+    });
     rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .dangerous()
@@ -115,11 +120,14 @@ pub fn peer_client_config(federation: &FederationConfig, site: &SiteConfig) -> a
         .context("federation.cert and federation.key do not match")
 }
 
-/// The usual WebPKI checks, then: the certificate's common name is the expected site's.
+/// The usual WebPKI checks, then: the certificate's common name is the expected
+/// site's, and its key one the configuration pins for it.
 #[derive(Debug)]
 struct ExpectedSite {
     inner: Arc<rustls::client::WebPkiServerVerifier>,
     subject: String,
+    /// `[[sites]] key_sha256`.
+    key_sha256: Vec<String>,
 }
 
 impl rustls::client::danger::ServerCertVerifier for ExpectedSite {
@@ -138,6 +146,12 @@ impl rustls::client::danger::ServerCertVerifier for ExpectedSite {
             return Err(rustls::Error::General(format!(
                 "the peer's certificate is '{}', not the expected site's '{}'",
                 holder.subject, self.subject
+            )));
+        }
+        if !self.key_sha256.iter().any(|pin| pin.eq_ignore_ascii_case(&holder.key_sha256)) {
+            return Err(rustls::Error::General(format!(
+                "the certificate in the name of site '{}' carries a key its configuration does not pin",
+                self.subject
             )));
         }
         Ok(verified)
@@ -174,7 +188,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_peer_certificate_must_be_the_expected_sites() {
+    fn a_peer_certificate_must_be_the_expected_sites_with_its_pinned_key() {
         let dir = tempfile::tempdir().unwrap();
         let options = rampart_identity::dev::DevOptions {
             listen: "127.0.0.1:1".into(),
@@ -190,9 +204,20 @@ mod tests {
         let inner =
             rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build().unwrap();
         let name = ServerName::try_from("127.0.0.1").unwrap();
-        let expecting = |subject: &str| ExpectedSite { inner: Arc::clone(&inner), subject: subject.into() };
-        assert!(expecting("usa-east").verify_server_cert(&cert, &[], &name, &[], UnixTime::now()).is_ok());
-        let err = expecting("deu-south").verify_server_cert(&cert, &[], &name, &[], UnixTime::now()).unwrap_err();
+        let pin = rampart_identity::PeerCertificate::from_der(&cert).unwrap().key_sha256;
+        let expecting = |subject: &str, pin: &str| ExpectedSite {
+            inner: Arc::clone(&inner),
+            subject: subject.into(),
+            key_sha256: vec![pin.into()],
+        };
+        assert!(expecting("usa-east", &pin).verify_server_cert(&cert, &[], &name, &[], UnixTime::now()).is_ok());
+        let err = expecting("deu-south", &pin).verify_server_cert(&cert, &[], &name, &[], UnixTime::now()).unwrap_err();
         assert!(err.to_string().contains("is 'usa-east', not the expected site's 'deu-south'"), "{err}");
+        // A second certificate in usa-east's name, from the same CA: not the pinned key.
+        let (second, _) = rampart_identity::dev::issue_site_certificate(dir.path(), "usa-east", "USA", 8).unwrap();
+        let second = CertificateDer::from_pem_slice(second.as_bytes()).unwrap();
+        let err =
+            expecting("usa-east", &pin).verify_server_cert(&second, &[], &name, &[], UnixTime::now()).unwrap_err();
+        assert!(err.to_string().contains("a key its configuration does not pin"), "{err}");
     }
 }

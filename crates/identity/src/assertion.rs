@@ -2,7 +2,8 @@
 //! peer vouches for the caller it identified and the label it computed, in a
 //! JWT signed with the key of its own site certificate. The peer accepts an
 //! assertion only over a mutual-TLS connection whose certificate is that of a
-//! configured peer site, signed by that very certificate's key, naming that
+//! configured peer site (its common name and a pinned key: a second
+//! certificate in the site's name, from any CA, is not the site), signed by that very certificate's key, naming that
 //! site as issuer and the peer as audience, and unexpired; it then applies its
 //! own policy, accreditation and residency rules as to any other request.
 //!
@@ -160,20 +161,32 @@ impl Seen {
     }
 }
 
+/// A peer site whose assertions are accepted, as the configuration pins it.
+#[derive(Debug, Clone)]
+pub struct TrustedPeer {
+    /// The common name of its certificate.
+    pub subject: String,
+    /// Its site id.
+    pub site: String,
+    /// The SHA-256 (hex) of each public key its certificates may carry.
+    pub key_sha256: Vec<String>,
+}
+
 /// Checks the assertions of the configured peer sites.
 #[derive(Debug, Clone)]
 pub struct AssertionVerifier {
     site: String,
     /// Peer sites by the common name of their certificates.
-    peers: HashMap<String, String>,
+    peers: HashMap<String, TrustedPeer>,
     /// Assertions accepted so far and not yet expired (shared by clones).
     seen: Arc<Seen>,
 }
 
 impl AssertionVerifier {
-    /// A verifier for site `site` that trusts `peers`: (certificate common name, site id) pairs.
-    pub fn new(site: &str, peers: impl IntoIterator<Item = (String, String)>) -> Self {
-        Self { site: site.to_owned(), peers: peers.into_iter().collect(), seen: Arc::default() }
+    /// A verifier for site `site` that trusts `peers`.
+    pub fn new(site: &str, peers: impl IntoIterator<Item = TrustedPeer>) -> Self {
+        let peers = peers.into_iter().map(|peer| (peer.subject.clone(), peer)).collect();
+        Self { site: site.to_owned(), peers, seen: Arc::default() }
     }
 
     /// Verifies `token`, sent over a connection whose verified client certificate is `certificate`.
@@ -181,9 +194,15 @@ impl AssertionVerifier {
         let certificate = certificate.ok_or_else(|| {
             IdentityError::UntrustedPeer("an assertion is accepted only over mutual TLS with a site certificate".into())
         })?;
-        let site = self.peers.get(&certificate.subject).ok_or_else(|| {
+        let peer = self.peers.get(&certificate.subject).ok_or_else(|| {
             IdentityError::UntrustedPeer(format!("'{}' is not the certificate of a peer site", certificate.subject))
         })?;
+        let site = &peer.site;
+        if !peer.key_sha256.iter().any(|pin| pin.eq_ignore_ascii_case(&certificate.key_sha256)) {
+            return Err(IdentityError::UntrustedPeer(format!(
+                "the certificate in the name of site '{site}' carries a key its configuration does not pin"
+            )));
+        }
         let key = certificate.key.as_ref().ok_or_else(|| {
             IdentityError::UntrustedPeer(format!(
                 "the certificate of site '{site}' has no P-256 or Ed25519 key to verify assertions with"

@@ -24,7 +24,7 @@ use rampart_config::Config;
 use rampart_labels::{Clearance, Label, Policies};
 
 pub use assertion::{
-    ASSERTION_HEADER, AssertedRequest, AssertionClaims, AssertionSigner, AssertionVerifier, body_digest,
+    ASSERTION_HEADER, AssertedRequest, AssertionClaims, AssertionSigner, AssertionVerifier, TrustedPeer, body_digest,
 };
 pub use directory::{Directory, DirectoryEntry};
 pub use mtls::{PeerCertificate, client_cert_verifier};

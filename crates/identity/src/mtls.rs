@@ -19,6 +19,9 @@ pub struct PeerCertificate {
     pub subject: String,
     /// The subject's country attribute, if any.
     pub country: Option<String>,
+    /// The SHA-256 (hex) of the certificate's public key (SubjectPublicKeyInfo,
+    /// DER): what `[[sites]] key_sha256` pins.
+    pub key_sha256: String,
     /// The certificate's public key, when it can verify assertions (P-256 or Ed25519).
     pub(crate) key: Option<CertificateKey>,
 }
@@ -61,9 +64,23 @@ impl PeerCertificate {
         Ok(Self {
             subject: common_name,
             country: text(subject.iter_country().next()),
+            key_sha256: key_sha256(cert.public_key()),
             key: certificate_key(cert.public_key()),
         })
     }
+
+    /// Reads the first certificate of a PEM text, as [`PeerCertificate::from_der`] does.
+    pub fn from_pem(pem: &[u8]) -> Result<Self, IdentityError> {
+        let der = CertificateDer::from_pem_slice(pem)
+            .map_err(|e| IdentityError::BadCredential(format!("no PEM certificate can be read: {e}")))?;
+        Self::from_der(&der)
+    }
+}
+
+/// The SHA-256, in lower-case hex, of a public key's DER encoding.
+fn key_sha256(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(spki.raw).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn read_pem<T: PemObject>(path: &std::path::Path, what: &str) -> Result<Vec<T>, String> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rampart_identity::dev::{DevOptions, dev_init, issue_site_certificate};
 use rampart_identity::{
     AssertionClaims, AssertionSigner, AssertionVerifier, AuthMethod, Identity, IdentityError, PeerCertificate,
-    Principal,
+    Principal, TrustedPeer,
 };
 use rampart_labels::{Clearance, Policies};
 use rustls::pki_types::CertificateDer;
@@ -42,8 +42,14 @@ fn caller(labels: &Policies) -> Principal {
     }
 }
 
-fn verifier() -> AssertionVerifier {
-    AssertionVerifier::new("usa-east", [("gbr-north".to_owned(), "gbr-north".to_owned())])
+/// A verifier at usa-east that trusts gbr-north, pinned to `gbr`'s key.
+fn verifier_pinning(gbr: &SiteKeys) -> AssertionVerifier {
+    let peer = TrustedPeer {
+        subject: "gbr-north".into(),
+        site: "gbr-north".into(),
+        key_sha256: vec![gbr.cert.key_sha256.clone()],
+    };
+    AssertionVerifier::new("usa-east", [peer])
 }
 
 fn bind(id: &str) -> rampart_identity::AssertedRequest<'_> {
@@ -67,7 +73,7 @@ fn a_peer_sites_assertion_names_the_caller_and_label() {
     let gbr = site(dir.path(), "gbr-north", 900);
     let label = labels.parse_label("NATO CONFIDENTIAL").unwrap();
     let token = signer("gbr-north", &gbr).sign("usa-east", &caller(&labels), &label, &bind("req-1")).unwrap();
-    let claims = verifier().verify(&token, Some(&gbr.cert)).unwrap();
+    let claims = verifier_pinning(&gbr).verify(&token, Some(&gbr.cert)).unwrap();
     assert_eq!((claims.iss.as_str(), claims.sub.as_str(), claims.rid.as_str()), ("gbr-north", "gbr-secret", "req-1"));
 
     let config = rampart_config::Config::parse(
@@ -94,19 +100,33 @@ fn assertions_from_anyone_but_the_peer_itself_are_refused() {
         signer(site_id, keys).sign(audience, &caller(&labels), &label, &bind("req-2")).unwrap()
     };
 
-    let err = refusal(verifier().verify(&sign("gbr-north", &gbr, "usa-east"), None));
+    let err = refusal(verifier_pinning(&gbr).verify(&sign("gbr-north", &gbr, "usa-east"), None));
     assert!(err.contains("mutual TLS"), "{err}");
     // A certificate of the alliance PKI that is not a peer site's.
-    let err = refusal(verifier().verify(&sign("gbr-north", &rogue, "usa-east"), Some(&rogue.cert)));
+    let err = refusal(verifier_pinning(&gbr).verify(&sign("gbr-north", &rogue, "usa-east"), Some(&rogue.cert)));
     assert!(err.contains("'rogue' is not the certificate of a peer site"), "{err}");
     // Over the peer's connection, but signed with another key.
-    let err = refusal(verifier().verify(&sign("gbr-north", &rogue, "usa-east"), Some(&gbr.cert)));
+    let err = refusal(verifier_pinning(&gbr).verify(&sign("gbr-north", &rogue, "usa-east"), Some(&gbr.cert)));
     assert!(err.contains("not signed by the key of its certificate"), "{err}");
     // The peer's key, in another site's name.
-    let err = refusal(verifier().verify(&sign("deu-south", &gbr, "usa-east"), Some(&gbr.cert)));
+    let err = refusal(verifier_pinning(&gbr).verify(&sign("deu-south", &gbr, "usa-east"), Some(&gbr.cert)));
     assert!(err.contains("another site's name"), "{err}");
+    // A second certificate in the peer's name from the same CA (mis-issued), signing with its own key.
+    let impostor = site(dir.path(), "gbr-north", 907);
+    let err = refusal(verifier_pinning(&gbr).verify(&sign("gbr-north", &impostor, "usa-east"), Some(&impostor.cert)));
+    assert!(err.contains("a key its configuration does not pin"), "{err}");
+    // While the site rotates its key, both are pinned and both are accepted.
+    let rotating = AssertionVerifier::new(
+        "usa-east",
+        [TrustedPeer {
+            subject: "gbr-north".into(),
+            site: "gbr-north".into(),
+            key_sha256: vec![gbr.cert.key_sha256.clone(), impostor.cert.key_sha256.to_uppercase()],
+        }],
+    );
+    assert!(rotating.verify(&sign("gbr-north", &impostor, "usa-east"), Some(&impostor.cert)).is_ok());
     // Meant for another site.
-    let err = refusal(verifier().verify(&sign("gbr-north", &gbr, "deu-south"), Some(&gbr.cert)));
+    let err = refusal(verifier_pinning(&gbr).verify(&sign("gbr-north", &gbr, "deu-south"), Some(&gbr.cert)));
     assert!(err.contains("meant for another site"), "{err}");
     // Altered on the way.
     let token = sign("gbr-north", &gbr, "usa-east");
@@ -116,7 +136,7 @@ fn assertions_from_anyone_but_the_peer_itself_are_refused() {
         serde_json::from_slice(&base64_url_decode(payload)).expect("the payload is JSON");
     claims["nat"] = "USA".into();
     let forged = format!("{head}.{}.{signature}", base64_url_encode(&serde_json::to_vec(&claims).unwrap()));
-    let err = refusal(verifier().verify(&forged, Some(&gbr.cert)));
+    let err = refusal(verifier_pinning(&gbr).verify(&forged, Some(&gbr.cert)));
     assert!(err.contains("not signed by the key"), "{err}");
 }
 
@@ -129,9 +149,9 @@ fn an_expired_assertion_is_refused() {
     let token =
         short.sign("usa-east", &caller(&labels), &labels.parse_label("NATO SECRET").unwrap(), &bind("r")).unwrap();
     // Within the 5 s leeway it is still accepted; past it, refused.
-    assert!(verifier().verify(&token, Some(&gbr.cert)).is_ok());
+    assert!(verifier_pinning(&gbr).verify(&token, Some(&gbr.cert)).is_ok());
     std::thread::sleep(Duration::from_secs(7));
-    let err = refusal(verifier().verify(&token, Some(&gbr.cert)));
+    let err = refusal(verifier_pinning(&gbr).verify(&token, Some(&gbr.cert)));
     assert!(err.contains("expired"), "{err}");
 }
 
@@ -158,7 +178,7 @@ fn an_assertion_is_accepted_once_and_only_for_a_short_while() {
     let gbr = site(dir.path(), "gbr-north", 904);
     let label = labels.parse_label("NATO SECRET").unwrap();
     let token = signer("gbr-north", &gbr).sign("usa-east", &caller(&labels), &label, &bind("r1")).unwrap();
-    let verifier = verifier();
+    let verifier = verifier_pinning(&gbr);
     assert!(verifier.verify(&token, Some(&gbr.cert)).is_ok());
     let err = refusal(verifier.verify(&token, Some(&gbr.cert)));
     assert!(err.contains("already used"), "{err}");
@@ -196,13 +216,13 @@ fn an_assertion_issued_ahead_of_time_is_refused() {
     // Issued a day ahead, expiring shortly after.
     claims["iat"] = serde_json::json!(now + 86_400);
     claims["exp"] = serde_json::json!(now + 86_430);
-    let err = refusal(verifier().verify(&sign(&claims), Some(&gbr.cert)));
+    let err = refusal(verifier_pinning(&gbr).verify(&sign(&claims), Some(&gbr.cert)));
     assert!(err.contains("issued in the future"), "{err}");
     // Not valid before a day from now.
     claims["iat"] = serde_json::json!(now);
     claims["exp"] = serde_json::json!(now + 30);
     claims["nbf"] = serde_json::json!(now + 86_400);
-    let err = refusal(verifier().verify(&sign(&claims), Some(&gbr.cert)));
+    let err = refusal(verifier_pinning(&gbr).verify(&sign(&claims), Some(&gbr.cert)));
     assert!(err.contains("not valid yet"), "{err}");
 }
 
@@ -217,7 +237,7 @@ fn a_peer_may_assert_only_its_nations_up_to_its_ceiling() {
     let ask = |principal: Principal, label: &str| {
         let label = labels.parse_label(label).unwrap();
         let token = signer("gbr-north", &gbr).sign("usa-east", &principal, &label, &bind("r")).unwrap();
-        let claims = verifier().verify(&token, Some(&gbr.cert)).unwrap();
+        let claims = verifier_pinning(&gbr).verify(&token, Some(&gbr.cert)).unwrap();
         Identity::within_bounds(&claims, &principal, &label, &bounds).map_err(|e| e.to_string())
     };
     let confidential = Clearance::from_ceiling(&labels.parse_label("NATO CONFIDENTIAL").unwrap());

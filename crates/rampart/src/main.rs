@@ -72,6 +72,22 @@ enum Command {
         #[command(subcommand)]
         command: collection_cli::CollectionCommand,
     },
+    /// Peer sites: the pins that identify them.
+    Site {
+        #[command(subcommand)]
+        command: SiteCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SiteCommand {
+    /// Print the `[[sites]] key_sha256` pin of each certificate: the SHA-256 (hex)
+    /// of its public key, one line per file.
+    Pin {
+        /// Site certificates (PEM); the first certificate of each file is read.
+        #[arg(required = true)]
+        certs: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -292,6 +308,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let cert_path =
                 rampart_identity::dev::write_site_certificate(&dir, &site, &nation).map_err(|e| anyhow::anyhow!(e))?;
             println!("{}", cert_path.display());
+            Ok(())
+        }
+        Command::Site { command: SiteCommand::Pin { certs } } => {
+            for path in certs {
+                let pem = std::fs::read(&path).with_context(|| format!("cannot read '{}'", path.display()))?;
+                let cert = rampart_identity::PeerCertificate::from_pem(&pem)
+                    .map_err(|e| anyhow::anyhow!("'{}': {e}", path.display()))?;
+                println!("{}", cert.key_sha256);
+            }
             Ok(())
         }
         Command::Token {

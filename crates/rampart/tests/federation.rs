@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::site::{dev_init, pki_client as client, pki_token as token};
-use common::{Rampart, audit_entries, cli, free_port, sse_events};
+use common::{Rampart, audit_entries, cli, free_port, site_pin, sse_events};
 use rampart_audit::entry::Entry;
 use rampart_config::Config;
 use rampart_labels::Policies;
@@ -105,8 +105,9 @@ fn config_of(me: &str, pki: &Path, ports: &HashMap<&str, u16>, backend: u16) -> 
             // Each site forwards its callers of any of the nations here, so each peer may vouch for them.
             format!(
                 "models = [\"open-model\"]\npeer = \"https://127.0.0.1:{}\"\n\
-                 may_assert_nations = [\"GBR\", \"DEU\", \"FRA\", \"USA\"]",
-                ports[id]
+                 key_sha256 = [\"{}\"]\nmay_assert_nations = [\"GBR\", \"DEU\", \"FRA\", \"USA\"]",
+                ports[id],
+                site_pin(&pki.join("sites").join(format!("{id}.pem")))
             )
         };
         sites.push_str(&format!(
@@ -184,10 +185,13 @@ jurisdictions = ["FRA"]
 async fn start_sites(pki: &Path) -> Vec<Site> {
     let ports: HashMap<&str, u16> = SITES.iter().map(|(id, _)| (*id, free_port())).collect();
     let mut sites = Vec::new();
+    // Every site's certificate first: each site's configuration pins its peers' keys.
     for (id, jurisdiction) in SITES {
         let issued = cli(&[&"dev", &"site-cert", &pki, &"--site", &id, &"--nation", &jurisdiction]);
         let printed = String::from_utf8(issued.stdout).unwrap();
         assert_eq!(printed.trim(), pki.join("sites").join(format!("{id}.pem")).display().to_string());
+    }
+    for (id, _) in SITES {
         let own = pki.join(id);
         std::fs::create_dir_all(&own).unwrap();
         cli(&[&"audit", &"keygen", &"--name", &format!("rampart.test/{id}"), &"--out", &own.join("audit-key")]);

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::site::{dev_init, pki_client, pki_token};
-use common::{Rampart, cli, free_port, mock};
+use common::{Rampart, cli, free_port, mock, site_pin};
 use rampart_identity::{AssertedRequest, AssertionSigner, AuthMethod, Principal};
 use rampart_labels::{Clearance, Policies};
 use rampart_testkit::{Script, spawn_scripted_tls};
@@ -20,6 +20,7 @@ use serde_json::json;
 
 fn config(pki: &Path, port: u16, peer_port: u16, backend: std::net::SocketAddr) -> String {
     let dir = pki.display();
+    let pin = site_pin(&pki.join("sites/deu-south.pem"));
     format!(
         r#"[server]
 listen = "127.0.0.1:{port}"
@@ -68,6 +69,7 @@ security_level = 4
 accreditation = "NATO SECRET"
 models = ["peer-model"]
 peer = "https://127.0.0.1:{peer_port}"
+key_sha256 = ["{pin}"]
 
 [[backends]]
 name = "local"
@@ -78,7 +80,7 @@ accreditation = "NATO SECRET"
     )
 }
 
-/// The peer's TLS: deu-south's real site certificate and key.
+/// The peer's TLS: the deu-south site certificate and key of the PKI at `pki`.
 fn peer_tls(pki: &Path) -> Arc<rustls::ServerConfig> {
     let certs: Vec<CertificateDer<'static>> =
         CertificateDer::pem_file_iter(pki.join("sites/deu-south.pem")).unwrap().map(Result::unwrap).collect();
@@ -122,9 +124,27 @@ fn event(content: &str) -> String {
     format!("data: {chunk}\n\n")
 }
 
+/// A second certificate in deu-south's name from the same CA, with its own key,
+/// in `PKI/impostor/sites/deu-south.pem` and `.key`; returns `PKI/impostor`.
+fn impostor(pki: &Path) -> std::path::PathBuf {
+    let dir = pki.join("impostor");
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["ca.pem", "ca.key"] {
+        std::fs::copy(pki.join(file), dir.join(file)).unwrap();
+    }
+    cli(&[&"dev", &"site-cert", &dir, &"--site", &"deu-south", &"--nation", &"DEU"]);
+    dir
+}
+
 /// The site gbr-north (a real process) whose peer deu-south is played by a
 /// scripted server: (the PKI's directory, the site, the script, the site's port, its backend).
 async fn start() -> (tempfile::TempDir, Rampart, Script, u16, rampart_testkit::MockServer) {
+    start_with_peer(false).await
+}
+
+/// As [`start`]; with `impostor`, the scripted peer holds a second deu-south
+/// certificate from the same CA (see [`impostor`]) instead of the real one.
+async fn start_with_peer(impostor: bool) -> (tempfile::TempDir, Rampart, Script, u16, rampart_testkit::MockServer) {
     let pki_dir = tempfile::tempdir().unwrap();
     let pki = pki_dir.path();
     dev_init(pki);
@@ -132,13 +152,14 @@ async fn start() -> (tempfile::TempDir, Rampart, Script, u16, rampart_testkit::M
         let issued = cli(&[&"dev", &"site-cert", &pki, &"--site", &site, &"--nation", &nation]);
         assert!(issued.status.success(), "{}", String::from_utf8_lossy(&issued.stderr));
     }
+    let peer_pki = if impostor { self::impostor(pki) } else { pki.to_owned() };
     std::fs::create_dir_all(pki.join("gbr-north")).unwrap();
     cli(&[&"audit", &"keygen", &"--name", &"rampart.test/gbr-north", &"--out", &pki.join("gbr-north/audit-key")]);
 
     let script = Script::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let peer_port = listener.local_addr().unwrap().port();
-    spawn_scripted_tls(listener, peer_tls(pki), script.clone());
+    spawn_scripted_tls(listener, peer_tls(&peer_pki), script.clone());
     let (backend, addr) = mock("local").await;
     let port = free_port();
     let path = pki.join("gbr-north/rampart.toml");
@@ -396,5 +417,61 @@ async fn a_compromised_peer_vouches_only_within_its_bounds_once_for_one_request(
         assert_eq!(status, 401, "{what}: {text}");
         assert!(text.contains("invalid_assertion") && text.contains(why), "{what}: {text}");
     }
+    drop(site);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_certificate_in_a_peers_name_is_not_the_peer() {
+    // Inbound: the impostor connects with its certificate and signs with its own key.
+    let (pki_dir, site, _script, port, _backend) = start().await;
+    let pki = pki_dir.path();
+    let impostor = impostor(pki);
+    let client = pki_client(pki, Some(&impostor.join("sites/deu-south")));
+    let key = std::fs::read(impostor.join("sites/deu-south.key")).unwrap();
+    let signer = AssertionSigner::from_pem("deu-south", &key, std::time::Duration::from_secs(30)).unwrap();
+    let labels = Policies::nato();
+    let analyst = Principal {
+        subject: "deu-analyst".into(),
+        nation: "DEU".into(),
+        roles: vec!["analyst".into()],
+        clearance: Clearance::from_ceiling(&labels.parse_label("NATO CONFIDENTIAL").unwrap()),
+        method: AuthMethod::Assertion,
+    };
+    let body = json!({"model": "local-model", "messages": [{"role": "user", "content": "Hello"}]}).to_string();
+    let request = AssertedRequest { id: "r1", route: "/chat/completions", body: body.as_bytes() };
+    let token = signer.sign("gbr-north", &analyst, &labels.parse_label("NATO UNCLASSIFIED").unwrap(), &request);
+    let refused = client
+        .post(format!("https://127.0.0.1:{port}/v1/chat/completions"))
+        .header("rampart-assertion", token.unwrap())
+        .header("x-request-id", "r1")
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let text = refused.text().await.unwrap();
+    assert!(text.contains("peer_not_trusted") && text.contains("does not pin"), "{text}");
+    drop(site);
+
+    // Outbound: the peer deu-south is played by the impostor; nothing it says reaches the caller.
+    let (pki_dir, site, script, port, _backend) = start_with_peer(true).await;
+    let pki = pki_dir.path();
+    script.answer(
+        200,
+        &[("content-type", "application/json"), ("rampart-label", "NATO UNCLASSIFIED")],
+        &completion("Forwarded to the impostor", json!({})),
+    );
+    let answer = pki_client(pki, None)
+        .post(format!("https://127.0.0.1:{port}/v1/chat/completions"))
+        .bearer_auth(pki_token(pki, "deu-confidential"))
+        .json(&json!({"model": "peer-model", "messages": [{"role": "user", "content": "Report?"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 503);
+    let text = answer.text().await.unwrap();
+    assert!(text.contains("no_eligible_site") && text.contains("unreachable"), "{text}");
+    assert!(!text.contains("impostor"), "{text}");
     drop(site);
 }

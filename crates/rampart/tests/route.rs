@@ -81,6 +81,7 @@ security_level = 5
 accreditation = "NATO SECRET"
 models = ["shared"]
 peer = "https://127.0.0.1:1"                # nothing listens there: the peer is down
+key_sha256 = ["0000000000000000000000000000000000000000000000000000000000000000"]
 
 [federation]
 cert = "server.pem"
@@ -112,7 +113,7 @@ async fn a_site_serves_only_the_requests_it_is_eligible_for() {
     // At NATO SECRET it must stay in the USA: only the peer may serve it, and the peer is down.
     let refused = chat("usa-secret", "NATO SECRET").await;
     assert_eq!((refused.status, refused.code()), (503, "no_eligible_site"), "{}", refused.body);
-    assert!(refused.message().contains("health"), "{}", refused.message());
+    assert!(refused.message().contains("was tried (unreachable)"), "{}", refused.message());
     // DEU requests stay in the EU, where no site is.
     let refused = chat("deu-confidential", "NATO RESTRICTED").await;
     assert_eq!((refused.status, refused.code()), (503, "no_eligible_site"), "{}", refused.body);

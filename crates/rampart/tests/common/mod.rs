@@ -159,6 +159,11 @@ pub fn cli(args: &[&dyn AsRef<std::ffi::OsStr>]) -> std::process::Output {
     output
 }
 
+/// The `[[sites]] key_sha256` pin of the certificate at `cert`, as `rampart site pin` prints it.
+pub fn site_pin(cert: &Path) -> String {
+    String::from_utf8(cli(&[&"site", &"pin", &cert]).stdout).unwrap().trim().to_owned()
+}
+
 /// The published entries of the audit log in `dir`, as `rampart audit show --json` prints them.
 pub fn audit_entries(dir: &Path) -> Vec<rampart_audit::entry::Entry> {
     let output = cli(&[&"audit", &"show", &"--json", &dir]);

@@ -75,7 +75,13 @@ pub fn config(
             toml.push_str(if local.is_empty() { "\n" } else { "backends = [\"local\"]\n\n" });
         } else {
             let models: Vec<&str> = site.models.iter().map(String::as_str).collect();
-            writeln!(toml, "models = {}\npeer = \"https://site-{i}.example:8443\"\n", list(&models)).unwrap();
+            writeln!(
+                toml,
+                "models = {}\npeer = \"https://site-{i}.example:8443\"\nkey_sha256 = [\"{}\"]\n",
+                list(&models),
+                "0".repeat(64)
+            )
+            .unwrap();
         }
     }
     for rule in residency {
