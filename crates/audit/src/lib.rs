@@ -11,6 +11,7 @@
 //! ([`memory::MemStorage`]).
 
 pub mod digest;
+mod edge;
 pub mod entry;
 pub mod journal;
 pub mod keys;
@@ -18,6 +19,7 @@ pub mod log;
 pub mod memory;
 pub mod proof;
 pub mod recorder;
+pub mod serve;
 mod spare;
 pub mod storage;
 pub mod tiles;

@@ -10,7 +10,9 @@
 
 use std::sync::Arc;
 
-use tlog_tiles::{Hash, HashReader, Tile, record_hash, stored_hash_count, stored_hash_index, stored_hashes, tree_hash};
+use tlog_tiles::{HashReader, Tile, TileHashReader, TileReader, record_hash, stored_hash_index};
+
+use crate::edge::Edge;
 
 use crate::journal::{self, Record};
 use crate::keys::{self, KeyError};
@@ -48,17 +50,27 @@ pub enum LogError {
     EntryTooLarge(usize),
 }
 
-/// Every stored hash of the tree, in `tlog_tiles`' stored-hash order.
-pub(crate) struct StoredHashes(pub(crate) Vec<Hash>);
+/// Reads the log's hash tiles from its storage, for `tlog_tiles`'
+/// [`TileHashReader`], which checks every tile it reads against a signed tree
+/// hash before using it.
+pub(crate) struct StorageTiles<'a, S: Storage + ?Sized>(pub(crate) &'a S);
 
-impl HashReader for StoredHashes {
-    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
-        indexes
-            .iter()
-            .map(|&i| usize::try_from(i).ok().and_then(|i| self.0.get(i)).copied())
-            .collect::<Option<Vec<_>>>()
-            .ok_or(tlog_tiles::Error::IndexesNotInTree)
+impl<S: Storage + ?Sized> TileReader for StorageTiles<'_, S> {
+    fn height(&self) -> u8 {
+        HEIGHT
     }
+
+    fn read_tiles(&self, tiles: &[Tile]) -> Result<Vec<Vec<u8>>, tlog_tiles::Error> {
+        tiles
+            .iter()
+            .map(|tile| match self.0.read(&tiles::path_of(tile)) {
+                Ok(Some(data)) => Ok(data),
+                _ => Err(tlog_tiles::Error::IndexesNotInTree),
+            })
+            .collect()
+    }
+
+    fn save_tiles(&self, _tiles: &[Tile], _data: &[Vec<u8>]) {}
 }
 
 fn io_error(path: &str, source: std::io::Error) -> LogError {
@@ -74,6 +86,8 @@ pub struct Publication {
     size: u64,
     files: Vec<(String, Vec<u8>)>,
     checkpoint: Vec<u8>,
+    /// The full tiles and bundles it writes, whose partial versions go once it is durable.
+    filled: Vec<String>,
 }
 
 impl Publication {
@@ -82,7 +96,9 @@ impl Publication {
         self.size
     }
 
-    /// Writes the bundles and tiles, makes them durable, then writes the checkpoint durably.
+    /// Writes the bundles and tiles, makes them durable, then writes the
+    /// checkpoint durably; then deletes the partial versions of the tiles and
+    /// bundles it filled (what a crash or an error leaves, [`Log::open`] deletes).
     pub fn write<S: Storage + ?Sized>(&self, storage: &S) -> Result<(), LogError> {
         for (path, data) in &self.files {
             storage.write_fresh(path, data).map_err(|source| io_error(path, source))?;
@@ -90,7 +106,13 @@ impl Publication {
         storage.sync().map_err(|source| io_error("(sync)", source))?;
         let io = |source| io_error(CHECKPOINT, source);
         storage.write(CHECKPOINT, &self.checkpoint).map_err(io)?;
-        storage.sync().map_err(io)
+        storage.sync().map_err(io)?;
+        for path in &self.filled {
+            // The publication is whole without this: a partial version left is never served (see
+            // `crate::serve`), is still checked by `verify`, and is deleted when the log next opens.
+            let _ = storage.remove_partials(path);
+        }
+        Ok(())
     }
 }
 
@@ -98,8 +120,10 @@ impl Publication {
 pub struct Log<S: Storage> {
     storage: Arc<S>,
     skey: String,
+    vkey: String,
     size: u64,
-    hashes: StoredHashes,
+    /// The right edge of the tree: all of it the log holds in memory.
+    edge: Edge,
     /// Entries from index `recent_from` (the start of the bundle holding
     /// `published`) to `size`: what publishing and the journal still need.
     recent: Vec<Vec<u8>>,
@@ -114,16 +138,21 @@ pub struct Log<S: Storage> {
 
 impl<S: Storage> Log<S> {
     /// Opens the log in `storage` signed with `skey`, creating it when empty.
-    /// Recovery: the published tree is read back to its signed checkpoint, the
-    /// batches the journal holds beyond it are published, and anything written
-    /// after the last durable commit (cut short by a crash) is ignored.
+    /// What is read does not grow with the log: the signed checkpoint, the
+    /// open tile of each level (checked against the checkpoint's root), the
+    /// open entry bundle and the journal. The batches the journal holds beyond
+    /// the checkpoint are published, anything written after the last durable
+    /// commit (cut short by a crash) is ignored, and partial tiles a crash left
+    /// beside full ones are deleted. The whole log is checked by
+    /// [`crate::verify::verify`], not here.
     pub fn open(storage: S, skey: String) -> Result<Self, LogError> {
         let vkey = keys::verifier_key(&skey)?;
         let mut log = Self {
             storage: Arc::new(storage),
             skey,
+            vkey: vkey.clone(),
             size: 0,
-            hashes: StoredHashes(Vec::new()),
+            edge: Edge::new(),
             recent: Vec::new(),
             recent_from: 0,
             published: 0,
@@ -134,9 +163,11 @@ impl<S: Storage> Log<S> {
         if let Some(signed) = log.storage.read(CHECKPOINT).map_err(|source| io_error(CHECKPOINT, source))? {
             log.read_published(&vkey, signed)?;
         }
+        let mut swept_from = log.size;
         if let Some(journal) = log.storage.read_journal().map_err(|source| io_error("journal", source))? {
-            log.replay(&vkey, &journal)?;
+            swept_from = log.replay(&vkey, &journal)?;
         }
+        log.sweep_partials(swept_from)?;
         if log.checkpoint.is_empty() || log.size > log.published {
             log.publish()?;
         }
@@ -144,48 +175,75 @@ impl<S: Storage> Log<S> {
         Ok(log)
     }
 
+    /// Reads the published tree's right edge and open entry bundle, checked
+    /// against its signed checkpoint.
     fn read_published(&mut self, vkey: &str, signed: Vec<u8>) -> Result<(), LogError> {
         let checkpoint = keys::open_checkpoint(vkey, &signed)?;
-        for (index, width) in tiles::bundles(checkpoint.size()) {
-            let path = tiles::entry_bundle_path(index, width);
-            let data = self
-                .storage
-                .read(&path)
-                .map_err(|source| io_error(&path, source))?
-                .ok_or_else(|| LogError::Damaged(format!("{path} is missing")))?;
+        let size = checkpoint.size();
+        let mut open = Vec::new();
+        for tile in Edge::open_tiles(size) {
+            if tile.width() == 0 {
+                open.push(Vec::new());
+                continue;
+            }
+            let path = tiles::path_of(&tile);
+            open.push(self.read_file(&path)?);
+        }
+        let edge = Edge::restore(size, open).map_err(LogError::Damaged)?;
+        if edge.root().map_err(math)? != *checkpoint.hash() {
+            return Err(LogError::Damaged("the open tiles do not hash to the checkpoint's root".into()));
+        }
+        self.recent_from = size / WIDTH * WIDTH;
+        let width = size - self.recent_from;
+        if width > 0 {
+            let path = tiles::entry_bundle_path(size / WIDTH, width);
+            let data = self.read_file(&path)?;
             let entries =
                 tiles::split_bundle(&data, width as usize).map_err(|e| LogError::Damaged(format!("{path}: {e}")))?;
-            self.recent.clear();
-            self.recent_from = self.size;
-            for entry in entries {
-                self.push(entry.to_vec())?;
+            for (index, entry) in (self.recent_from..).zip(entries) {
+                if edge.recent_leaf(index) != Some(record_hash(entry)) {
+                    return Err(LogError::Damaged(format!("{path}: entry {index} does not match its hash")));
+                }
+                self.recent.push(entry.to_vec());
             }
         }
-        if self.size.is_multiple_of(WIDTH) {
-            self.recent.clear();
-            self.recent_from = self.size;
-        }
-        if tree_hash(self.size, &self.hashes).map_err(math)? != *checkpoint.hash() {
-            return Err(LogError::Damaged("the entries do not hash to the checkpoint's root".into()));
-        }
-        self.published = self.size;
+        self.edge = edge;
+        self.size = size;
+        self.published = size;
         self.checkpoint = signed;
         Ok(())
     }
 
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, LogError> {
+        self.storage
+            .read(path)
+            .map_err(|source| io_error(path, source))?
+            .ok_or_else(|| LogError::Damaged(format!("{path} is missing")))
+    }
+
     /// Adds the journal's batches beyond the published tree, after checking the
-    /// journal agrees with the tree it was written against.
-    fn replay(&mut self, vkey: &str, journal: &[u8]) -> Result<(), LogError> {
+    /// journal agrees with the tree it was written against; returns the size of
+    /// that tree (every tile filled since may have partial versions left).
+    ///
+    /// The entries the journal holds that were published since are checked in
+    /// aggregate, not one by one: the tree's right edge at the journal's base
+    /// is read from the tiles (a few, each checked against the signed root),
+    /// they are hashed onto it, and the result must be the published root.
+    fn replay(&mut self, vkey: &str, journal: &[u8]) -> Result<u64, LogError> {
         let damaged = |what: &str| LogError::Damaged(format!("the journal {what}"));
         let mut records = journal::read(journal).into_iter();
         let Some(Record::Base { size: base, checkpoint }) = records.next() else {
             return Err(damaged("does not begin with a published tree"));
         };
         let checkpoint = keys::open_checkpoint(vkey, &checkpoint)?;
-        if base > self.size
-            || checkpoint.size() != base
-            || tree_hash(base, &self.hashes).map_err(math)? != *checkpoint.hash()
-        {
+        let root = self.edge.root().map_err(math)?;
+        let contained = base <= self.published && checkpoint.size() == base;
+        let mut at_base = if contained && base < self.published { Some(self.edge_at(base, root)?) } else { None };
+        let base_root = match &at_base {
+            Some(edge) => edge.root().ok(),
+            None => contained.then_some(root),
+        };
+        if base_root != Some(*checkpoint.hash()) {
             return Err(damaged("begins with a tree the published log does not contain"));
         }
         let mut next = base;
@@ -195,30 +253,74 @@ impl<S: Storage> Log<S> {
                 return Err(damaged(&format!("skips from entry {next} to {first}")));
             }
             for entry in entries {
-                if next < self.size {
-                    if self.hashes.0[stored_hash_index(0, next) as usize] != record_hash(&entry) {
-                        return Err(damaged(&format!("disagrees with the published entry {next}")));
-                    }
+                if let Some(edge) = at_base.as_mut().filter(|_| next < self.published) {
+                    edge.push(record_hash(&entry));
                 } else {
-                    self.push(entry)?;
+                    self.push(entry);
                 }
                 next += 1;
+            }
+        }
+        // The published entries the journal holds, hashed onto the tree at its base, must give the published root.
+        if let Some(edge) = at_base
+            && (next < self.published || edge.root().map_err(math)? != root)
+        {
+            return Err(damaged(&format!("disagrees with the entries published from {base} to {}", self.published)));
+        }
+        Ok(base)
+    }
+
+    /// The right edge of the published tree's first `size` entries, read from
+    /// the tiles through `tlog_tiles`' reader, which checks each tile against
+    /// `root` (the published tree's).
+    fn edge_at(&self, size: u64, root: tlog_tiles::Hash) -> Result<Edge, LogError> {
+        let tiles = StorageTiles(&*self.storage);
+        let reader = TileHashReader::new(self.published, root, &tiles);
+        let mut open = Vec::new();
+        for tile in Edge::open_tiles(size) {
+            let level = tile.level() * tiles::HEIGHT;
+            let first = tile.level_index() * WIDTH;
+            let indexes: Vec<u64> =
+                (first..first + u64::from(tile.width())).map(|n| stored_hash_index(level, n)).collect();
+            let hashes = if indexes.is_empty() { Vec::new() } else { reader.read_hashes(&indexes).map_err(math)? };
+            open.push(hashes.iter().flat_map(|hash| hash.0).collect());
+        }
+        Edge::restore(size, open).map_err(LogError::Damaged)
+    }
+
+    /// Deletes the partial versions of every tile and bundle that filled in the
+    /// tree beyond `from` entries: a crash between publishing a full tile and
+    /// deleting them may have left them. Bounded by the journal's length.
+    fn sweep_partials(&self, from: u64) -> Result<(), LogError> {
+        for level in 0..=Edge::open_tiles(self.published).len() as u32 {
+            let shift = u32::from(tiles::HEIGHT) * (level + 1);
+            let (first, end) = (from >> shift, self.published >> shift);
+            for index in first..end {
+                let path = tiles::hash_tile_path(level as u8, index, WIDTH);
+                self.storage.remove_partials(&path).map_err(|source| io_error(&path, source))?;
+                if level == 0 {
+                    let bundle = tiles::entry_bundle_path(index, WIDTH);
+                    self.storage.remove_partials(&bundle).map_err(|source| io_error(&bundle, source))?;
+                }
             }
         }
         Ok(())
     }
 
-    fn push(&mut self, entry: Vec<u8>) -> Result<(), LogError> {
-        let hashes = stored_hashes(self.size, &entry, &self.hashes).map_err(math)?;
-        self.hashes.0.extend(hashes);
+    fn push(&mut self, entry: Vec<u8>) {
+        self.edge.push(record_hash(&entry));
         self.recent.push(entry);
         self.size += 1;
-        Ok(())
     }
 
     /// The digester of request bodies under this log's site key (see [`crate::digest`]).
     pub fn request_digester(&self) -> crate::digest::RequestDigester {
         crate::digest::RequestDigester::from_signing_key(&self.skey)
+    }
+
+    /// The verifier key of the log's signing key (`origin+keyid+key`).
+    pub fn verifier_key(&self) -> &str {
+        &self.vkey
     }
 
     /// Entries in the log (committed, published or not).
@@ -259,14 +361,7 @@ impl<S: Storage> Log<S> {
         }
         self.journal_bytes += record.len() as u64;
         for entry in entries {
-            if let Err(err) = self.push(entry.clone()) {
-                // The journal holds entries the tree does not: it is rewritten before the next commit.
-                self.size = first;
-                self.hashes.0.truncate(stored_hash_count(first) as usize);
-                self.recent.truncate((first - self.recent_from) as usize);
-                self.journal_broken = true;
-                return Err(err);
-            }
+            self.push(entry.clone());
         }
         Ok(first)
     }
@@ -289,11 +384,12 @@ impl<S: Storage> Log<S> {
             index += 1;
         }
         for tile in Tile::new_tiles(HEIGHT, self.published, self.size) {
-            files.push((tiles::path_of(&tile), tile.read_data(&self.hashes).map_err(math)?));
+            files.push((tiles::path_of(&tile), tile.read_data(&self.edge).map_err(math)?));
         }
-        let root = tree_hash(self.size, &self.hashes).map_err(math)?;
+        let filled = files.iter().map(|(path, _)| path).filter(|path| !path.contains(".p/")).cloned().collect();
+        let root = self.edge.root().map_err(math)?;
         let checkpoint = keys::sign_checkpoint(&self.skey, self.size, root)?;
-        Ok(Some(Publication { size: self.size, files, checkpoint }))
+        Ok(Some(Publication { size: self.size, files, checkpoint, filled }))
     }
 
     /// Notes that `publication` was written; rewrites the journal when it has
@@ -340,6 +436,7 @@ impl<S: Storage> Log<S> {
     /// Drops the entries no publication or journal rewrite needs again: those
     /// before the bundle that holds the published tree's end.
     fn forget_published(&mut self) {
+        self.edge.forget_filled(self.published);
         let keep_from = self.published / WIDTH * WIDTH;
         self.recent.drain(..(keep_from - self.recent_from) as usize);
         self.recent_from = keep_from;

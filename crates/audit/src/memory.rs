@@ -40,6 +40,18 @@ impl Storage for MemStorage {
         Ok(())
     }
 
+    fn partials(&self, path: &str) -> io::Result<Vec<u64>> {
+        let prefix = format!("{path}.p/");
+        let files = lock(&self.files);
+        Ok(files.keys().filter_map(|name| name.strip_prefix(&prefix)?.parse().ok()).collect())
+    }
+
+    fn remove_partials(&self, path: &str) -> io::Result<()> {
+        let prefix = format!("{path}.p/");
+        lock(&self.files).retain(|name, _| !name.starts_with(&prefix));
+        Ok(())
+    }
+
     fn read_journal(&self) -> io::Result<Option<Vec<u8>>> {
         Ok(lock(&self.journal).clone())
     }

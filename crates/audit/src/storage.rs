@@ -25,6 +25,13 @@ pub trait Storage: Send + Sync {
     }
     /// Makes every write so far durable.
     fn sync(&self) -> io::Result<()>;
+    /// Deletes every partial version (`PATH.p/W`) of the full tile or bundle at
+    /// `path`; none is not an error. Need not be durable: a deletion a crash
+    /// undoes is made again when the log opens.
+    fn remove_partials(&self, path: &str) -> io::Result<()>;
+    /// The widths of the partial versions (`PATH.p/W`) of the full tile or
+    /// bundle at `path` that are stored, in no order.
+    fn partials(&self, path: &str) -> io::Result<Vec<u64>>;
     /// The write-ahead journal (see the `journal` module), or `None` when there is none.
     fn read_journal(&self) -> io::Result<Option<Vec<u8>>>;
     /// Replaces the journal with `records`, atomically and durably, and
@@ -135,6 +142,29 @@ impl Storage for FsStorage {
                 Err(err)
             }
         }
+    }
+
+    fn remove_partials(&self, path: &str) -> io::Result<()> {
+        match fs::remove_dir_all(self.root.join(format!("{path}.p"))) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    fn partials(&self, path: &str) -> io::Result<Vec<u64>> {
+        let entries = match fs::read_dir(self.root.join(format!("{path}.p"))) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut widths = Vec::new();
+        for entry in entries {
+            // Temporaries of an interrupted write (`.W.tmp`) are not versions of the tile.
+            if let Some(width) = entry?.file_name().to_str().and_then(|name| name.parse().ok()) {
+                widths.push(width);
+            }
+        }
+        Ok(widths)
     }
 
     fn read_journal(&self) -> io::Result<Option<Vec<u8>>> {

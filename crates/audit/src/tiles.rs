@@ -44,31 +44,65 @@ pub fn path_of(tile: &Tile) -> String {
 /// The path of the signed checkpoint.
 pub const CHECKPOINT: &str = "checkpoint";
 
-/// Whether `path` names a file of the published log: the checkpoint, a hash
-/// tile or an entry bundle, spelled exactly as C2SP tlog-tiles spells it (so
-/// a request path can never reach any other file). Written here because
-/// `tlog_tiles`' own parser panics on some malformed paths.
-pub fn is_log_path(path: &str) -> bool {
+/// A file of the published log, by what its path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogPath {
+    /// The signed checkpoint.
+    Checkpoint,
+    /// Hash tile `index` of tile level `level`, `width` hashes wide (256: full).
+    Tile {
+        /// The tile level.
+        level: u8,
+        /// The tile's index in its level.
+        index: u64,
+        /// Hashes in it.
+        width: u64,
+    },
+    /// Entry bundle `index`, `width` entries wide (256: full).
+    Bundle {
+        /// The bundle's index.
+        index: u64,
+        /// Entries in it.
+        width: u64,
+    },
+}
+
+/// What `path` names, when it names a file of the published log spelled
+/// exactly as C2SP tlog-tiles spells it (so a request path can never reach any
+/// other file). Written here because `tlog_tiles`' own parser panics on some
+/// malformed paths.
+pub fn parse_log_path(path: &str) -> Option<LogPath> {
     if path == CHECKPOINT {
-        return true;
+        return Some(LogPath::Checkpoint);
     }
-    let Some((kind, rest)) = path.strip_prefix("tile/").and_then(|p| p.split_once('/')) else { return false };
-    let level_ok = kind == "entries" || kind.parse::<u8>().is_ok_and(|level| level < 64 && level.to_string() == kind);
-    let (index, width) = match rest.split_once(".p/") {
-        Some((index, width)) => (index, width.parse::<u64>().ok().filter(|w| (1..WIDTH).contains(w))),
-        None => (rest, Some(WIDTH)),
+    let (kind, rest) = path.strip_prefix("tile/").and_then(|p| p.split_once('/'))?;
+    let level = match kind {
+        "entries" => None,
+        _ => Some(kind.parse::<u8>().ok().filter(|level| *level < 64 && level.to_string() == kind)?),
     };
-    let mut n = Some(0u64);
+    let (index, width) = match rest.split_once(".p/") {
+        Some((index, width)) => (index, width.parse::<u64>().ok().filter(|w| (1..WIDTH).contains(w))?),
+        None => (rest, WIDTH),
+    };
+    let mut n = 0u64;
     for element in index.split('/') {
         let digits = element.strip_prefix('x').unwrap_or(element);
-        let value = (digits.len() == 3).then(|| digits.parse::<u64>().ok()).flatten();
-        n = n.zip(value).and_then(|(n, value)| n.checked_mul(1000)?.checked_add(value));
+        let value = (digits.len() == 3).then(|| digits.parse::<u64>().ok()).flatten()?;
+        n = n.checked_mul(1000)?.checked_add(value)?;
     }
     // Only the canonical spelling: no leading zeros, `x` exactly where C2SP puts it.
-    match (level_ok, n, width) {
-        (true, Some(n), Some(width)) => path == format!("tile/{kind}/{}{}", index_path(n), partial(width)),
-        _ => false,
+    if path != format!("tile/{kind}/{}{}", index_path(n), partial(width)) {
+        return None;
     }
+    Some(match level {
+        Some(level) => LogPath::Tile { level, index: n, width },
+        None => LogPath::Bundle { index: n, width },
+    })
+}
+
+/// Whether `path` names a file of the published log (see [`parse_log_path`]).
+pub fn is_log_path(path: &str) -> bool {
+    parse_log_path(path).is_some()
 }
 
 /// The entry bundles of a tree of `size` entries: (index, width) of each.
@@ -180,5 +214,8 @@ mod tests {
         ] {
             assert!(!is_log_path(bad), "{bad}");
         }
+        assert_eq!(parse_log_path("tile/1/x001/234.p/7"), Some(LogPath::Tile { level: 1, index: 1234, width: 7 }));
+        assert_eq!(parse_log_path("tile/entries/005"), Some(LogPath::Bundle { index: 5, width: 256 }));
+        assert_eq!(parse_log_path("checkpoint"), Some(LogPath::Checkpoint));
     }
 }

@@ -115,6 +115,76 @@ fn tampering_is_found_and_named() {
     assert!(matches!(tampered(CHECKPOINT, 20), Err(VerifyError::Checkpoint(_))));
 }
 
+/// Storage that keeps the partial versions of full tiles, as a crash right
+/// after a publication's checkpoint (before their deletion) leaves them.
+struct KeepsPartials(FsStorage);
+
+impl Storage for KeepsPartials {
+    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        self.0.read(path)
+    }
+    fn write(&self, path: &str, data: &[u8]) -> io::Result<()> {
+        self.0.write(path, data)
+    }
+    fn sync(&self) -> io::Result<()> {
+        self.0.sync()
+    }
+    fn remove_partials(&self, _path: &str) -> io::Result<()> {
+        Ok(())
+    }
+    fn partials(&self, path: &str) -> io::Result<Vec<u64>> {
+        self.0.partials(path)
+    }
+    fn read_journal(&self) -> io::Result<Option<Vec<u8>>> {
+        self.0.read_journal()
+    }
+    fn replace_journal(&self, records: &[u8]) -> io::Result<()> {
+        self.0.replace_journal(records)
+    }
+    fn append_journal(&self, record: &[u8]) -> io::Result<()> {
+        self.0.append_journal(record)
+    }
+}
+
+#[test]
+fn partials_left_by_a_crash_are_checked_by_verify_and_deleted_at_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (skey, vkey) = keys::generate("test.example/log").unwrap();
+    let mut log = Log::open(KeepsPartials(FsStorage::new(dir.path()).unwrap()), skey.clone()).unwrap();
+    for batch in [(0..100), (100..200), (200..300)] {
+        log.append(&batch.map(entry).collect::<Vec<_>>()).unwrap();
+    }
+    drop(log);
+    let stale = ["tile/0/000.p/100", "tile/0/000.p/200", "tile/entries/000.p/100", "tile/entries/000.p/200"];
+    for path in stale {
+        assert!(dir.path().join(path).is_file(), "{path}");
+    }
+    let verify_dir = || verify(&FsStorage::new(dir.path()).unwrap(), &vkey, &mut |_, _| {});
+    assert_eq!(verify_dir().unwrap().partials, 4, "every stale partial is compared");
+    // Tampering with a stale partial tile or bundle is caught and named.
+    for (path, at) in [("tile/0/000.p/100", 40), ("tile/entries/000.p/200", 9)] {
+        let file = dir.path().join(path);
+        let original = std::fs::read(&file).unwrap();
+        let mut bytes = original.clone();
+        bytes[at] ^= 1;
+        std::fs::write(&file, bytes).unwrap();
+        let err = verify_dir().unwrap_err();
+        assert!(err.to_string().contains(path), "{path}: {err}");
+        std::fs::write(&file, original).unwrap();
+    }
+
+    // The next open deletes them; nothing is lost.
+    let mut log = Log::open(FsStorage::new(dir.path()).unwrap(), skey).unwrap();
+    assert_eq!(log.size(), 300);
+    for path in stale {
+        assert!(!dir.path().join(path).exists(), "{path} is left");
+    }
+    assert_eq!(verify_dir().unwrap().partials, 0);
+    log.append(&(300..310).map(entry).collect::<Vec<_>>()).unwrap();
+    let all: Vec<Vec<u8>> = (0..310).map(entry).collect();
+    assert_eq!(checkpoint_root(dir.path(), &vkey), (310, mth(&all)));
+}
+
 /// Storage that can be made to fail, as a full or broken disk would: every
 /// write, or only the published files (the journal still works).
 struct Flaky {
@@ -142,6 +212,12 @@ impl Storage for Flaky {
     }
     fn sync(&self) -> io::Result<()> {
         self.inner.sync()
+    }
+    fn remove_partials(&self, path: &str) -> io::Result<()> {
+        self.inner.remove_partials(path)
+    }
+    fn partials(&self, path: &str) -> io::Result<Vec<u64>> {
+        self.inner.partials(path)
     }
     fn read_journal(&self) -> io::Result<Option<Vec<u8>>> {
         self.inner.read_journal()
@@ -259,7 +335,12 @@ fn committed_batches_not_yet_published_are_recovered_from_the_journal() {
     };
     let mut forged = journal::base(5, &checkpoint_at_5);
     forged.extend(journal::entries(5, &[b"forged".to_vec()]));
-    assert!(refused(forged).contains("disagrees with the published entry 5"));
+    assert!(refused(forged).contains("disagrees with the entries published from 5 to 400"));
+    let mut altered = all[5..400].to_vec();
+    altered[195] = b"altered".to_vec();
+    let mut deep = journal::base(5, &checkpoint_at_5);
+    deep.extend(journal::entries(5, &altered));
+    assert!(refused(deep).contains("disagrees with the entries published from 5 to 400"));
     let mut gap = journal::base(5, &checkpoint_at_5);
     gap.extend(journal::entries(6, &all[6..7]));
     assert!(refused(gap).contains("skips from entry 5 to 6"));

@@ -63,6 +63,12 @@ impl Storage for Switchable {
     fn sync(&self) -> io::Result<()> {
         self.inner.sync()
     }
+    fn remove_partials(&self, path: &str) -> io::Result<()> {
+        self.inner.remove_partials(path)
+    }
+    fn partials(&self, path: &str) -> io::Result<Vec<u64>> {
+        self.inner.partials(path)
+    }
     fn read_journal(&self) -> io::Result<Option<Vec<u8>>> {
         self.inner.read_journal()
     }

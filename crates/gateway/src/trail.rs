@@ -42,6 +42,8 @@ pub struct Trail {
     digester: RequestDigester,
     /// Where the published log is read from, for auditors.
     storage: Arc<dyn Storage>,
+    /// The log's verifier key: open partial tiles are checked against the signed checkpoint before they are served.
+    vkey: Arc<str>,
 }
 
 impl Trail {
@@ -61,8 +63,9 @@ impl Trail {
     pub fn start<S: Storage + 'static>(log: Log<S>) -> anyhow::Result<Self> {
         let storage: Arc<dyn Storage> = log.shared_storage();
         let digester = log.request_digester();
+        let vkey = Arc::from(log.verifier_key());
         let recorder = Recorder::start_probing(log, PROBE_INTERVAL, resumed_entry)?;
-        Ok(Self { recorder, digester, storage })
+        Ok(Self { recorder, digester, storage, vkey })
     }
 
     /// The keyed digest of a request body, for its entry (see [`rampart_audit::digest`]).
@@ -77,10 +80,15 @@ impl Trail {
         Ok(())
     }
 
-    /// A file of the published log (a tlog-tiles path), `None` when there is none.
-    pub async fn read_published(&self, path: &str) -> std::io::Result<Option<Vec<u8>>> {
-        let (storage, path) = (Arc::clone(&self.storage), path.to_owned());
-        tokio::task::spawn_blocking(move || storage.read(&path)).await.map_err(std::io::Error::other)?
+    /// A file of the published log (a tlog-tiles path) as a reader may have it
+    /// (see [`rampart_audit::serve`]), `None` when there is none.
+    pub async fn read_published(&self, path: &str) -> Result<Option<Vec<u8>>, rampart_audit::serve::ServeError> {
+        let (storage, vkey, path) = (Arc::clone(&self.storage), Arc::clone(&self.vkey), path.to_owned());
+        let read = tokio::task::spawn_blocking(move || rampart_audit::serve::read_served(&*storage, &vkey, &path));
+        read.await.map_err(|e| rampart_audit::serve::ServeError::Io {
+            path: String::new(),
+            source: std::io::Error::other(e),
+        })?
     }
 
     /// Publishes everything recorded, so the log on disk is whole when the site

@@ -155,11 +155,15 @@ pub fn run(command: AuditCommand) -> anyhow::Result<()> {
             });
             bar.finish_and_clear();
             let report = result.map_err(|e| anyhow::anyhow!("the audit log does not verify: {e}"))?;
+            let partials = match report.partials {
+                0 => String::new(),
+                n => format!(" ({n} older partial versions among them)"),
+            };
             println!(
-                "{}: {} entries, {} tiles and the signed checkpoint of '{}' verify",
+                "{}: {} entries, {} tiles{partials} and the signed checkpoint of '{}' verify",
                 dir.display(),
                 report.size,
-                report.tiles,
+                report.tiles + report.partials,
                 report.origin
             );
         }

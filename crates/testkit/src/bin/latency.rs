@@ -5,7 +5,7 @@
 //! wrk cannot present a client certificate, so the benchmark of Rampart with
 //! mutual TLS uses this for every path it compares, keeping the client the same.
 //!
-//! Open loop (`--rate R`): plain HTTP on `--connections K` connections, each
+//! Open loop (`--rate R`): `--connections K` connections (plain or TLS), each
 //! sending on its own fixed schedule so that together they offer R requests
 //! per second, as wrk2 does. A request held up by a slow server is timed from
 //! when it should have been sent, so queueing is counted (no coordinated omission).
@@ -148,12 +148,9 @@ async fn scheduled(
     offset: Duration,
     interval: Duration,
 ) -> Result<(Vec<Duration>, usize), String> {
-    let host = options.url.host().ok_or("--url needs a host")?.to_owned();
-    let port = options.url.port_u16().unwrap_or(80);
-    let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(|e| format!("connect: {e}"))?;
-    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    let stream = connect(&options).await?;
     let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.map_err(|e| e.to_string())?;
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
     tokio::spawn(connection);
     let body = Bytes::from(options.body.clone());
     let warmup = Duration::from_secs_f64(options.warmup);
@@ -182,10 +179,26 @@ async fn scheduled(
     Ok((latencies, failures))
 }
 
-async fn open_loop(options: Options, rate: f64) -> Result<(Vec<Duration>, usize), String> {
-    if options.url.scheme_str() != Some("http") {
-        return Err("--rate measures plain http:// URLs only".into());
+/// A connection of either kind the probe speaks.
+trait Connection: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Connection for T {}
+
+/// A connection to `--url`: plain, TLS, or mutual TLS.
+async fn connect(options: &Options) -> Result<Box<dyn Connection>, String> {
+    let host = options.url.host().ok_or("--url needs a host")?.to_owned();
+    let https = options.url.scheme_str() == Some("https");
+    let port = options.url.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(|e| format!("connect: {e}"))?;
+    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    if !https {
+        return Ok(Box::new(tcp));
     }
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls_config(options)?));
+    let name = ServerName::try_from(host).map_err(|e| e.to_string())?;
+    Ok(Box::new(connector.connect(name, tcp).await.map_err(|e| format!("TLS: {e}"))?))
+}
+
+async fn open_loop(options: Options, rate: f64) -> Result<(Vec<Duration>, usize), String> {
     let connections = options.connections.max(1);
     let interval = Duration::from_secs_f64(connections as f64 / rate);
     let options = Arc::new(options);
@@ -217,18 +230,8 @@ async fn probe(options: Options) -> Result<String, String> {
         latencies.sort();
         return Ok(summary(&latencies, failures, seconds));
     }
-    let host = options.url.host().ok_or("--url needs a host")?.to_owned();
-    let port = options.url.port_u16().unwrap_or(if options.url.scheme_str() == Some("https") { 443 } else { 80 });
-    let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(|e| format!("connect: {e}"))?;
-    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
-    let (mut latencies, failures) = if options.url.scheme_str() == Some("https") {
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(tls_config(&options)?));
-        let name = ServerName::try_from(host.clone()).map_err(|e| e.to_string())?;
-        let tls = connector.connect(name, tcp).await.map_err(|e| format!("TLS: {e}"))?;
-        run(tls, &options).await?
-    } else {
-        run(tcp, &options).await?
-    };
+    let stream = connect(&options).await?;
+    let (mut latencies, failures) = run(stream, &options).await?;
     latencies.sort();
     Ok(summary(&latencies, failures, seconds))
 }
