@@ -350,6 +350,18 @@ impl Config {
                 }
             }
         }
+        // One key is one site: a key pinned for two would let either's holder speak as the other.
+        let mut pins = HashSet::new();
+        for (i, site) in self.sites.iter().enumerate() {
+            for (n, pin) in site.key_sha256.iter().enumerate() {
+                if !pins.insert(pin.to_ascii_lowercase()) {
+                    return fail(
+                        KeyPath::key("sites").index(i).then("key_sha256").index(n),
+                        "this key is pinned for another site too: each site has keys of its own",
+                    );
+                }
+            }
+        }
         let mut subjects = HashSet::new();
         for (i, site) in self.sites.iter().enumerate() {
             if !subjects.insert(site.certificate_subject()) {

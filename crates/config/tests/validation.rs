@@ -233,6 +233,9 @@ fn every_peer_is_pinned_by_key() {
     assert!(err.key.as_deref() == Some("sites[1].key_sha256") && err.message.contains("rampart site pin"), "{err}");
     let err = broken(&usa_pin, "key_sha256 = []");
     assert_eq!(err.key.as_deref(), Some("sites[1].key_sha256"), "{err}");
+    let deu_pin = config.sites[2].key_sha256[0].clone();
+    let err = broken(&format!("key_sha256 = [\"{deu_pin}\"]"), &format!("key_sha256 = [\"{}\"]", pin.to_uppercase()));
+    assert!(err.key.as_deref() == Some("sites[2].key_sha256[0]") && err.message.contains("another site"), "{err}");
     for bad in [&pin[..63], &format!("{}g", &pin[..63]), &format!("{pin}0"), "sha256//abc"] {
         let err = broken(&usa_pin, &format!("key_sha256 = [\"{pin}\", \"{bad}\"]"));
         assert!(
