@@ -108,8 +108,8 @@ impl Publication {
         storage.write(CHECKPOINT, &self.checkpoint).map_err(io)?;
         storage.sync().map_err(io)?;
         for path in &self.filled {
-            // The publication is whole without this: a partial version left is never served (see
-            // `crate::serve`), is still checked by `verify`, and is deleted when the log next opens.
+            // The publication is whole without this: a partial version left is never served (the
+            // `serve` module checks), is still checked by `verify`, and is deleted when the log next opens.
             let _ = storage.remove_partials(path);
         }
         Ok(())
@@ -144,7 +144,7 @@ impl<S: Storage> Log<S> {
     /// the checkpoint are published, anything written after the last durable
     /// commit (cut short by a crash) is ignored, and partial tiles a crash left
     /// beside full ones are deleted. The whole log is checked by
-    /// [`crate::verify::verify`], not here.
+    /// the verifier (`rampart audit verify`), not here.
     pub fn open(storage: S, skey: String) -> Result<Self, LogError> {
         let vkey = keys::verifier_key(&skey)?;
         let mut log = Self {
