@@ -36,6 +36,37 @@ impl TileHashes {
     }
 }
 
+/// Where the open tile of a level is, and how many hashes it holds (possibly
+/// none, which `tlog_tiles`' `Tile` cannot describe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OpenTile {
+    level: u8,
+    index: u64,
+    width: u64,
+}
+
+impl OpenTile {
+    /// Its tile level.
+    pub(crate) fn level(&self) -> u8 {
+        self.level
+    }
+
+    /// Its index in its level.
+    pub(crate) fn level_index(&self) -> u64 {
+        self.index
+    }
+
+    /// Hashes in it (0 to 255).
+    pub(crate) fn width(&self) -> u64 {
+        self.width
+    }
+
+    /// Its tlog-tiles path (meaningful when it holds a hash).
+    pub(crate) fn path(&self) -> String {
+        crate::tiles::hash_tile_path(self.level, self.index, self.width)
+    }
+}
+
 /// The tree's right edge (see the module's documentation).
 #[derive(Debug, Default)]
 pub(crate) struct Edge {
@@ -64,7 +95,7 @@ impl Edge {
         }
         let mut tiles = Vec::with_capacity(open.len());
         for (tile, data) in expected.into_iter().zip(open) {
-            if data.len() as u64 != u64::from(tile.width()) * HASH_SIZE as u64 {
+            if data.len() as u64 != tile.width() * HASH_SIZE as u64 {
                 return Err(format!(
                     "tile level {} holds {} bytes, not {}",
                     tile.level(),
@@ -78,12 +109,12 @@ impl Edge {
     }
 
     /// The open tiles of a tree of `size` entries (width 0 where a level has just filled).
-    pub(crate) fn open_tiles(size: u64) -> Vec<Tile> {
+    pub(crate) fn open_tiles(size: u64) -> Vec<OpenTile> {
         let mut tiles = Vec::new();
         let mut level = 0u8;
         while level < 8 && size >> (u32::from(level) * u32::from(HEIGHT)) > 0 {
             let nodes = size >> (u32::from(level) * u32::from(HEIGHT));
-            tiles.push(Tile::new(HEIGHT, level, nodes / WIDTH, (nodes % WIDTH) as u32, false));
+            tiles.push(OpenTile { level, index: nodes / WIDTH, width: nodes % WIDTH });
             level += 1;
         }
         tiles
@@ -208,5 +239,10 @@ mod tests {
         assert_eq!(restored.recent_leaf(65_999), Some(all.0[tlog_tiles::stored_hash_index(0, 65_999) as usize]));
         assert_eq!(restored.recent_leaf(65_000), None, "only the open level-0 tile is kept");
         assert!(Edge::restore(66_000, vec![Vec::new()]).is_err());
+        // At a tile boundary a level's open tile is empty.
+        let widths = |size: u64| Edge::open_tiles(size).iter().map(OpenTile::width).collect::<Vec<_>>();
+        assert_eq!(widths(0), Vec::<u64>::new());
+        assert_eq!(widths(256), [0, 1]);
+        assert_eq!(widths(65_536), [0, 0, 1]);
     }
 }

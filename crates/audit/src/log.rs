@@ -186,7 +186,7 @@ impl<S: Storage> Log<S> {
                 open.push(Vec::new());
                 continue;
             }
-            let path = tiles::path_of(&tile);
+            let path = tile.path();
             open.push(self.read_file(&path)?);
         }
         let edge = Edge::restore(size, open).map_err(LogError::Damaged)?;
@@ -280,8 +280,7 @@ impl<S: Storage> Log<S> {
         for tile in Edge::open_tiles(size) {
             let level = tile.level() * tiles::HEIGHT;
             let first = tile.level_index() * WIDTH;
-            let indexes: Vec<u64> =
-                (first..first + u64::from(tile.width())).map(|n| stored_hash_index(level, n)).collect();
+            let indexes: Vec<u64> = (first..first + tile.width()).map(|n| stored_hash_index(level, n)).collect();
             let hashes = if indexes.is_empty() { Vec::new() } else { reader.read_hashes(&indexes).map_err(math)? };
             open.push(hashes.iter().flat_map(|hash| hash.0).collect());
         }

@@ -69,7 +69,7 @@ fn read_open(
     let size = checkpoint.size();
     let open_tiles = Edge::open_tiles(size);
     let Some(open) = open_tiles.get(usize::from(level.unwrap_or(0))) else { return Ok(None) };
-    if open.level_index() != index || u64::from(open.width()) != width {
+    if open.level_index() != index || open.width() != width {
         return Ok(None);
     }
     let mut hashes = Vec::with_capacity(open_tiles.len());
@@ -77,7 +77,7 @@ fn read_open(
         let data = match tile.width() {
             0 => Vec::new(),
             _ => {
-                let tile_path = tiles::path_of(tile);
+                let tile_path = tile.path();
                 let missing = || ServeError::Mismatch(format!("{tile_path} is missing"));
                 read(storage, &tile_path)?.ok_or_else(missing)?
             }

@@ -387,3 +387,17 @@ fn batches_in_a_prepared_journal_are_recovered_up_to_a_torn_write() {
     assert_eq!(checkpoint_root(dir.path(), &vkey), (all.len() as u64, mth(&all)));
     verify(&FsStorage::new(dir.path()).unwrap(), &vkey, &mut |_, _| {}).unwrap();
 }
+
+#[test]
+fn a_log_reopens_at_a_tile_boundary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (skey, vkey) = keys::generate("test.example/log").unwrap();
+    let all: Vec<Vec<u8>> = (0..513).map(entry).collect();
+    for range in [0..256, 256..512, 512..513] {
+        let mut log = Log::open(FsStorage::new(dir.path()).unwrap(), skey.clone()).unwrap();
+        assert_eq!(log.size(), range.start as u64);
+        log.append(&all[range.clone()]).unwrap();
+        assert_eq!(checkpoint_root(dir.path(), &vkey), (range.end as u64, mth(&all[..range.end])));
+    }
+    verify(&FsStorage::new(dir.path()).unwrap(), &vkey, &mut |_, _| {}).unwrap();
+}

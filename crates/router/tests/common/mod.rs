@@ -79,7 +79,7 @@ pub fn config(
                 toml,
                 "models = {}\npeer = \"https://site-{i}.example:8443\"\nkey_sha256 = [\"{}\"]\n",
                 list(&models),
-                "0".repeat(64)
+                format!("{i:064x}")
             )
             .unwrap();
         }
