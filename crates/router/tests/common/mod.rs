@@ -77,9 +77,8 @@ pub fn config(
             let models: Vec<&str> = site.models.iter().map(String::as_str).collect();
             writeln!(
                 toml,
-                "models = {}\npeer = \"https://site-{i}.example:8443\"\nkey_sha256 = [\"{}\"]\n",
-                list(&models),
-                format!("{i:064x}")
+                "models = {}\npeer = \"https://site-{i}.example:8443\"\nkey_sha256 = [\"{i:064x}\"]\n",
+                list(&models)
             )
             .unwrap();
         }
