@@ -11,7 +11,8 @@
 
 use tlog_tiles::{HASH_SIZE, Hash, HashReader, Tile};
 
-use crate::tiles::{HEIGHT, WIDTH};
+use crate::storage::Storage;
+use crate::tiles::{self, HEIGHT, WIDTH};
 
 /// A tile's hashes: the bottom row of its tile level, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +35,20 @@ impl TileHashes {
         // A width is at most 256, so it fits.
         Tile::new(HEIGHT, self.level, self.index, self.width() as u32, false)
     }
+}
+
+/// Why the edge stored for a checkpoint cannot be read.
+#[derive(Debug)]
+pub(crate) enum StoredEdgeError {
+    /// A file could not be read.
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A file is missing or does not match the checkpoint.
+    Damaged(String),
 }
 
 /// Where the open tile of a level is, and how many hashes it holds (possibly
@@ -106,6 +121,47 @@ impl Edge {
             tiles.push(TileHashes { level: tile.level(), index: tile.level_index(), data });
         }
         Ok(Self { size, open: tiles, filled: Vec::new() })
+    }
+
+    /// The edge of the tree of `size` entries whose root is `root`, read from
+    /// `storage` (the open tile of each level) and checked against that root.
+    pub(crate) fn read<S: Storage + ?Sized>(storage: &S, size: u64, root: &Hash) -> Result<Self, StoredEdgeError> {
+        let mut open = Vec::new();
+        for tile in Self::open_tiles(size) {
+            if tile.width() == 0 {
+                open.push(Vec::new());
+                continue;
+            }
+            let path = tile.path();
+            match storage.read(&path) {
+                Ok(Some(data)) => open.push(data),
+                Ok(None) => return Err(StoredEdgeError::Damaged(format!("{path} is missing"))),
+                Err(source) => return Err(StoredEdgeError::Io { path, source }),
+            }
+        }
+        let edge = Self::restore(size, open).map_err(StoredEdgeError::Damaged)?;
+        if edge.root().ok().as_ref() != Some(root) {
+            return Err(StoredEdgeError::Damaged("the open tiles do not hash to the checkpoint's root".into()));
+        }
+        Ok(edge)
+    }
+
+    /// The entries of `bundle`, the open entry bundle at `path` (`width`
+    /// entries), each checked against its leaf hash in the open level-0 tile.
+    pub(crate) fn check_open_bundle<'b>(
+        &self,
+        path: &str,
+        bundle: &'b [u8],
+        width: u64,
+    ) -> Result<Vec<&'b [u8]>, String> {
+        let entries = tiles::split_bundle(bundle, width as usize).map_err(|e| format!("{path}: {e}"))?;
+        let first = self.open.first().map_or(0, |tile| tile.index * WIDTH);
+        for (index, entry) in (first..).zip(&entries) {
+            if self.recent_leaf(index) != Some(tlog_tiles::record_hash(entry)) {
+                return Err(format!("{path}: entry {index} does not match its hash"));
+            }
+        }
+        Ok(entries)
     }
 
     /// The open tiles of a tree of `size` entries (width 0 where a level has just filled).

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use tlog_tiles::{HashReader, Tile, TileHashReader, TileReader, record_hash, stored_hash_index};
 
-use crate::edge::Edge;
+use crate::edge::{Edge, StoredEdgeError};
 
 use crate::journal::{self, Record};
 use crate::keys::{self, KeyError};
@@ -180,32 +180,17 @@ impl<S: Storage> Log<S> {
     fn read_published(&mut self, vkey: &str, signed: Vec<u8>) -> Result<(), LogError> {
         let checkpoint = keys::open_checkpoint(vkey, &signed)?;
         let size = checkpoint.size();
-        let mut open = Vec::new();
-        for tile in Edge::open_tiles(size) {
-            if tile.width() == 0 {
-                open.push(Vec::new());
-                continue;
-            }
-            let path = tile.path();
-            open.push(self.read_file(&path)?);
-        }
-        let edge = Edge::restore(size, open).map_err(LogError::Damaged)?;
-        if edge.root().map_err(math)? != *checkpoint.hash() {
-            return Err(LogError::Damaged("the open tiles do not hash to the checkpoint's root".into()));
-        }
+        let edge = Edge::read(&*self.storage, size, checkpoint.hash()).map_err(|e| match e {
+            StoredEdgeError::Io { path, source } => io_error(&path, source),
+            StoredEdgeError::Damaged(why) => LogError::Damaged(why),
+        })?;
         self.recent_from = size / WIDTH * WIDTH;
         let width = size - self.recent_from;
         if width > 0 {
             let path = tiles::entry_bundle_path(size / WIDTH, width);
             let data = self.read_file(&path)?;
-            let entries =
-                tiles::split_bundle(&data, width as usize).map_err(|e| LogError::Damaged(format!("{path}: {e}")))?;
-            for (index, entry) in (self.recent_from..).zip(entries) {
-                if edge.recent_leaf(index) != Some(record_hash(entry)) {
-                    return Err(LogError::Damaged(format!("{path}: entry {index} does not match its hash")));
-                }
-                self.recent.push(entry.to_vec());
-            }
+            let entries = edge.check_open_bundle(&path, &data, width).map_err(LogError::Damaged)?;
+            self.recent.extend(entries.into_iter().map(<[u8]>::to_vec));
         }
         self.edge = edge;
         self.size = size;

@@ -4,7 +4,7 @@
 //! version, which no checkpoint needs any more, is not found. Full tiles and
 //! bundles never change once written and are checked by [`crate::verify`].
 
-use crate::edge::Edge;
+use crate::edge::{Edge, StoredEdgeError};
 use crate::keys;
 use crate::storage::Storage;
 use crate::tiles::{self, CHECKPOINT, LogPath, WIDTH};
@@ -72,37 +72,18 @@ fn read_open(
     if open.level_index() != index || open.width() != width {
         return Ok(None);
     }
-    let mut hashes = Vec::with_capacity(open_tiles.len());
-    for tile in &open_tiles {
-        let data = match tile.width() {
-            0 => Vec::new(),
-            _ => {
-                let tile_path = tile.path();
-                let missing = || ServeError::Mismatch(format!("{tile_path} is missing"));
-                read(storage, &tile_path)?.ok_or_else(missing)?
-            }
-        };
-        hashes.push(data);
-    }
-    let edge = Edge::restore(size, hashes).map_err(ServeError::Mismatch)?;
-    if edge.root().ok() != Some(*checkpoint.hash()) {
-        return Err(ServeError::Mismatch("the open tiles do not hash to the checkpoint's root".into()));
-    }
-    if level.is_some() {
+    let edge = Edge::read(storage, size, checkpoint.hash()).map_err(|e| match e {
+        StoredEdgeError::Io { path, source } => ServeError::Io { path, source },
+        StoredEdgeError::Damaged(why) => ServeError::Mismatch(why),
+    })?;
+    if let Some(level) = level {
         // Read and checked against the root with the others just now.
-        let tile = &edge.open()[usize::from(level.unwrap_or(0))];
-        return Ok(Some(tile.data.clone()));
+        return Ok(Some(edge.open()[usize::from(level)].data.clone()));
     }
     let Some(bundle) = read(storage, path)? else {
         return Err(ServeError::Mismatch(format!("{path} is missing")));
     };
-    let entries =
-        tiles::split_bundle(&bundle, width as usize).map_err(|e| ServeError::Mismatch(format!("{path}: {e}")))?;
-    for (entry_index, entry) in (index * WIDTH..).zip(entries) {
-        if edge.recent_leaf(entry_index) != Some(tlog_tiles::record_hash(entry)) {
-            return Err(ServeError::Mismatch(format!("{path}: entry {entry_index} does not match its hash")));
-        }
-    }
+    edge.check_open_bundle(path, &bundle, width).map_err(ServeError::Mismatch)?;
     Ok(Some(bundle))
 }
 
