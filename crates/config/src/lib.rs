@@ -20,7 +20,7 @@ use serde::Deserialize;
 pub use error::ConfigError;
 pub use sites::{
     BUILTIN_GROUPS, FacilityConfig, FederationConfig, PlacementClause, PlacementRule, ResidencyRule, SiteConfig,
-    SiteSelf,
+    SiteSelf, key_pinned,
 };
 pub use validate::is_alpha3;
 pub use weights::{REQUIRED_FROM_LEVEL, Requirement, WeightsConfig};

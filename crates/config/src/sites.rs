@@ -82,8 +82,13 @@ impl SiteConfig {
 
     /// Whether `key_sha256` pins the key whose SHA-256 (hex) is `digest`.
     pub fn pins_key(&self, digest: &str) -> bool {
-        self.key_sha256.iter().any(|pin| pin.eq_ignore_ascii_case(digest))
+        key_pinned(&self.key_sha256, digest)
     }
+}
+
+/// Whether `pins` (a `[[sites]] key_sha256` list) pins the key whose SHA-256 (hex) is `digest`.
+pub fn key_pinned(pins: &[String], digest: &str) -> bool {
+    pins.iter().any(|pin| pin.eq_ignore_ascii_case(digest))
 }
 
 /// `[federation]`: how this site reaches its peers and vouches for the callers it forwards.

@@ -148,7 +148,7 @@ impl rustls::client::danger::ServerCertVerifier for ExpectedSite {
                 holder.subject, self.subject
             )));
         }
-        if !self.key_sha256.iter().any(|pin| pin.eq_ignore_ascii_case(&holder.key_sha256)) {
+        if !rampart_config::key_pinned(&self.key_sha256, &holder.key_sha256) {
             return Err(rustls::Error::General(format!(
                 "the certificate in the name of site '{}' carries a key its configuration does not pin",
                 self.subject

@@ -198,7 +198,7 @@ impl AssertionVerifier {
             IdentityError::UntrustedPeer(format!("'{}' is not the certificate of a peer site", certificate.subject))
         })?;
         let site = &peer.site;
-        if !peer.key_sha256.iter().any(|pin| pin.eq_ignore_ascii_case(&certificate.key_sha256)) {
+        if !rampart_config::key_pinned(&peer.key_sha256, &certificate.key_sha256) {
             return Err(IdentityError::UntrustedPeer(format!(
                 "the certificate in the name of site '{site}' carries a key its configuration does not pin"
             )));
