@@ -10,40 +10,14 @@
 
 use std::time::{Duration, Instant};
 
-use rampart_audit::entry::{Caller, Entry, Phase, VERSION, sha256_hex};
+mod common;
+use common::entry;
+
 use rampart_audit::keys;
 use rampart_audit::log::Log;
 use rampart_audit::recorder::Recorder;
 use rampart_audit::storage::FsStorage;
 
-fn entry(i: u64) -> Vec<u8> {
-    Entry {
-        v: VERSION,
-        time_ms: 1_795_000_000_000 + i,
-        request_id: format!("{i:032x}"),
-        phase: Phase::Complete,
-        caller: Some(Caller { subject: "gbr-secret".into(), nation: "GBR".into(), roles: vec!["analyst".into()] }),
-        action: "infer".into(),
-        model: Some("smollm2".into()),
-        backend: Some("embedded".into()),
-        request_label: Some("NATO SECRET".into()),
-        response_label: Some("NATO SECRET".into()),
-        allowed: true,
-        policies: vec!["rampart/infer".into()],
-        code: None,
-        status: 200,
-        prompt_tokens: Some(31),
-        completion_tokens: Some(128),
-        duration_us: 812_345,
-        request_sha256: Some(sha256_hex(&i.to_le_bytes())),
-        response_sha256: Some(sha256_hex(&(i + 1).to_le_bytes())),
-        forwarded_to: None,
-        forwarded_by: None,
-        retrieved: None,
-        client_request_id: None,
-    }
-    .encode()
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)].as_secs_f64() * 1e3

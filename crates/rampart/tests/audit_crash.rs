@@ -1,7 +1,8 @@
 //! Crash safety of the audit log: the real binary under concurrent load is
 //! killed with SIGKILL at random moments, again and again, and restarted each
 //! time. Afterwards every answer a client received whole has its entry in the
-//! log, and the log verifies.
+//! log, and the log verifies. And a site restarted on a log of a million
+//! entries serves without reading them.
 
 mod common;
 
@@ -12,6 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use common::*;
 use futures_util::StreamExt;
 use rampart_audit::entry::{Entry, Phase};
+use rampart_audit::keys;
+use rampart_audit::log::Log;
 use rampart_audit::storage::FsStorage;
 use rampart_audit::verify;
 use serde_json::json;
@@ -135,4 +138,70 @@ async fn every_acknowledged_answer_survives_kill_9() {
     assert!(lost.is_empty(), "answers acknowledged but not in the log: {lost:?}");
     let lost: Vec<_> = seen.streams.difference(&ended).collect();
     assert!(lost.is_empty(), "streams completed but not in the log: {lost:?}");
+}
+
+/// A log of `size` entries, signed with the key at `key`, written in `dir` as a long-running site's would be.
+fn fill_log(dir: &std::path::Path, key: &std::path::Path, size: u64) {
+    let skey = keys::read_signing_key(key).unwrap();
+    let mut log = Log::open(FsStorage::new(dir).unwrap(), skey).unwrap();
+    let mut next = 0;
+    while next < size {
+        let batch: Vec<Vec<u8>> = (next..size.min(next + 4096))
+            .map(|n| format!("{{\"v\":1,\"request_id\":\"{n:032x}\",\"action\":\"infer\"}}").into_bytes())
+            .collect();
+        log.commit(&batch).unwrap();
+        log.publish().unwrap();
+        next += batch.len() as u64;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_site_restarts_on_a_million_entry_log_without_reading_its_entries() {
+    const SIZE: u64 = 1_000_000;
+    let (_upstream, addr) = mock("upstream").await;
+    let work = tempfile::tempdir().unwrap();
+    let key = work.path().join("audit.key");
+    cli(&[&"audit", &"keygen", &"--name", &"test.example/restart", &"--out", &key]);
+    let log_dir = work.path().join("audit");
+    fill_log(&log_dir, &key, SIZE);
+    // Every full entry bundle goes (as if archived elsewhere): start-up must not need one.
+    let mut removed = 0;
+    let mut dirs = vec![log_dir.join("tile/entries")];
+    while let Some(dir) = dirs.pop() {
+        for item in std::fs::read_dir(dir).unwrap() {
+            let path = item.unwrap().path();
+            if path.is_dir() {
+                if !path.to_string_lossy().ends_with(".p") {
+                    dirs.push(path);
+                }
+            } else {
+                std::fs::remove_file(path).unwrap();
+                removed += 1;
+            }
+        }
+    }
+    assert_eq!(removed, SIZE / 256, "every full bundle was removed");
+
+    let port = free_port();
+    let config = format!(
+        "{}{}\n[audit]\ndir = \"{}\"\nsigning_key = \"{}\"\n",
+        server_section("").replace("{port}", &port.to_string()),
+        backend("upstream", addr, &["m"], ""),
+        log_dir.display(),
+        key.display()
+    );
+    let path = work.path().join("rampart.toml");
+    std::fs::write(&path, config).unwrap();
+    let rampart = Rampart::start_file(&path, port, tempfile::tempdir().unwrap(), "http").await;
+    rampart.wait_ready().await;
+    let answer = reqwest::Client::new()
+        .post(rampart.url("/v1/chat/completions"))
+        .json(&json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200, "{}", rampart.logs());
+    // The answer's entry is appended after the million, and published.
+    let storage = FsStorage::new(&log_dir).unwrap();
+    assert!(eventually(10, || verify::checkpoint_size(&storage).unwrap() == SIZE + 1).await, "{}", rampart.logs());
 }
