@@ -18,7 +18,6 @@ use rampart_audit::log::Log;
 use rampart_audit::recorder::Recorder;
 use rampart_audit::storage::FsStorage;
 
-
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)].as_secs_f64() * 1e3
 }

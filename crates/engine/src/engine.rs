@@ -2,6 +2,7 @@
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -11,7 +12,8 @@ use llama_cpp_2::token::LlamaToken;
 use rampart_api::{FinishReason, Usage};
 use tokio::sync::mpsc;
 
-use crate::template::{ChatTemplate, TemplateMessage};
+use crate::prompt::{self, Tokenizer};
+use crate::template::ChatTemplate;
 
 mod decode_loop;
 
@@ -137,12 +139,12 @@ pub enum EngineError {
     /// The template rejected the conversation.
     #[error("{0}")]
     Template(String),
-    /// The prompt does not fit in a sequence's context.
+    /// The prompt does not fit in a sequence's context (counting stops once it cannot).
     #[error(
-        "the prompt is {prompt_tokens} tokens but this model's context holds {context} (including at least one generated token)"
+        "the prompt takes at least {prompt_tokens} tokens but this model's context holds {context} (including at least one generated token)"
     )]
     PromptTooLong {
-        /// Tokens in the prompt.
+        /// Tokens the prompt takes at least.
         prompt_tokens: u32,
         /// Context per sequence.
         context: u32,
@@ -153,6 +155,9 @@ pub enum EngineError {
     /// The decode thread has stopped.
     #[error("the engine for model '{0}' has stopped")]
     Stopped(String),
+    /// The request was dropped (its client left) before the engine took it.
+    #[error("the request was cancelled")]
+    Cancelled,
 }
 
 /// A job for the decode thread.
@@ -168,6 +173,8 @@ pub(crate) struct Shared {
     pub(crate) config: EngineConfig,
     pub(crate) model: LlamaModel,
     template: Option<ChatTemplate>,
+    /// Bytes of the vocabulary's longest token.
+    longest_token: usize,
 }
 
 /// A loaded model with its decode thread. Cheap to clone.
@@ -217,7 +224,8 @@ impl Engine {
             }
             Err(_) => None,
         };
-        let shared = Arc::new(Shared { config, model, template });
+        let longest_token = prompt::longest_token(&model);
+        let shared = Arc::new(Shared { config, model, template, longest_token });
         let (jobs, queue) = mpsc::channel(shared.config.queue);
         decode_loop::spawn(Arc::clone(&shared), queue)?;
         Ok(Self { shared, jobs })
@@ -235,17 +243,21 @@ impl Engine {
 
     /// Tokens a prompt takes, after templating; runs on the calling thread.
     pub fn count_prompt_tokens(&self, prompt: &PromptInput) -> Result<u32, EngineError> {
-        Ok(tokenize(&self.shared, prompt)?.len() as u32)
+        Ok(self.shared.tokenize(prompt, &AtomicBool::new(false))?.len() as u32)
     }
 
-    /// Queues a request. Templating and tokenization run on the blocking pool;
-    /// an over-long prompt or a full queue is refused before anything runs.
+    /// Queues a request. Templating and tokenization run on the blocking pool,
+    /// and stop if this future is dropped (its client left); an over-long
+    /// prompt or a full queue is refused before anything runs.
     pub async fn submit(&self, request: GenerateRequest) -> Result<Generation, EngineError> {
         let shared = Arc::clone(&self.shared);
         let prompt = request.prompt;
-        let tokens = tokio::task::spawn_blocking(move || tokenize(&shared, &prompt))
+        let cancelled = CancelOnDrop(Arc::new(AtomicBool::new(false)));
+        let flag = Arc::clone(&cancelled.0);
+        let tokens = tokio::task::spawn_blocking(move || shared.tokenize(&prompt, &flag))
             .await
             .map_err(|_| EngineError::Stopped(self.name().to_owned()))??;
+        drop(cancelled);
         let context = self.shared.config.context;
         let prompt_tokens = tokens.len() as u32;
         if prompt_tokens >= context {
@@ -263,29 +275,26 @@ impl Engine {
     }
 }
 
-fn tokenize(shared: &Shared, prompt: &PromptInput) -> Result<Vec<LlamaToken>, EngineError> {
-    let text = match prompt {
-        PromptInput::Text(text) => text.clone(),
-        PromptInput::Chat(messages) => {
-            let template =
-                shared.template.as_ref().ok_or_else(|| EngineError::NoChatTemplate(shared.config.name.clone()))?;
-            let messages: Vec<TemplateMessage> = messages
-                .iter()
-                .map(|(role, content)| TemplateMessage { role: role.clone(), content: content.clone() })
-                .collect();
-            template.render(&messages).map_err(EngineError::Template)?
-        }
-    };
-    let vocab = shared.model.vocab();
-    let mut tokens = vocab.tokenize(text.as_bytes(), true, true);
-    // A template that writes the BOS text itself plus llama.cpp's own BOS gives two.
-    if tokens.len() >= 2 && tokens[0] == vocab.bos() && tokens[1] == vocab.bos() {
-        tokens.remove(0);
+/// Sets its flag when dropped: the tokenizing thread then stops.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
-    Ok(tokens)
 }
 
 impl Shared {
+    fn tokenize(&self, prompt: &PromptInput, cancelled: &AtomicBool) -> Result<Vec<LlamaToken>, EngineError> {
+        let tokenizer = Tokenizer {
+            model: &self.model,
+            template: self.template.as_ref(),
+            context: self.config.context,
+            longest_token: self.longest_token,
+        };
+        tokenizer.tokenize(prompt, &self.config.name, cancelled)
+    }
+
     pub(crate) fn context_params(&self) -> llama_cpp_2::context::params::LlamaContextParams {
         let c = &self.config;
         let total = c.context.saturating_mul(c.parallel);

@@ -9,10 +9,11 @@
 
 pub mod default_model;
 mod engine;
+mod prompt;
 mod sampler;
 mod stop;
 mod template;
 
 pub use engine::{Engine, EngineConfig, EngineError, Event, GenerateRequest, Generation, PromptInput, Sampling};
 pub use stop::StopMatcher;
-pub use template::ChatTemplate;
+pub use template::{ChatTemplate, Part};

@@ -30,7 +30,9 @@ fn engine_error(err: EngineError, prompt_param: &str) -> ApiError {
         EngineError::Template(_) => ApiError::bad_parameter("messages", message),
         EngineError::PromptTooLong { .. } => ApiError::context_length_exceeded(prompt_param, message),
         EngineError::QueueFull(_) => ApiError::engine_busy(message),
-        EngineError::Stopped(_) | EngineError::Load { .. } => ApiError::engine_unavailable(message),
+        EngineError::Stopped(_) | EngineError::Cancelled | EngineError::Load { .. } => {
+            ApiError::engine_unavailable(message)
+        }
     }
 }
 
