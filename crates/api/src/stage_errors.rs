@@ -48,6 +48,30 @@ impl ApiError {
         )
     }
 
+    /// 408: the request's body did not arrive within the site's time for it.
+    pub fn body_too_slow(seconds: u64) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            ErrorKind::InvalidRequestError,
+            "request_timeout",
+            format!("the request body did not arrive within {seconds} s (server.body_read_timeout_secs)"),
+        )
+    }
+
+    /// 503: the site is reading as many request bodies as it may at once, and
+    /// none finished within the time a body has.
+    pub fn reading_full(seconds: u64) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::ServerError,
+            "site_busy",
+            format!(
+                "the site is reading as many requests as it may at once (server.max_bodies_in_flight) and none finished within {seconds} s; retry"
+            ),
+        )
+        .with_retry_after(1)
+    }
+
     /// The caller could not be identified (401, `code` says why), or the
     /// site cannot identify anyone right now (`site_fault`: 503).
     pub fn unidentified(code: &'static str, message: String, site_fault: bool) -> Self {
@@ -250,6 +274,8 @@ mod tests {
             (ApiError::method_not_allowed(), 405, ErrorKind::InvalidRequestError, "method_not_allowed"),
             (ApiError::unsupported_media_type("none"), 415, ErrorKind::InvalidRequestError, "unsupported_media_type"),
             (ApiError::request_too_large(4), 413, ErrorKind::InvalidRequestError, "request_too_large"),
+            (ApiError::body_too_slow(30), 408, ErrorKind::InvalidRequestError, "request_timeout"),
+            (ApiError::reading_full(30), 503, ErrorKind::ServerError, "site_busy"),
             (
                 ApiError::unidentified("token_expired", "x".into(), false),
                 401,

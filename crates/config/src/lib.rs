@@ -211,6 +211,23 @@ pub struct ServerConfig {
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     #[serde(default = "defaults::shutdown_grace_secs")]
     pub shutdown_grace_secs: u64,
+    /// Seconds a client has to send a request's headers, from when the
+    /// connection is ready for them.
+    #[serde(default = "defaults::header_read_timeout_secs")]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client has to send a request's whole body, once its reading starts.
+    #[serde(default = "defaults::body_read_timeout_secs")]
+    pub body_read_timeout_secs: u64,
+    /// Seconds a connection with no request in flight may stay silent before it is closed.
+    #[serde(default = "defaults::idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    /// Connections one client address may hold open at once; more are closed as they arrive.
+    #[serde(default = "defaults::max_connections_per_client")]
+    pub max_connections_per_client: usize,
+    /// Requests whose bodies are read and understood (parsed, their labels
+    /// read) at once; more wait their turn, up to `body_read_timeout_secs`.
+    #[serde(default = "defaults::max_bodies_in_flight")]
+    pub max_bodies_in_flight: usize,
 }
 
 /// `[server.tls]`: the server's certificate chain and private key (PEM).
@@ -383,6 +400,26 @@ pub mod defaults {
     /// `server.shutdown_grace_secs`.
     pub fn shutdown_grace_secs() -> u64 {
         30
+    }
+    /// `server.header_read_timeout_secs`.
+    pub fn header_read_timeout_secs() -> u64 {
+        10
+    }
+    /// `server.body_read_timeout_secs`.
+    pub fn body_read_timeout_secs() -> u64 {
+        30
+    }
+    /// `server.idle_timeout_secs`.
+    pub fn idle_timeout_secs() -> u64 {
+        60
+    }
+    /// `server.max_connections_per_client`.
+    pub fn max_connections_per_client() -> usize {
+        256
+    }
+    /// `server.max_bodies_in_flight`.
+    pub fn max_bodies_in_flight() -> usize {
+        8
     }
     /// `logging.level`.
     pub fn log_level() -> String {

@@ -157,6 +157,17 @@ impl Config {
         if server.max_body_bytes < 1024 {
             return fail(at("max_body_bytes"), "must be at least 1024 bytes");
         }
+        for (key, value) in [
+            ("header_read_timeout_secs", server.header_read_timeout_secs),
+            ("body_read_timeout_secs", server.body_read_timeout_secs),
+            ("idle_timeout_secs", server.idle_timeout_secs),
+            ("max_connections_per_client", server.max_connections_per_client as u64),
+            ("max_bodies_in_flight", server.max_bodies_in_flight as u64),
+        ] {
+            if value == 0 {
+                return fail(at(key), "must be at least 1");
+            }
+        }
         if server.workers > 256 {
             return fail(at("workers"), "must be 0 (one per core) to 256");
         }

@@ -33,6 +33,7 @@ mod authorize;
 mod backend;
 mod body_text;
 mod breaker;
+mod connection;
 mod dispatch;
 mod embedded;
 mod error;

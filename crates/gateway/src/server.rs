@@ -1,14 +1,18 @@
 //! Listening and serving: one single-threaded tokio runtime per worker, each
 //! with its own `SO_REUSEPORT` listener and upstream connection pools, so
-//! requests never hop between cores. On SIGTERM or SIGINT, workers stop
-//! accepting and give in-flight requests `shutdown_grace_secs` to finish.
+//! requests never hop between cores. A connection is refused when its
+//! client's address holds `server.max_connections_per_client`, and closed
+//! when it sends no headers within `header_read_timeout_secs` or stays idle
+//! (nothing in flight, nothing sent) for `idle_timeout_secs`. On SIGTERM or
+//! SIGINT, workers stop accepting and give in-flight requests
+//! `shutdown_grace_secs` to finish.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -18,6 +22,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
+use crate::connection::{Activity, CountInFlight, Watched};
 use crate::state::{Shared, Worker};
 use crate::tls::ServerTlsSource;
 
@@ -68,52 +73,56 @@ pub fn run_worker(
     let grace = shared.settings.shutdown_grace;
     runtime.block_on(async move {
         let listener = TcpListener::from_std(listener)?;
+        let connections = Arc::clone(&shared.connections);
+        let idle_timeout = shared.settings.idle_timeout;
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(shared.settings.header_read_timeout);
         let router = crate::router(Worker::new(shared));
         let graceful = GracefulShutdown::new();
-        let builder = auto::Builder::new(TokioExecutor::new());
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
                     let Ok((stream, remote)) = accepted else { continue };
+                    let Some(slot) = connections.admit(remote.ip()) else {
+                        tracing::debug!(%remote, "connection refused: its address holds server.max_connections_per_client");
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
-                    let builder = builder.clone();
-                    let watcher = graceful.watcher();
-                    match tls.as_ref().map(|source| TlsAcceptor::from(source.current())) {
-                        None => {
-                            let service = TowerToHyperService::new(router.clone());
-                            tokio::spawn(watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned()));
-                        }
-                        Some(acceptor) => {
-                            let router = router.clone();
-                            tokio::spawn(async move {
-                                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                                    Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
-                                    Ok(Err(err)) => log_handshake_failure(remote, &err),
-                                    Ok(Ok(tls_stream)) => {
-                                        // A verified client certificate identifies every request on this connection.
-                                        let peer = match tls_stream.get_ref().1.peer_certificates().and_then(|c| c.first()) {
-                                            None => None,
-                                            Some(der) => match PeerCertificate::from_der(der) {
-                                                Ok(peer) => Some(Arc::new(peer)),
-                                                Err(err) => {
-                                                    tracing::warn!(error = %err, "client certificate refused");
-                                                    return;
-                                                }
-                                            },
-                                        };
-                                        let service = TowerToHyperService::new(router.map_request(move |mut request: http::Request<hyper::body::Incoming>| {
-                                            if let Some(peer) = &peer {
-                                                request.extensions_mut().insert(Arc::clone(peer));
+                    let activity = Activity::new();
+                    let stream = Watched::new(stream, Arc::clone(&activity));
+                    let connection = Connection { builder: builder.clone(), watcher: graceful.watcher(), activity, idle_timeout };
+                    let router = router.clone();
+                    let acceptor = tls.as_ref().map(|source| TlsAcceptor::from(source.current()));
+                    tokio::spawn(async move {
+                        let _slot = slot;
+                        match acceptor {
+                            None => connection.serve(stream, router).await,
+                            Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                                Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+                                Ok(Err(err)) => log_handshake_failure(remote, &err),
+                                Ok(Ok(tls_stream)) => {
+                                    // A verified client certificate identifies every request on this connection.
+                                    let peer = match tls_stream.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+                                        None => None,
+                                        Some(der) => match PeerCertificate::from_der(der) {
+                                            Ok(peer) => Some(Arc::new(peer)),
+                                            Err(err) => {
+                                                tracing::warn!(error = %err, "client certificate refused");
+                                                return;
                                             }
-                                            request
-                                        }));
-                                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service).into_owned();
-                                        let _ = watcher.watch(conn).await;
-                                    }
+                                        },
+                                    };
+                                    let router = router.map_request(move |mut request: http::Request<hyper::body::Incoming>| {
+                                        if let Some(peer) = &peer {
+                                            request.extensions_mut().insert(Arc::clone(peer));
+                                        }
+                                        request
+                                    });
+                                    connection.serve(tls_stream, router).await;
                                 }
-                            });
+                            },
                         }
-                    }
+                    });
                 }
                 _ = shutdown.changed() => break,
             }
@@ -124,6 +133,38 @@ pub fn run_worker(
         }
         Ok(())
     })
+}
+
+/// One accepted connection, served until it ends, the site stops, or it stays idle too long.
+struct Connection {
+    builder: auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+    activity: Arc<Activity>,
+    idle_timeout: Duration,
+}
+
+impl Connection {
+    async fn serve<I, S>(self, io: I, service: S)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        S: tower::Service<
+                http::Request<hyper::body::Incoming>,
+                Response = http::Response<axum::body::Body>,
+                Error = std::convert::Infallible,
+            > + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let service = TowerToHyperService::new(CountInFlight::new(service, Arc::clone(&self.activity)));
+        let served =
+            self.watcher.watch(self.builder.serve_connection_with_upgrades(TokioIo::new(io), service).into_owned());
+        tokio::select! {
+            _ = served => {}
+            // Nothing in flight and nothing sent: dropping the connection closes it.
+            _ = self.activity.idle(self.idle_timeout) => tracing::debug!("closing a connection idle for server.idle_timeout_secs"),
+        }
+    }
 }
 
 /// Waits for SIGTERM or SIGINT, calling `on_hangup` at each SIGHUP (directory and TLS reload).

@@ -10,6 +10,7 @@ use rampart_engine::Engine;
 
 use crate::admit::Admission;
 use crate::backend::{Backend, UpstreamClient};
+use crate::connection::ClientConnections;
 use crate::facility::Facility;
 use crate::federation::Federation;
 use crate::library::Library;
@@ -37,6 +38,10 @@ pub struct Settings {
     pub health_interval: Duration,
     /// `server.shutdown_grace_secs`.
     pub shutdown_grace: Duration,
+    /// `server.header_read_timeout_secs`.
+    pub header_read_timeout: Duration,
+    /// `server.idle_timeout_secs`.
+    pub idle_timeout: Duration,
 }
 
 impl Settings {
@@ -45,6 +50,8 @@ impl Settings {
             attempts: 1 + config.proxy.retries as usize,
             health_interval: Duration::from_millis(config.proxy.health_interval_ms),
             shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
+            header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
+            idle_timeout: Duration::from_secs(config.server.idle_timeout_secs),
         }
     }
 }
@@ -61,6 +68,8 @@ pub struct Shared {
     pub backends: Vec<Backend>,
     /// The admit stage's settings.
     pub admission: Admission,
+    /// Connections open per client address.
+    pub connections: Arc<ClientConnections>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Identity, labels and policy.
@@ -125,6 +134,7 @@ impl Shared {
             model_ids,
             backends,
             admission,
+            connections: Arc::new(ClientConnections::new(config.server.max_connections_per_client)),
             metrics,
             security,
             trail,

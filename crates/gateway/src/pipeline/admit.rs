@@ -12,6 +12,7 @@ use rampart_api::ApiError;
 use super::{Stage, earlier};
 use rampart_identity::IdentityError;
 
+use crate::admit::ReadingTurn;
 use crate::identify::{Caller, unidentified};
 use crate::state::Shared;
 use crate::trail::Notes;
@@ -19,6 +20,12 @@ use crate::trail::Notes;
 /// The request's body, as the admit stage read it.
 #[derive(Clone)]
 pub struct Admitted(pub Bytes);
+
+/// The request's turn at being read and understood, until the label stage has read its labels.
+#[derive(Clone)]
+pub struct Reading {
+    _turn: Arc<ReadingTurn>,
+}
 
 /// The admit stage.
 #[derive(Clone)]
@@ -37,7 +44,7 @@ impl Stage for Admit {
         let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
         let declared_length =
             headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-        let bytes = shared.admission.admit(refuse_draining, content_type, declared_length, body).await?;
+        let (bytes, turn) = shared.admission.admit(refuse_draining, content_type, declared_length, body).await?;
         // A peer's assertion holds for the body it was made for, and no other.
         if vouched_body.is_some_and(|digest| digest != rampart_identity::body_digest(&bytes)) {
             let mismatch = IdentityError::InvalidAssertion("made for another body than this request's".into());
@@ -48,6 +55,7 @@ impl Stage for Admit {
             notes.note(|draft| draft.request_digest(digest));
         }
         request.extensions_mut().insert(Admitted(bytes));
+        request.extensions_mut().insert(Reading { _turn: Arc::new(turn) });
         Ok(())
     }
 }

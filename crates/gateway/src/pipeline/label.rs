@@ -9,7 +9,7 @@ use http::HeaderValue;
 use rampart_api::ApiError;
 use rampart_labels::Label;
 
-use super::admit::Admitted;
+use super::admit::{Admitted, Reading};
 use super::{Stage, earlier};
 use crate::identify::Caller;
 use crate::labelled_stream::LABEL_HEADER;
@@ -37,6 +37,8 @@ impl Stage for LabelStage {
         }
         earlier::<Notes>(request)?.note(|draft| draft.labelled(label.banner()));
         request.extensions_mut().insert(RequestLabel(label, declared));
+        // Understood: the next request's body may be read.
+        request.extensions_mut().remove::<Reading>();
         Ok(())
     }
 }

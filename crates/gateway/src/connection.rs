@@ -1,0 +1,240 @@
+//! What a connection is allowed before any request on it is understood: how
+//! many one client address may hold open, and how long one may stay silent
+//! with no request in flight (hyper bounds the time to send headers; the
+//! admit stage the time to send a body).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http_body::Frame;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
+
+/// Connections open per client address, across workers.
+pub struct ClientConnections {
+    limit: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl ClientConnections {
+    /// At most `limit` connections per address (`server.max_connections_per_client`).
+    pub fn new(limit: usize) -> Self {
+        Self { limit, open: Mutex::default() }
+    }
+
+    /// A place for a new connection from `ip`, or `None` when the address holds its limit.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
+        let mut open = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = open.entry(ip).or_insert(0);
+        if *count >= self.limit {
+            return None;
+        }
+        *count += 1;
+        Some(ClientSlot { connections: Arc::clone(self), ip })
+    }
+}
+
+/// One open connection of a client address; its place is freed when dropped.
+pub struct ClientSlot {
+    connections: Arc<ClientConnections>,
+    ip: IpAddr,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = self.connections.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// When a connection last moved a byte, and how many of its requests are in flight.
+pub struct Activity {
+    opened: Instant,
+    last_ms: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+impl Activity {
+    /// A connection opened now.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self { opened: Instant::now(), last_ms: AtomicU64::new(0), in_flight: AtomicUsize::new(0) })
+    }
+
+    fn touch(&self) {
+        self.last_ms.store(self.opened.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn silent_for(&self) -> Duration {
+        self.opened.elapsed().saturating_sub(Duration::from_millis(self.last_ms.load(Ordering::Relaxed)))
+    }
+
+    /// Completes once the connection has had no request in flight and moved no byte for `timeout`.
+    pub async fn idle(&self, timeout: Duration) {
+        loop {
+            let silent = self.silent_for();
+            let busy = self.in_flight.load(Ordering::Relaxed) > 0;
+            if !busy && silent >= timeout {
+                return;
+            }
+            tokio::time::sleep(if busy { timeout } else { timeout - silent }).await;
+        }
+    }
+}
+
+/// A connection's I/O, noting each byte it moves in its [`Activity`].
+pub struct Watched<T> {
+    inner: T,
+    activity: Arc<Activity>,
+}
+
+impl<T> Watched<T> {
+    /// `inner`, watched.
+    pub fn new(inner: T, activity: Arc<Activity>) -> Self {
+        Self { inner, activity }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Counts a connection's requests in flight: from when the service is called
+/// until the answer's body has been sent (or dropped).
+#[derive(Clone)]
+pub struct CountInFlight<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S> CountInFlight<S> {
+    /// `inner`, counted in `activity`.
+    pub fn new(inner: S, activity: Arc<Activity>) -> Self {
+        Self { inner, activity }
+    }
+}
+
+impl<S, R> tower::Service<R> for CountInFlight<S>
+where
+    S: tower::Service<R, Response = http::Response<Body>> + Send,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        self.activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        let guard = InFlight(Arc::clone(&self.activity));
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            let response = answer.await?;
+            Ok(response.map(|body| Body::new(Guarded { body, _guard: guard })))
+        })
+    }
+}
+
+/// A request in flight, until dropped.
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
+/// An answer's body, holding its request in flight until it is done.
+struct Guarded {
+    body: Body,
+    _guard: InFlight,
+}
+
+impl http_body::Body for Guarded {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_address_holds_at_most_its_limit() {
+        let connections = Arc::new(ClientConnections::new(2));
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let first = connections.admit(a).unwrap();
+        let _second = connections.admit(a).unwrap();
+        assert!(connections.admit(a).is_none(), "a third from the same address");
+        assert!(connections.admit(b).is_some(), "another address has its own count");
+        drop(first);
+        assert!(connections.admit(a).is_some(), "a closed connection frees its place");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_is_idle_only_when_silent_with_nothing_in_flight() {
+        let activity = Activity::new();
+        let guard = {
+            activity.in_flight.fetch_add(1, Ordering::Relaxed);
+            InFlight(Arc::clone(&activity))
+        };
+        let idle = tokio::time::timeout(Duration::from_secs(600), activity.idle(Duration::from_secs(60)));
+        assert!(idle.await.is_err(), "a request in flight keeps its connection, however long it takes");
+        drop(guard);
+        let started = Instant::now();
+        activity.idle(Duration::from_secs(60)).await;
+        assert_eq!(started.elapsed().as_secs(), 60, "idle a full timeout after the request ended");
+    }
+}
