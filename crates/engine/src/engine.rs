@@ -182,6 +182,8 @@ pub(crate) struct Shared {
 pub struct Engine {
     shared: Arc<Shared>,
     jobs: mpsc::Sender<Job>,
+    /// Turns at tokenizing: as many at once as the model has decode threads.
+    tokenizing: Arc<tokio::sync::Semaphore>,
 }
 
 /// llama.cpp's process-wide backend, initialised once.
@@ -228,7 +230,8 @@ impl Engine {
         let shared = Arc::new(Shared { config, model, template, longest_token });
         let (jobs, queue) = mpsc::channel(shared.config.queue);
         decode_loop::spawn(Arc::clone(&shared), queue)?;
-        Ok(Self { shared, jobs })
+        let tokenizing = Arc::new(tokio::sync::Semaphore::new(shared.config.threads.max(1)));
+        Ok(Self { shared, jobs, tokenizing })
     }
 
     /// The model id.
@@ -247,9 +250,15 @@ impl Engine {
     }
 
     /// Queues a request. Templating and tokenization run on the blocking pool,
-    /// and stop if this future is dropped (its client left); an over-long
-    /// prompt or a full queue is refused before anything runs.
+    /// as many at once as the model has threads, and stop if this future is
+    /// dropped (its client left); a full queue is refused before they run, an
+    /// over-long prompt as soon as it cannot fit.
     pub async fn submit(&self, request: GenerateRequest) -> Result<Generation, EngineError> {
+        // A full queue refuses before any work; then prompts are tokenized a few at a time.
+        if self.jobs.capacity() == 0 {
+            return Err(EngineError::QueueFull(self.name().to_owned()));
+        }
+        let _turn = self.tokenizing.acquire().await.map_err(|_| EngineError::Stopped(self.name().to_owned()))?;
         let shared = Arc::clone(&self.shared);
         let prompt = request.prompt;
         let cancelled = CancelOnDrop(Arc::new(AtomicBool::new(false)));
