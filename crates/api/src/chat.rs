@@ -2,13 +2,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ApiError, SamplingParams};
+use serde_json::{Map, Value};
+
+use crate::{ApiError, ChatOptions, SamplingParams};
 
 /// Roles a chat message may have.
 pub const ROLES: [&str; 5] = ["system", "developer", "user", "assistant", "tool"];
 
-/// A chat completion request. Fields Rampart does not interpret are ignored
-/// here and still reach an upstream server unchanged.
+/// A chat completion request. Every member reaches an upstream server as sent;
+/// the embedded engine refuses what it would not honour.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ChatCompletionRequest {
     /// The model id to use.
@@ -18,6 +20,9 @@ pub struct ChatCompletionRequest {
     /// Sampling and streaming parameters.
     #[serde(flatten)]
     pub sampling: SamplingParams,
+    /// The other parameters, and members OpenAI does not define.
+    #[serde(flatten)]
+    pub options: ChatOptions,
 }
 
 /// One message of a conversation.
@@ -28,11 +33,14 @@ pub struct ChatMessage {
     /// The text, as a string or a list of content parts; absent for tool calls.
     #[serde(default)]
     pub content: Option<MessageContent>,
+    /// Its other members (`name`, `tool_calls`, `tool_call_id`, ...).
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
 }
 
 /// Message content: a plain string or a list of typed parts.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "a string or an array of content parts")]
 pub enum MessageContent {
     /// Plain text.
     Text(String),
@@ -60,6 +68,14 @@ impl MessageContent {
         }
     }
 
+    /// Whether it holds nothing: an empty string or no parts.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Self::Text(s) => s.is_empty(),
+            Self::Parts(parts) => parts.is_empty(),
+        }
+    }
+
     /// Whether the content has parts other than text (images, audio...).
     pub fn has_non_text_parts(&self) -> bool {
         matches!(self, Self::Parts(parts) if parts.iter().any(|p| p.kind != "text"))
@@ -82,8 +98,14 @@ impl ChatCompletionRequest {
                     format!("'{}' is not a role; allowed are {}", message.role, ROLES.join(", ")),
                 ));
             }
+            // An assistant's turn may have been empty, or only called tools; no other may.
+            let empty = message.content.as_ref().is_none_or(MessageContent::is_empty);
+            if empty && message.role != "assistant" {
+                return Err(ApiError::bad_parameter(&format!("messages[{i}].content"), "must not be empty"));
+            }
         }
-        self.sampling.validate()
+        self.sampling.validate()?;
+        self.options.validate()
     }
 }
 
@@ -124,6 +146,54 @@ mod tests {
     fn missing_model_is_reported() {
         let err = parse_json::<ChatCompletionRequest>(br#"{"messages":[]}"#).unwrap_err();
         assert!(err.message.contains("model"), "{}", err.message);
+    }
+
+    #[test]
+    fn errors_name_the_member_and_say_what_it_should_be_in_json_terms() {
+        let err = |body: &str| parse_json::<ChatCompletionRequest>(body.as_bytes()).unwrap_err();
+        const HI: &str = r#""messages":[{"role":"user","content":"hi"}]"#;
+        for (body, param, says) in [
+            (format!(r#"{{"model":"m",{HI},"user":5}}"#), "user", "expected a string"),
+            (format!(r#"{{"model":"m",{HI},"max_tokens":"many"}}"#), "max_tokens", "expected a whole number from 0"),
+            (format!(r#"{{"model":"m",{HI},"tools":{{}}}}"#), "tools", "expected an array"),
+            (format!(r#"{{"model":"m",{HI},"metadata":[1]}}"#), "metadata", "expected an object"),
+            (format!(r#"{{"model":"m",{HI},"stop":5}}"#), "stop", "a string or an array of strings"),
+            (format!(r#"{{"model":"m",{HI},"tool_choice":5}}"#), "tool_choice", "an object naming a tool"),
+            (
+                r#"{"model":"m","messages":[{"role":"user","content":5}]}"#.into(),
+                "messages[0].content",
+                "a string or an array of content parts",
+            ),
+            (r#"{"model":"m","messages":["hi"]}"#.into(), "messages[0]", "expected an object"),
+        ] {
+            let err = err(&body);
+            assert_eq!(err.param.as_deref(), Some(param), "{body}: {}", err.message);
+            assert!(err.message.contains(says), "{body}: {}", err.message);
+            for rust in ["u32", "u8", "i64", "f32", "struct", "enum", "Map", "Vec", "Option", "Chat"] {
+                assert!(!err.message.contains(rust), "{body}: {} names {rust}", err.message);
+            }
+        }
+        let twice = err(&format!(r#"{{"model":"m","model":"n",{HI}}}"#));
+        assert_eq!((twice.code, twice.param.as_deref()), (Some("duplicate_member"), Some("model")));
+        let nested = err(r#"{"model":"m","messages":[{"role":"user","role":"system","content":"x"}]}"#);
+        assert_eq!((nested.code, nested.param.as_deref()), (Some("duplicate_member"), Some("messages[0].role")));
+    }
+
+    #[test]
+    fn a_message_without_text_is_refused_unless_it_is_the_assistants() {
+        for body in [
+            r#"{"model":"m","messages":[{"role":"user","content":""}]}"#,
+            r#"{"model":"m","messages":[{"role":"user"}]}"#,
+            r#"{"model":"m","messages":[{"role":"system","content":[]}]}"#,
+        ] {
+            let req: ChatCompletionRequest = parse_json(body.as_bytes()).unwrap();
+            assert_eq!(req.validate().unwrap_err().param.as_deref(), Some("messages[0].content"), "{body}");
+        }
+        let req: ChatCompletionRequest = parse_json(
+            br#"{"model":"m","messages":[{"role":"user","content":"a"},{"role":"assistant","content":""},{"role":"user","content":"b"}]}"#,
+        )
+        .unwrap();
+        assert!(req.validate().is_ok());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ApiError, SamplingParams};
+use crate::{ApiError, CompletionOptions, SamplingParams};
 
 /// A text completion request.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -14,11 +14,14 @@ pub struct CompletionRequest {
     /// Sampling and streaming parameters.
     #[serde(flatten)]
     pub sampling: SamplingParams,
+    /// The other parameters, and members OpenAI does not define.
+    #[serde(flatten)]
+    pub options: CompletionOptions,
 }
 
 /// `prompt`: a string or a list of strings.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "a string or an array of strings")]
 pub enum Prompt {
     /// One prompt.
     One(String),
@@ -32,12 +35,20 @@ impl CompletionRequest {
         if self.model.is_empty() {
             return Err(ApiError::bad_parameter("model", "must not be empty"));
         }
-        if let Prompt::Many(prompts) = &self.prompt
-            && prompts.is_empty()
-        {
-            return Err(ApiError::bad_parameter("prompt", "at least one prompt is required"));
+        match &self.prompt {
+            Prompt::Many(prompts) if prompts.is_empty() => {
+                return Err(ApiError::bad_parameter("prompt", "at least one prompt is required"));
+            }
+            Prompt::One(prompt) if prompt.is_empty() => {
+                return Err(ApiError::bad_parameter("prompt", "must not be empty"));
+            }
+            Prompt::Many(prompts) if prompts.iter().any(String::is_empty) => {
+                return Err(ApiError::bad_parameter("prompt", "no prompt may be empty"));
+            }
+            _ => {}
         }
-        self.sampling.validate()
+        self.sampling.validate()?;
+        self.options.validate()
     }
 
     /// The single prompt, or an error naming `prompt` when several were sent.

@@ -9,7 +9,7 @@ pub const MAX_STOP_SEQUENCES: usize = 4;
 
 /// `stop`: one string or a list of strings.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "a string or an array of strings")]
 pub enum StopSequences {
     /// A single stop string.
     One(String),

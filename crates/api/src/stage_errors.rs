@@ -48,6 +48,19 @@ impl ApiError {
         )
     }
 
+    /// 400: a parameter the model's engine would not honour as asked.
+    pub fn unsupported_parameter(param: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorKind::InvalidRequestError,
+            "unsupported_parameter",
+            format!(
+                "'{param}' is not supported by this model (Rampart's embedded engine), so the request is refused rather than answered without it; docs/api.md lists what each engine honours"
+            ),
+        )
+        .with_param(param)
+    }
+
     /// 408: the request's body did not arrive within the site's time for it.
     pub fn body_too_slow(seconds: u64) -> Self {
         Self::new(
@@ -274,6 +287,7 @@ mod tests {
             (ApiError::method_not_allowed(), 405, ErrorKind::InvalidRequestError, "method_not_allowed"),
             (ApiError::unsupported_media_type("none"), 415, ErrorKind::InvalidRequestError, "unsupported_media_type"),
             (ApiError::request_too_large(4), 413, ErrorKind::InvalidRequestError, "request_too_large"),
+            (ApiError::unsupported_parameter("logprobs"), 400, ErrorKind::InvalidRequestError, "unsupported_parameter"),
             (ApiError::body_too_slow(30), 408, ErrorKind::InvalidRequestError, "request_timeout"),
             (ApiError::reading_full(30), 503, ErrorKind::ServerError, "site_busy"),
             (

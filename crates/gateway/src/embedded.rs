@@ -73,8 +73,15 @@ pub async fn serve(
 ) -> Result<Response, ApiError> {
     let (prompt, params, shape, prompt_param) = match parsed {
         Parsed::Chat(request) => {
+            if let Some(param) = request.options.not_honoured_by_embedded() {
+                return Err(ApiError::unsupported_parameter(param));
+            }
             let mut messages = Vec::with_capacity(request.messages.len());
             for (i, message) in request.messages.iter().enumerate() {
+                // The template is told a role and a text: a name or tool call would not reach the model.
+                if let Some(member) = message.other.keys().next() {
+                    return Err(ApiError::unsupported_parameter(&format!("messages[{i}].{member}")));
+                }
                 let content = message.content.as_ref();
                 if content.is_some_and(|c| c.has_non_text_parts()) {
                     return Err(ApiError::bad_parameter(
@@ -87,6 +94,9 @@ pub async fn serve(
             (PromptInput::Chat(messages), request.sampling, Shape::Chat, "messages")
         }
         Parsed::Completion(request) => {
+            if let Some(param) = request.options.not_honoured_by_embedded() {
+                return Err(ApiError::unsupported_parameter(param));
+            }
             (PromptInput::Text(request.single_prompt()?.to_owned()), request.sampling, Shape::Text, "prompt")
         }
         Parsed::Embeddings(request) => {

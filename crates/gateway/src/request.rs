@@ -68,9 +68,9 @@ impl Route {
 #[derive(Clone)]
 pub enum Parsed {
     /// Chat completion.
-    Chat(ChatCompletionRequest),
+    Chat(Box<ChatCompletionRequest>),
     /// Text completion.
-    Completion(CompletionRequest),
+    Completion(Box<CompletionRequest>),
     /// Embeddings.
     Embeddings(EmbeddingsRequest),
 }
@@ -116,12 +116,12 @@ impl Parsed {
                 let request: ChatCompletionRequest = parse_json(body)?;
                 request.validate()?;
                 check_scannable_parts(&request)?;
-                Parsed::Chat(request)
+                Parsed::Chat(Box::new(request))
             }
             Route::Completions => {
                 let request: CompletionRequest = parse_json(body)?;
                 request.validate()?;
-                Parsed::Completion(request)
+                Parsed::Completion(Box::new(request))
             }
             Route::Embeddings | Route::Models => {
                 let request: EmbeddingsRequest = parse_json(body)?;

@@ -213,3 +213,59 @@ async fn caller_text_is_plain_text_and_a_prompt_that_cannot_fit_is_refused() {
     assert_eq!(error["error"]["code"], "context_length_exceeded", "{error}");
     assert!(error["error"]["message"].as_str().unwrap().contains("at least"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_parameter_is_honoured_or_refused_by_name() {
+    let r = Rampart::start(&config(2, 4, 1024)).await;
+    let client = reqwest::Client::new();
+    let refused = |route: &'static str, body: Value| {
+        let client = client.clone();
+        let url = r.url(route);
+        async move {
+            let response = client.post(url).json(&body).send().await.unwrap();
+            let status = response.status().as_u16();
+            let error: Value = response.json().await.unwrap();
+            (
+                status,
+                error["error"]["code"].as_str().unwrap_or("").to_owned(),
+                error["error"]["param"].as_str().unwrap_or("").to_owned(),
+            )
+        }
+    };
+    let chat = |extra: Value| ask("Hi", extra);
+    for (extra, param) in [
+        (json!({"logprobs": true}), "logprobs"),
+        (json!({"top_logprobs": 3}), "top_logprobs"),
+        (json!({"tools": [{"type": "function", "function": {"name": "f"}}]}), "tools"),
+        (json!({"tool_choice": "auto"}), "tool_choice"),
+        (json!({"response_format": {"type": "json_object"}}), "response_format"),
+        (json!({"logit_bias": {"42": 10}}), "logit_bias"),
+        (json!({"frobnicate": true}), "frobnicate"),
+    ] {
+        let got = refused("/v1/chat/completions", chat(extra.clone())).await;
+        assert_eq!(got, (400, "unsupported_parameter".into(), param.into()), "{extra}");
+    }
+    let named = json!({"model": "smollm2", "messages": [{"role": "user", "content": "Hi", "name": "eve"}]});
+    assert_eq!(refused("/v1/chat/completions", named).await.2, "messages[0].name");
+    for (extra, param) in
+        [(json!({"echo": true}), "echo"), (json!({"suffix": "end"}), "suffix"), (json!({"best_of": 2}), "best_of")]
+    {
+        let mut body = json!({"model": "smollm2", "prompt": "Once"});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        assert_eq!(refused("/v1/completions", body).await, (400, "unsupported_parameter".into(), param.into()));
+    }
+    // Wrong types, empty prompts and empty messages are 400s naming the member, for every engine.
+    assert_eq!(
+        refused("/v1/chat/completions", chat(json!({"user": 5}))).await,
+        (400, "invalid_parameter".into(), "user".into())
+    );
+    let empty = json!({"model": "smollm2", "prompt": ""});
+    assert_eq!(refused("/v1/completions", empty).await.2, "prompt");
+    let silent = json!({"model": "smollm2", "messages": [{"role": "user", "content": ""}]});
+    assert_eq!(refused("/v1/chat/completions", silent).await.2, "messages[0].content");
+    // What is honoured or means nothing to the answer is served.
+    let honoured = chat(
+        json!({"max_tokens": 4, "logprobs": false, "user": "analyst-7", "metadata": {"case": "x"}, "tool_choice": "none"}),
+    );
+    complete(&r, &honoured).await;
+}
