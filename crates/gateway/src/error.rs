@@ -37,3 +37,18 @@ pub async fn no_such_route(uri: http::Uri) -> ErrorResponse {
 pub async fn wrong_method() -> ErrorResponse {
     ErrorResponse(ApiError::method_not_allowed())
 }
+
+/// Refuses an HTTP/1.1 request without a `Host` header (RFC 9112 §3.2 requires
+/// one; HTTP/2 carries `:authority` instead), before anything else reads it.
+pub async fn require_host(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if request.version() == http::Version::HTTP_11 && !request.headers().contains_key(header::HOST) {
+        let missing = ApiError::new(
+            http::StatusCode::BAD_REQUEST,
+            rampart_api::ErrorKind::InvalidRequestError,
+            "missing_host",
+            "an HTTP/1.1 request must carry a Host header (RFC 9112)",
+        );
+        return ErrorResponse(missing).into_response();
+    }
+    next.run(request).await
+}

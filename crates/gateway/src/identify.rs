@@ -135,7 +135,12 @@ impl Identification {
             _ if self.identity.is_anonymous_dev() => None,
             None => None,
             Some(value) => {
-                let text = std::str::from_utf8(value).ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
+                // The scheme is case-insensitive (RFC 9110 §11.1): `Bearer`, `bearer`, `BEARER`.
+                let text = std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|v| v.split_once(' '))
+                    .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                    .map(|(_, token)| token.trim());
                 Some(text.filter(|t| !t.is_empty()).ok_or_else(|| {
                     IdentityError::InvalidToken("the Authorization header is not 'Bearer <token>'".into())
                 })?)

@@ -28,7 +28,7 @@ pub use assertion::{
 };
 pub use directory::{Directory, DirectoryEntry};
 pub use mtls::{PeerCertificate, client_cert_verifier};
-pub use token::{Claims, TokenVerifier, mint_token};
+pub use token::{Audience, Claims, TokenVerifier, mint_token};
 
 /// What one peer site may assert: its callers' nations and the highest clearance and label.
 #[derive(Debug, Clone)]

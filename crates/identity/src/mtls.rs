@@ -58,6 +58,12 @@ impl PeerCertificate {
         let text = |attr: Option<&x509_parser::x509::AttributeTypeAndValue<'_>>| {
             attr.and_then(|a| a.as_str().ok()).map(str::to_owned)
         };
+        // Two common names would let parsers disagree on who the holder is.
+        if subject.iter_common_name().nth(1).is_some() || subject.iter_country().nth(1).is_some() {
+            return Err(IdentityError::BadCredential(
+                "the client certificate's subject names more than one common name or country".into(),
+            ));
+        }
         let common_name = text(subject.iter_common_name().next()).ok_or_else(|| {
             IdentityError::BadCredential("the client certificate's subject has no common name".into())
         })?;
@@ -143,4 +149,36 @@ pub fn client_cert_verifier(identity: &IdentityConfig) -> Result<Arc<dyn ClientC
         builder = builder.allow_unauthenticated();
     }
     builder.build().map_err(|e| format!("client certificate verification cannot be set up: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A certificate whose subject is `CN=gbr-secret, O=<organization>`, and its DER with the
+    /// organization's attribute type turned into a second common name.
+    fn subjects(organization: &str) -> (Vec<u8>, Vec<u8>) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::new()).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, "gbr-secret");
+        params.distinguished_name.push(rcgen::DnType::OrganizationName, organization);
+        let der = params.self_signed(&key).unwrap().der().to_vec();
+        const ORGANIZATION: [u8; 5] = [0x06, 0x03, 0x55, 0x04, 0x0a];
+        // In the issuer's name and the subject's (the certificate is its own issuer).
+        let mut doubled = der.clone();
+        let places: Vec<usize> = der.windows(5).enumerate().filter(|(_, w)| *w == ORGANIZATION).map(|(at, _)| at).collect();
+        assert_eq!(places.len(), 2);
+        for at in places {
+            doubled[at + 4] = 0x03;
+        }
+        (der, doubled)
+    }
+
+    #[test]
+    fn a_subject_with_two_common_names_is_refused() {
+        let (one, two) = subjects("usa-secret");
+        assert_eq!(PeerCertificate::from_der(&CertificateDer::from(one)).unwrap().subject, "gbr-secret");
+        let refused = PeerCertificate::from_der(&CertificateDer::from(two)).unwrap_err();
+        assert!(refused.to_string().contains("more than one common name"), "{refused}");
+    }
 }

@@ -29,16 +29,53 @@ pub struct Claims {
     pub roles: Vec<String>,
     /// Issuer.
     pub iss: String,
-    /// Audience.
-    pub aud: String,
-    /// Expiry, seconds since the epoch.
+    /// Audience: one, or several of which this site must be one (RFC 7519 §4.1.3).
+    pub aud: Audience,
+    /// Expiry, seconds since the epoch (a NumericDate: fractions allowed, RFC 7519 §2).
+    #[serde(deserialize_with = "numeric_date")]
     pub exp: u64,
     /// Not before, seconds since the epoch.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_numeric_date")]
     pub nbf: Option<u64>,
     /// Issued at, seconds since the epoch.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_numeric_date")]
     pub iat: Option<u64>,
+}
+
+/// A token's `aud`: a string, or an array of strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged, expecting = "a string or an array of strings")]
+pub enum Audience {
+    /// One audience.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+impl From<&str> for Audience {
+    fn from(audience: &str) -> Self {
+        Self::One(audience.to_owned())
+    }
+}
+
+impl From<String> for Audience {
+    fn from(audience: String) -> Self {
+        Self::One(audience)
+    }
+}
+
+/// A NumericDate: seconds since the epoch, an integer or not (the fraction is dropped).
+fn numeric_date<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    let seconds = f64::deserialize(deserializer)?;
+    if seconds.is_finite() && (0.0..1.8e19).contains(&seconds) {
+        Ok(seconds as u64)
+    } else {
+        Err(serde::de::Error::custom("a date must be seconds since the epoch, 0 or more"))
+    }
+}
+
+fn optional_numeric_date<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    numeric_date(deserializer).map(Some)
 }
 
 /// Verified tokens remembered before the memory is emptied.
@@ -171,4 +208,25 @@ pub fn mint_token(claims: &Claims, key_pem: &[u8], key_id: Option<&str>) -> Resu
         return Err("the key file is not a PEM private key".into());
     }
     Err("the key is not an Ed25519, P-256 or RSA private key in PKCS#8 PEM".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLEARANCE: &str = r#"{"policy":"NATO","classifications":["SECRET"]}"#;
+
+    #[test]
+    fn audiences_may_be_an_array_and_dates_fractional() {
+        let claims: Claims = serde_json::from_str(&format!(
+            r#"{{"sub":"s","nat":"GBR","clearance":{CLEARANCE},"iss":"i","aud":["other","rampart"],"exp":1900000000.75,"nbf":1.5e9}}"#
+        ))
+        .unwrap();
+        assert_eq!(claims.aud, Audience::Many(vec!["other".into(), "rampart".into()]));
+        assert_eq!((claims.exp, claims.nbf), (1_900_000_000, Some(1_500_000_000)));
+        let negative = serde_json::from_str::<Claims>(&format!(
+            r#"{{"sub":"s","nat":"GBR","clearance":{CLEARANCE},"iss":"i","aud":"rampart","exp":-1}}"#
+        ));
+        assert!(negative.is_err());
+    }
 }

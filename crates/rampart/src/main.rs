@@ -338,7 +338,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 clearance,
                 roles: roles.into_iter().filter(|r| !r.is_empty()).collect(),
                 iss: issuer,
-                aud: audience,
+                aud: audience.into(),
                 exp: now + ttl.as_secs(),
                 nbf: Some(now.saturating_sub(60)),
                 iat: Some(now),

@@ -60,6 +60,12 @@ async fn slow_clients_are_cut_off_and_one_address_holds_a_bounded_number_of_conn
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
 
+    // HTTP/1.1 without Host: 400 (RFC 9112); with it, served.
+    let mut hostless = connect(&rampart).await;
+    hostless.write_all(b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n").await.unwrap();
+    let answer = until_closed(&mut hostless, 10).await;
+    assert!(answer.starts_with("HTTP/1.1 400") && answer.contains("missing_host"), "{answer}");
+
     // A kept-alive connection that falls silent after its answer is closed too.
     let mut kept = connect(&rampart).await;
     kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();

@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use common::site::*;
 use common::*;
 use futures_util::StreamExt;
+use rampart_identity::Audience;
 use rampart_identity::dev::{issue_client_certificate, write_crl, write_crl_until};
 use serde_json::{Value, json};
 
@@ -93,6 +94,26 @@ async fn bearer_tokens_are_verified() {
     let wrong = site.chat(&client, Some(&elsewhere), None, ask("shared", "Hi")).await;
     assert_eq!((wrong.status, wrong.code()), (401, "invalid_token"));
     assert!(wrong.message().contains("audience"), "{}", wrong.message());
+
+    // RFC 7519: an audience array holding this site's is for this site; one without it is not.
+    let shared = site.mint(|c| c.aud = Audience::Many(vec!["another-site".into(), "rampart".into()]));
+    let ok = site.chat(&client, Some(&shared), None, ask("shared", "Hi")).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let others = site.mint(|c| c.aud = Audience::Many(vec!["another-site".into(), "a-third".into()]));
+    let wrong = site.chat(&client, Some(&others), None, ask("shared", "Hi")).await;
+    assert_eq!((wrong.status, wrong.code()), (401, "invalid_token"));
+    // RFC 9110: the scheme is case-insensitive.
+    let token = site.token("gbr-secret");
+    for scheme in ["bearer", "BEARER"] {
+        let response = client
+            .post(site.url("/v1/chat/completions"))
+            .header("Authorization", format!("{scheme} {token}"))
+            .json(&ask("shared", "Hi"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{scheme}");
+    }
 
     let issuer = site.mint(|c| c.iss = "someone-else".into());
     let wrong = site.chat(&client, Some(&issuer), None, ask("shared", "Hi")).await;
