@@ -2,7 +2,7 @@
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -118,6 +118,8 @@ pub enum Event {
 pub struct Generation {
     /// Tokens in the prompt as the model sees it.
     pub prompt_tokens: u32,
+    /// Tokens generated so far (what a generation cancelled before `Done` cost).
+    pub generated: Arc<AtomicU32>,
     /// Events until `Done` or `Failed`; dropping it cancels the generation.
     pub events: mpsc::UnboundedReceiver<Event>,
 }
@@ -163,6 +165,7 @@ pub enum EngineError {
 /// A job for the decode thread.
 pub(crate) struct Job {
     pub(crate) tokens: Vec<LlamaToken>,
+    pub(crate) generated: Arc<AtomicU32>,
     pub(crate) sampling: Sampling,
     pub(crate) max_tokens: u32,
     pub(crate) events: mpsc::UnboundedSender<Event>,
@@ -275,12 +278,19 @@ impl Engine {
         let room = context - prompt_tokens;
         let wanted = request.sampling.max_tokens.or(self.shared.config.default_max_tokens).unwrap_or(room);
         let (events_tx, events) = mpsc::unbounded_channel();
-        let job = Job { tokens, max_tokens: wanted.min(room), sampling: request.sampling, events: events_tx };
+        let generated = Arc::new(AtomicU32::new(0));
+        let job = Job {
+            tokens,
+            generated: Arc::clone(&generated),
+            max_tokens: wanted.min(room),
+            sampling: request.sampling,
+            events: events_tx,
+        };
         self.jobs.try_send(job).map_err(|err| match err {
             mpsc::error::TrySendError::Full(_) => EngineError::QueueFull(self.name().to_owned()),
             mpsc::error::TrySendError::Closed(_) => EngineError::Stopped(self.name().to_owned()),
         })?;
-        Ok(Generation { prompt_tokens, events })
+        Ok(Generation { prompt_tokens, generated, events })
     }
 }
 

@@ -3,6 +3,7 @@
 //! event receiver, which frees the engine's sequence at its next step.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Instant;
 
 use axum::body::Body;
@@ -112,15 +113,23 @@ pub async fn serve(
     let first = generation.events.recv().await;
     let upstream = sent.elapsed();
     worker.shared.metrics.latency(route.metric_name(), upstream, started.elapsed().saturating_sub(upstream));
+    let usage = AnswerUsage::default();
     let answer = Answer {
         id: format!("{}-{}", if matches!(shape, Shape::Chat) { "chatcmpl" } else { "cmpl" }, id.as_str()),
         created: unix_now(),
         model: engine.name().to_owned(),
         shape,
         metrics: Arc::clone(&worker.shared.metrics),
-        usage: AnswerUsage::default(),
+        usage: usage.clone(),
+        cancelled_cost: CancelledCost {
+            metrics: Arc::clone(&worker.shared.metrics),
+            model: engine.name().to_owned(),
+            usage: usage.clone(),
+            prompt: generation.prompt_tokens,
+            generated: Arc::clone(&generation.generated),
+            counted: AtomicBool::new(false),
+        },
     };
-    let usage = answer.usage.clone();
     let mut response = if params.streaming() {
         answer.stream(first, generation.events, params.include_usage(), in_flight)
     } else {
@@ -140,6 +149,30 @@ struct Answer {
     metrics: Arc<Metrics>,
     /// Token counts for the audit entry of a stream.
     usage: AnswerUsage,
+    /// Counted if the answer is dropped before it is done.
+    cancelled_cost: CancelledCost,
+}
+
+/// What a generation dropped before it was done (its client left) cost: its
+/// prompt and the tokens generated so far, counted when it is dropped.
+struct CancelledCost {
+    metrics: Arc<Metrics>,
+    model: String,
+    usage: AnswerUsage,
+    prompt: u32,
+    generated: Arc<AtomicU32>,
+    /// Set once the answer's own counts were noted.
+    counted: AtomicBool,
+}
+
+impl Drop for CancelledCost {
+    fn drop(&mut self) {
+        if !self.counted.load(Ordering::Relaxed) {
+            let completion = self.generated.load(Ordering::Relaxed);
+            self.metrics.tokens(&self.model, self.prompt.into(), completion.into());
+            self.usage.set(Tokens { prompt: self.prompt.into(), completion: completion.into() });
+        }
+    }
 }
 
 /// Said when the engine's event channel closes before `Done`.
@@ -148,6 +181,7 @@ const ENGINE_STOPPED: &str = "the engine stopped before finishing";
 impl Answer {
     /// Notes an answer's token counts: in the metrics, and for its audit entry.
     fn count(&self, usage: &Usage) {
+        self.cancelled_cost.counted.store(true, Ordering::Relaxed);
         self.metrics.tokens(&self.model, usage.prompt_tokens.into(), usage.completion_tokens.into());
         self.usage.set(Tokens { prompt: usage.prompt_tokens.into(), completion: usage.completion_tokens.into() });
     }

@@ -166,7 +166,8 @@ mod tests {
         const ORGANIZATION: [u8; 5] = [0x06, 0x03, 0x55, 0x04, 0x0a];
         // In the issuer's name and the subject's (the certificate is its own issuer).
         let mut doubled = der.clone();
-        let places: Vec<usize> = der.windows(5).enumerate().filter(|(_, w)| *w == ORGANIZATION).map(|(at, _)| at).collect();
+        let places: Vec<usize> =
+            der.windows(5).enumerate().filter(|(_, w)| *w == ORGANIZATION).map(|(at, _)| at).collect();
         assert_eq!(places.len(), 2);
         for at in places {
             doubled[at + 4] = 0x03;

@@ -155,6 +155,21 @@ async fn a_cancelled_stream_frees_its_slot_and_a_full_queue_says_429() {
     let mut body = response.bytes_stream();
     assert!(body.next().await.unwrap().unwrap().starts_with(b"data: "));
     drop(body);
+    // What it cost is counted all the same.
+    let generated = || async {
+        let text = reqwest::get(r.url("/metrics")).await.unwrap().text().await.unwrap();
+        let line = text.lines().find(|l| l.starts_with("rampart_tokens_total") && l.contains("direction=\"out\""));
+        line.and_then(|l| l.rsplit(' ').next()).and_then(|n| n.parse::<f64>().ok()).unwrap_or(0.0)
+    };
+    let mut counted = 0.0;
+    for _ in 0..50 {
+        counted = generated().await;
+        if counted > 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(counted >= 1.0, "the cancelled stream's tokens were not counted");
 
     // The next request is served at once, not after 3000 tokens.
     let started = Instant::now();

@@ -241,6 +241,7 @@ impl<'a> DecodeLoop<'a> {
             return Some(FinishReason::Stop);
         }
         slot.generated += 1;
+        slot.job.generated.store(slot.generated, std::sync::atomic::Ordering::Relaxed);
         self.piece.clear();
         vocab.token_to_piece_into(token, &mut self.piece, false, None);
         let mut text = String::with_capacity(self.piece.len() + 4);
