@@ -73,7 +73,7 @@ use rampart_policy::Action;
 use tower::ServiceBuilder;
 
 use crate::authorize::Authorization;
-use crate::error::{no_such_route, require_host, wrong_method};
+use crate::error::{no_such_route, wrong_method};
 use crate::pipeline::StageLayer;
 use crate::pipeline::admit::Admit;
 use crate::pipeline::authorize::{AuthorizeInference, AuthorizeRetrieve, AuthorizeSite, SiteDecision};
@@ -110,7 +110,6 @@ fn router(worker: Worker) -> Router {
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .fallback(no_such_route)
-        .layer(from_fn(require_host))
         .layer(from_fn(request_id::assign))
         .with_state(worker)
 }

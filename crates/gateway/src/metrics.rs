@@ -110,13 +110,37 @@ impl Metrics {
         InFlight { _counted: Arc::new(Counted(self.in_flight.clone())) }
     }
 
-    /// The Prometheus text exposition.
-    pub fn encode(&self) -> String {
+    /// The OpenMetrics text exposition (`application/openmetrics-text; version=1.0.0`).
+    pub fn encode_openmetrics(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
+
+    /// The Prometheus text exposition, format 0.0.4 (`text/plain; version=0.0.4`).
+    pub fn encode(&self) -> String {
+        prometheus_text(&self.encode_openmetrics())
+    }
+}
+
+/// OpenMetrics text as Prometheus text format 0.0.4, which `prometheus_client`
+/// does not write: a counter's HELP and TYPE name its samples (`x_total`, not
+/// the family `x`), and there is no `# EOF` line. Everything else is the same.
+fn prometheus_text(openmetrics: &str) -> String {
+    let counters: Vec<&str> =
+        openmetrics.lines().filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter")).collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines().filter(|line| *line != "# EOF") {
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|kind| {
+            let rest = line.strip_prefix(kind)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters.contains(&name).then(|| format!("{kind}{name}_total {tail}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
 }
 
 /// Counts one request in flight: the gauge is decremented when the last
@@ -131,5 +155,24 @@ struct Counted(Gauge);
 impl Drop for Counted {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_004_text_names_counters_by_their_samples_and_has_no_eof() {
+        let metrics = Metrics::default();
+        metrics.request("chat", "m", 200);
+        metrics.tokens("m", 3, 4);
+        let text = metrics.encode();
+        assert!(text.contains("# HELP rampart_requests_total Requests answered"), "{text}");
+        assert!(text.contains("# TYPE rampart_requests_total counter\n"), "{text}");
+        assert!(text.contains("# TYPE rampart_tokens_total counter\n"), "{text}");
+        assert!(text.contains("# TYPE rampart_in_flight_requests gauge\n"), "{text}");
+        assert!(!text.contains("# EOF"), "{text}");
+        assert!(metrics.encode_openmetrics().ends_with("# EOF\n"));
     }
 }

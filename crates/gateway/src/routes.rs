@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use http::{StatusCode, header};
+use http::{HeaderMap, StatusCode, header};
 use rampart_api::ApiError;
 use serde_json::json;
 
@@ -77,16 +77,22 @@ pub async fn readyz(State(w): State<Worker>) -> Response {
 }
 
 /// `GET /metrics`, for monitors and admins (the built-in policy); each read is recorded like any decision.
-pub async fn metrics(State(w): State<Worker>, Earlier(_): Earlier<Authorized>) -> Response {
-    exposition(&w)
+pub async fn metrics(State(w): State<Worker>, Earlier(_): Earlier<Authorized>, headers: HeaderMap) -> Response {
+    exposition(&w, &headers)
 }
 
 /// `GET /metrics` on an `insecure_dev` site without identity, where every
 /// caller is the anonymous development principal: anyone may read them.
-pub async fn open_metrics(State(w): State<Worker>) -> Response {
-    exposition(&w)
+pub async fn open_metrics(State(w): State<Worker>, headers: HeaderMap) -> Response {
+    exposition(&w, &headers)
 }
 
-fn exposition(w: &Worker) -> Response {
+/// OpenMetrics to a scraper that asks for it, Prometheus text 0.0.4 otherwise.
+fn exposition(w: &Worker, headers: &HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if accept.contains("application/openmetrics-text") {
+        let kind = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+        return ([(header::CONTENT_TYPE, kind)], w.shared.metrics.encode_openmetrics()).into_response();
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], w.shared.metrics.encode()).into_response()
 }

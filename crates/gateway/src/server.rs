@@ -77,7 +77,8 @@ pub fn run_worker(
         let idle_timeout = shared.settings.idle_timeout;
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder.http1().timer(TokioTimer::new()).header_read_timeout(shared.settings.header_read_timeout);
-        let router = crate::router(Worker::new(shared));
+        // HTTP framing before any stage: an HTTP/1.1 request without Host is refused.
+        let router = crate::router(Worker::new(shared)).layer(axum::middleware::from_fn(crate::error::require_host));
         let graceful = GracefulShutdown::new();
         loop {
             tokio::select! {

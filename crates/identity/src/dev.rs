@@ -263,7 +263,7 @@ pub fn dev_init(dir: &Path, options: &DevOptions) -> Result<(), String> {
     write(&dir.join("server.key"), server_key.serialize_pem(), true)?;
 
     let token_key = KeyPair::generate_for(&PKCS_ED25519).map_err(err("the token key"))?;
-    write(&dir.join("token-key.pem"), token_key.serialize_pem(), true)?;
+    write(&dir.join("token-key.pem"), ed25519_pkcs8_pem(&token_key)?, true)?;
     let jwks = serde_json::json!({ "keys": [{
         "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": DEV_KEY_ID,
         "x": base64_url(token_key.public_key_raw()),
@@ -366,6 +366,27 @@ embedding_model = "{embedding}"    # all-MiniLM-L6-v2 (`rampart model fetch-embe
 }
 
 /// Base64url without padding, as JWKs encode keys.
+/// An Ed25519 key as the PKCS#8 every reader takes (RFC 8410: version 1, the
+/// seed alone). rcgen writes version 2 with the public key, which OpenSSL 3 and
+/// Python's `cryptography` refuse.
+fn ed25519_pkcs8_pem(key: &KeyPair) -> Result<String, String> {
+    use base64::Engine as _;
+    /// SEQUENCE { INTEGER v, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING (32) } }, up to the seed.
+    const PREFIX: [u8; 14] = [0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+    let der = key.serialized_der();
+    // Version 2 is PREFIX (with version 1) after its outer SEQUENCE's 2-byte header, then the seed.
+    let seed = der
+        .get(2..16)
+        .filter(|head| head[..2] == PREFIX[..2] && head[3..] == PREFIX[3..])
+        .and_then(|_| der.get(16..48))
+        .ok_or("the token key is not an Ed25519 PKCS#8 key")?;
+    let mut v1 = vec![0x30, 0x2e];
+    v1.extend_from_slice(&PREFIX);
+    v1.extend_from_slice(seed);
+    let body = base64::engine::general_purpose::STANDARD.encode(&v1);
+    Ok(format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n"))
+}
+
 fn base64_url(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)

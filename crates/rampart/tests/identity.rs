@@ -56,6 +56,10 @@ async fn dev_init_writes_the_contract_layout() {
     // The generated configuration is valid except for the model file, which this test does not fetch.
     let stderr = String::from_utf8_lossy(&check.stderr);
     assert!(check.status.success() || stderr.contains("unused.gguf"), "config check: {stderr}");
+    // The token key is standard PKCS#8 that OpenSSL reads (and Python's cryptography, and jsonwebtoken).
+    let pkey =
+        Command::new("openssl").args(["pkey", "-noout", "-in"]).arg(dir.path().join("token-key.pem")).output().unwrap();
+    assert!(pkey.status.success(), "openssl: {}", String::from_utf8_lossy(&pkey.stderr));
     let again = Command::new(binary()).args(["dev", "init"]).arg(dir.path()).output().unwrap();
     assert!(!again.status.success(), "an existing PKI is never overwritten");
     assert!(String::from_utf8_lossy(&again.stderr).contains("already holds"));
@@ -444,7 +448,7 @@ async fn metrics_are_for_monitors_and_admins_and_every_read_is_recorded() {
     assert_eq!((analyst.status, analyst.code()), (403, "policy_forbids"));
     let monitor = scrape(Some(site.token("monitor"))).await.unwrap();
     assert_eq!(monitor.status(), 200);
-    assert!(monitor.text().await.unwrap().contains("# TYPE rampart_requests counter"));
+    assert!(monitor.text().await.unwrap().contains("# TYPE rampart_requests_total counter"));
 
     let dir = site.pki.join("audit");
     let mut reads = Vec::new();

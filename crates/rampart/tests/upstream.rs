@@ -96,6 +96,44 @@ async fn chat_streaming_models_and_request_ids() {
     assert!(metrics.contains("rampart_gateway_overhead_seconds_bucket"), "{metrics}");
     assert!(metrics.contains("rampart_upstream_seconds_count{route=\"chat_completions\"} 4"), "{metrics}");
     assert!(!metrics.contains("Hi\""), "metrics never carry prompt text");
+    // Prometheus's own checker reads the 0.0.4 text as it is served (promtool, installed by scripts/setup).
+    let promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .output_with_stdin(metrics.as_bytes());
+    assert!(
+        promtool.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&promtool.stdout),
+        String::from_utf8_lossy(&promtool.stderr)
+    );
+    // A scraper asking for OpenMetrics gets it, ending with # EOF.
+    let open = reqwest::Client::new()
+        .get(r.url("/metrics"))
+        .header("Accept", "application/openmetrics-text; version=1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert!(open.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    assert!(open.text().await.unwrap().ends_with("# EOF\n"));
+}
+
+/// Runs a command with `input` on its standard input.
+trait WithStdin {
+    fn output_with_stdin(&mut self, input: &[u8]) -> std::process::Output;
+}
+
+impl WithStdin for std::process::Command {
+    fn output_with_stdin(&mut self, input: &[u8]) -> std::process::Output {
+        use std::io::Write as _;
+        let mut child = self
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("promtool runs");
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
