@@ -267,28 +267,45 @@ impl Clearance {
     /// in order (policy, classification, restrictive, permissive) and the first
     /// failure is returned.
     pub fn check(&self, label: &Label) -> Result<(), Denial> {
-        if self.policy.id != label.policy.id {
-            return Err(Denial::PolicyMismatch {
-                label: label.policy.name.clone(),
-                clearance: self.policy.name.clone(),
-            });
-        }
+        self.dominates(label)?;
+        self.releasable(label)
+    }
+
+    /// Whether this clearance holds the label's classification and every
+    /// restrictive value (its releasability aside).
+    pub fn dominates(&self, label: &Label) -> Result<(), Denial> {
+        self.same_policy(label)?;
         if !self.classifications.contains(&label.classification) {
             return Err(Denial::Classification(label.classification().to_owned()));
         }
-        // Restrictive tags first, so that a permissive denial means the
-        // classification and every restrictive value were held.
         for (tag, values) in label.categories.iter().filter(|(t, _)| label.kind(t) == TagKind::Restrictive) {
             let held = self.categories.get(tag);
             if let Some(missing) = values.iter().find(|v| !held.is_some_and(|h| h.contains(*v))) {
                 return Err(Denial::Restrictive { tag: tag.clone(), value: missing.clone() });
             }
         }
+        Ok(())
+    }
+
+    /// Whether the label is releasable to this clearance: it holds a value of
+    /// every permissive category (its classification aside).
+    pub fn releasable(&self, label: &Label) -> Result<(), Denial> {
+        self.same_policy(label)?;
         for (tag, values) in label.categories.iter().filter(|(t, _)| label.kind(t) == TagKind::Permissive) {
             let held = self.categories.get(tag);
             if !values.iter().any(|v| held.is_some_and(|h| h.contains(v))) {
                 return Err(Denial::Permissive(tag.clone()));
             }
+        }
+        Ok(())
+    }
+
+    fn same_policy(&self, label: &Label) -> Result<(), Denial> {
+        if self.policy.id != label.policy.id {
+            return Err(Denial::PolicyMismatch {
+                label: label.policy.name.clone(),
+                clearance: self.policy.name.clone(),
+            });
         }
         Ok(())
     }

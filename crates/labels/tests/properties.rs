@@ -112,6 +112,16 @@ proptest! {
     }
 
     #[test]
+    fn reading_is_dominating_and_releasability_each_on_its_own(c in clearance(), a in label(), level in 0..LEVELS.len()) {
+        prop_assert_eq!(c.check(&a).is_ok(), c.dominates(&a).is_ok() && c.releasable(&a).is_ok());
+        // Releasability does not depend on the classification.
+        let mut json = a.to_json();
+        json.classification = LEVELS[level].into();
+        let other = policies().label_from_json(&json).unwrap();
+        prop_assert_eq!(c.releasable(&a).is_ok(), c.releasable(&other).is_ok(), "{:?} {:?} {:?}", c, a, other);
+    }
+
+    #[test]
     fn every_form_round_trips(a in label_with(false)) {
         let p = policies();
         prop_assert_eq!(&p.label_from_json(&a.to_json()).unwrap(), &a);

@@ -1,6 +1,6 @@
 //! Label facts: what the label checks found, as Cedar context.
 
-use rampart_labels::{Clearance, Denial, Label};
+use rampart_labels::{Clearance, Label};
 
 /// The results of the label checks for one request, handed to Cedar.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,10 +22,10 @@ pub struct LabelFacts {
 impl LabelFacts {
     /// Checks `label` against the caller's clearance and the model's accreditation ceiling.
     pub fn assess(clearance: &Clearance, label: &Label, accreditation: &Clearance) -> Self {
-        let held = clearance.check(label);
+        // Each fact on its own: a label above the clearance but releasable to it is not "not releasable".
         Self {
-            clearance_dominates: matches!(held, Ok(()) | Err(Denial::Permissive(_))),
-            releasable: held.is_ok(),
+            clearance_dominates: clearance.dominates(label).is_ok(),
+            releasable: clearance.releasable(label).is_ok(),
             accredited: accreditation.check(label).is_ok(),
             label_level: label.level() as i64,
             label: label.banner(),

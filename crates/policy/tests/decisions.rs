@@ -59,6 +59,11 @@ fn built_in_rules_decide_with_their_reasons() {
         assert_eq!(decision.refusal, want, "{label}");
         assert!(decision.policies.iter().any(|p| p == policy), "{label}: {:?}", decision.policies);
     }
+    // Above the clearance but releasable to it: only the clearance rule decides.
+    let decision =
+        authority.decide(&gbr, Action::Infer, &m, &w.facts(DEU_CONFIDENTIAL, "NATO SECRET Releasable To DEU"));
+    assert_eq!(decision.refusal, Some(Refusal::LabelExceedsClearance));
+    assert!(!decision.policies.iter().any(|p| p == "rampart/not-releasable"), "{:?}", decision.policies);
     // A label both above the clearance and not releasable: the clearance is named first.
     let decision =
         authority.decide(&gbr, Action::Infer, &m, &w.facts(DEU_CONFIDENTIAL, "NATO SECRET Releasable To GBR"));

@@ -211,6 +211,10 @@ async fn labels_decide_and_answers_carry_them() {
     assert_eq!(over.body["error"]["type"], "permission_error");
     assert!(over.message().contains("rampart/label-exceeds-clearance"), "names the policy: {}", over.message());
     assert!(!over.body.to_string().contains("launch"), "never echoes content");
+    // Above DEU's clearance but releasable to DEU: only the clearance is named.
+    let releasable = site.chat(&client, Some(&deu), Some("NATO SECRET Releasable To DEU"), ask("shared", "Hi")).await;
+    assert_eq!((releasable.status, releasable.code()), (403, "label_exceeds_clearance"));
+    assert!(!releasable.message().contains("not-releasable"), "{}", releasable.message());
 
     let for_usa =
         r#"{"policy":"NATO","classification":"SECRET","categories":{"Context":["NATO"],"Releasable To":["USA"]}}"#;
