@@ -12,42 +12,20 @@
 //! entries take about 6 GB); `RAMPART_BENCH_DIR` the disk (default the
 //! temporary directory).
 
-// A counting global allocator needs `unsafe impl GlobalAlloc`; it only forwards to `System`.
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 mod common;
+#[path = "../tests/counting/mod.rs"]
+mod counting;
 use common::entry;
+use counting::{LIVE, PEAK};
 
 use rampart_audit::keys;
 use rampart_audit::log::Log;
 use rampart_audit::storage::FsStorage;
 use rampart_audit::verify::verify;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-struct Counting;
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(live, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static HEAP: Counting = Counting;
 
 /// Runs `work`, returning its result, seconds, heap peak above its start (bytes) and peak RSS (MiB).
 fn measured<T>(work: impl FnOnce() -> T) -> (T, f64, usize, f64) {

@@ -3,40 +3,17 @@
 //! `verify` streams it in bounded memory. The heap is measured by this test
 //! binary's allocator, so this file holds this one test.
 
-// A counting global allocator needs `unsafe impl GlobalAlloc`; it only forwards to `System`.
-#![allow(unsafe_code)]
+mod counting;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
+use counting::{LIVE, PEAK};
 use rampart_audit::keys;
 use rampart_audit::log::Log;
 use rampart_audit::storage::{FsStorage, Storage};
 use rampart_audit::verify::verify;
-
-/// Bytes allocated and not freed, and the most there were since the last reset.
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-struct Counting;
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(live, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static HEAP: Counting = Counting;
 
 /// An audit-entry-sized record (the median entry is about 600 bytes; smaller here to keep the test's disk small).
 fn entry(n: u64) -> Vec<u8> {

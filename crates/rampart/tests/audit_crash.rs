@@ -74,6 +74,26 @@ async fn client_loop(url: String, stream: bool, seen: Arc<Mutex<Seen>>) {
     }
 }
 
+/// Starts rampart in front of `upstream` with its audit log in `log_dir`, signed with `key`.
+async fn start_with_log(
+    work: &std::path::Path,
+    upstream: std::net::SocketAddr,
+    log_dir: &std::path::Path,
+    key: &std::path::Path,
+) -> Rampart {
+    let port = free_port();
+    let config = format!(
+        "{}{}\n[audit]\ndir = \"{}\"\nsigning_key = \"{}\"\n",
+        server_section("").replace("{port}", &port.to_string()),
+        backend("upstream", upstream, &["m"], ""),
+        log_dir.display(),
+        key.display()
+    );
+    let path = work.join("rampart.toml");
+    std::fs::write(&path, config).unwrap();
+    Rampart::start_file(&path, port, tempfile::tempdir().unwrap(), "http").await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_acknowledged_answer_survives_kill_9() {
     let seed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
@@ -93,17 +113,7 @@ async fn every_acknowledged_answer_survives_kill_9() {
     let seen = Arc::new(Mutex::new(Seen::default()));
 
     for round in 0..=KILLS {
-        let port = free_port();
-        let config = format!(
-            "{}{}\n[audit]\ndir = \"{}\"\nsigning_key = \"{}\"\n",
-            server_section("").replace("{port}", &port.to_string()),
-            backend("upstream", addr, &["m"], ""),
-            log_dir.display(),
-            key.display()
-        );
-        let path = work.path().join("rampart.toml");
-        std::fs::write(&path, config).unwrap();
-        let mut rampart = Rampart::start_file(&path, port, tempfile::tempdir().unwrap(), "http").await;
+        let mut rampart = start_with_log(work.path(), addr, &log_dir, &key).await;
         if round == KILLS {
             break; // The last start proves recovery; the log is checked below.
         }
@@ -182,17 +192,7 @@ async fn a_site_restarts_on_a_million_entry_log_without_reading_its_entries() {
     }
     assert_eq!(removed, SIZE / 256, "every full bundle was removed");
 
-    let port = free_port();
-    let config = format!(
-        "{}{}\n[audit]\ndir = \"{}\"\nsigning_key = \"{}\"\n",
-        server_section("").replace("{port}", &port.to_string()),
-        backend("upstream", addr, &["m"], ""),
-        log_dir.display(),
-        key.display()
-    );
-    let path = work.path().join("rampart.toml");
-    std::fs::write(&path, config).unwrap();
-    let rampart = Rampart::start_file(&path, port, tempfile::tempdir().unwrap(), "http").await;
+    let rampart = start_with_log(work.path(), addr, &log_dir, &key).await;
     rampart.wait_ready().await;
     let answer = reqwest::Client::new()
         .post(rampart.url("/v1/chat/completions"))
