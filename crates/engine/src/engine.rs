@@ -12,6 +12,8 @@ use llama_cpp_2::token::LlamaToken;
 use rampart_api::{FinishReason, Usage};
 use tokio::sync::mpsc;
 
+pub use crate::error::EngineError;
+pub use crate::prompt::PromptInput;
 use crate::prompt::{self, Tokenizer};
 use crate::template::ChatTemplate;
 
@@ -39,15 +41,6 @@ pub struct EngineConfig {
     /// Lock the weights in memory (`mlock`), so they are never swapped to disk; where the
     /// limit on locked memory does not allow it, llama.cpp warns and goes on.
     pub lock_memory: bool,
-}
-
-/// What to generate from.
-#[derive(Debug, Clone)]
-pub enum PromptInput {
-    /// A conversation, rendered with the model's chat template.
-    Chat(Vec<(String, String)>),
-    /// Raw text to continue.
-    Text(String),
 }
 
 /// Sampling parameters, resolved to concrete values.
@@ -122,44 +115,6 @@ pub struct Generation {
     pub generated: Arc<AtomicU32>,
     /// Events until `Done` or `Failed`; dropping it cancels the generation.
     pub events: mpsc::UnboundedReceiver<Event>,
-}
-
-/// Why the engine refused or failed.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    /// The model file could not be loaded.
-    #[error("cannot load model '{path}': {reason}")]
-    Load {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
-    /// The model has no chat template, so it cannot chat.
-    #[error("model '{0}' has no chat template; use /v1/completions with it")]
-    NoChatTemplate(String),
-    /// The template rejected the conversation.
-    #[error("{0}")]
-    Template(String),
-    /// The prompt does not fit in a sequence's context (counting stops once it cannot).
-    #[error(
-        "the prompt takes at least {prompt_tokens} tokens but this model's context holds {context} (including at least one generated token)"
-    )]
-    PromptTooLong {
-        /// Tokens the prompt takes at least.
-        prompt_tokens: u32,
-        /// Context per sequence.
-        context: u32,
-    },
-    /// The queue of waiting requests is full.
-    #[error("model '{0}' is busy: all sequences are in use and the queue is full")]
-    QueueFull(String),
-    /// The decode thread has stopped.
-    #[error("the engine for model '{0}' has stopped")]
-    Stopped(String),
-    /// The request was dropped (its client left) before the engine took it.
-    #[error("the request was cancelled")]
-    Cancelled,
 }
 
 /// A job for the decode thread.

@@ -9,6 +9,7 @@
 
 pub mod default_model;
 mod engine;
+mod error;
 mod prompt;
 mod sampler;
 mod stop;

@@ -15,8 +15,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
-use crate::engine::{EngineError, PromptInput};
+use crate::error::EngineError;
 use crate::template::{ChatTemplate, Part, TemplateMessage};
+
+/// What to generate from.
+#[derive(Debug, Clone)]
+pub enum PromptInput {
+    /// A conversation, rendered with the model's chat template.
+    Chat(Vec<(String, String)>),
+    /// Raw text to continue.
+    Text(String),
+}
 
 /// What a prompt is tokenized against.
 pub(crate) struct Tokenizer<'a> {
