@@ -70,6 +70,11 @@ impl Authorization {
         self.authority.decide(&subject_of(principal), action, &entry.resource, &facts)
     }
 
+    /// Whether `model` is accredited for data labelled `label` (an unknown model is accredited for nothing).
+    pub fn accredited(&self, model: &str, label: &Label) -> bool {
+        self.models.get(model).is_some_and(|entry| entry.ceiling.check(label).is_ok())
+    }
+
     /// Whether the caller may see `model` in `/v1/models` (at the site's default label).
     pub fn may_list(&self, principal: &Principal, model: &str) -> bool {
         self.authorize(principal, Action::ListModels, model, &self.default_label).allowed()

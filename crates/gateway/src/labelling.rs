@@ -160,6 +160,13 @@ fn body_label(body: &[u8]) -> Result<Option<serde_json::Value>, serde_json::Erro
     #[serde(deny_unknown_fields)]
     struct RampartFields {
         label: Option<serde_json::Value>,
+        // Read by the ground stage (`grounding::Ask`).
+        #[serde(rename = "collections")]
+        _collections: Option<serde::de::IgnoredAny>,
+        #[serde(rename = "top_k")]
+        _top_k: Option<serde::de::IgnoredAny>,
+        #[serde(rename = "grounding")]
+        _grounding: Option<serde::de::IgnoredAny>,
     }
     // An object only (a struct would also take an array), with known members only.
     let extension: Extension = serde_json::from_slice(body)?;

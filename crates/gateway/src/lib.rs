@@ -14,6 +14,8 @@
 //! parse       request     the body as an OpenAI request; unscannable content refused
 //! label       labelling   declared label joined with every marking in the body
 //! authorize   authorize   Cedar: clearance, releasability, accreditation, operator policies
+//! ground      grounding   with rampart.collections: retrieval into the prompt, label raised,
+//!                         Cedar again; the answer's citations and grounding on the way out
 //! place       placement   which sites may serve it (residency, owner rules, health)
 //! serve       dispatch    the embedded engine, a backend, or a peer site; the answer labelled
 //! ```
@@ -39,6 +41,7 @@ mod embedded;
 mod error;
 mod facility;
 mod federation;
+mod grounding;
 mod health;
 mod identify;
 mod labelled_stream;
@@ -74,6 +77,7 @@ use tower::ServiceBuilder;
 
 use crate::authorize::Authorization;
 use crate::error::{no_such_route, wrong_method};
+use crate::grounding::Ground;
 use crate::pipeline::StageLayer;
 use crate::pipeline::admit::Admit;
 use crate::pipeline::authorize::{AuthorizeInference, AuthorizeRetrieve, AuthorizeSite, SiteDecision};
@@ -124,6 +128,7 @@ fn inference(w: &Worker, route: Route) -> MethodRouter<Worker> {
         .layer(StageLayer(Parse(Arc::clone(shared), route)))
         .layer(StageLayer(LabelStage(Arc::clone(shared))))
         .layer(StageLayer(AuthorizeInference(Arc::clone(shared))))
+        .layer(StageLayer(Ground(w.clone())))
         .layer(StageLayer(Place(Arc::clone(shared))));
     post(pipeline::serve::handler).route_layer(stages).fallback(wrong_method)
 }

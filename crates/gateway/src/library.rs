@@ -158,6 +158,14 @@ impl Library {
         }
     }
 
+    /// The unit-length embeddings of `texts`, or none when no collection is embedded (CPU work).
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, rampart_retrieval::ground::GroundError> {
+        match &self.embedder {
+            Some(embedder) => embedder.embed(texts).map_err(|e| rampart_retrieval::ground::GroundError(e.to_string())),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// The `top_k` best portions of `collections` for `query` among those
     /// `may_read` admits (only those are scored), best first.
     pub fn retrieve(

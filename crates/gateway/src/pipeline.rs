@@ -41,7 +41,32 @@ pub trait Stage: Clone + Send + Sync + 'static {
     fn enter(&self, request: &mut Request) -> impl Future<Output = Result<(), ApiError>> + Send;
 }
 
-/// A [`Stage`] as a tower layer. Written here rather than with
+/// A stage that also acts on the answer on its way out, with what it kept of
+/// its request. Every [`Stage`] is one that keeps nothing and leaves answers as they are.
+pub trait AnswerStage: Clone + Send + Sync + 'static {
+    /// What the stage keeps of a request for its answer.
+    type Kept: Send + 'static;
+
+    /// Runs the stage on `request`.
+    fn enter(&self, request: &mut Request) -> impl Future<Output = Result<Self::Kept, ApiError>> + Send;
+
+    /// Runs the stage on the answer to a request it let on.
+    fn leave(&self, kept: Self::Kept, answer: Response) -> impl Future<Output = Response> + Send;
+}
+
+impl<St: Stage> AnswerStage for St {
+    type Kept = ();
+
+    fn enter(&self, request: &mut Request) -> impl Future<Output = Result<(), ApiError>> + Send {
+        Stage::enter(self, request)
+    }
+
+    async fn leave(&self, (): (), answer: Response) -> Response {
+        answer
+    }
+}
+
+/// A [`Stage`] or [`AnswerStage`] as a tower layer. Written here rather than with
 /// `axum::middleware::from_fn` because that boxes a `Next` and splits and
 /// rebuilds the request at every stage, which measurably slowed the request path.
 #[derive(Clone)]
@@ -64,7 +89,7 @@ pub struct StageService<St, S> {
 
 impl<St, S> Service<Request> for StageService<St, S>
 where
-    St: Stage,
+    St: AnswerStage,
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send,
 {
@@ -82,8 +107,11 @@ where
         let ready = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, ready);
         Box::pin(async move {
-            match stage.enter(&mut request).await {
-                Ok(()) => inner.call(request).await,
+            match AnswerStage::enter(&stage, &mut request).await {
+                Ok(kept) => {
+                    let answer = inner.call(request).await?;
+                    Ok(stage.leave(kept, answer).await)
+                }
                 Err(err) => Ok(ErrorResponse(err).into_response()),
             }
         })

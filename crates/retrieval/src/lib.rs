@@ -8,8 +8,11 @@
 //!   the label filter is part of the query, so a portion above the caller is
 //!   never scored and cannot move another's rank. Indexes sit behind the
 //!   [`PortionIndex`] trait; [`LocalIndex`] is the embedded one.
+//! - [`ground`] checks that each sentence of an answer is supported by the
+//!   sources it cites.
 
 pub mod embed;
+pub mod ground;
 pub mod index;
 pub mod model;
 

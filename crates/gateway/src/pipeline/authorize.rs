@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::Request;
 use rampart_api::ApiError;
 use rampart_identity::Principal;
-use rampart_labels::Denial;
+use rampart_labels::{Denial, Label};
 use rampart_policy::{Action, Decision, Refusal};
 
 use super::label::RequestLabel;
@@ -61,48 +61,62 @@ impl Stage for AuthorizeRetrieve {
             };
             return allow(request, &Decision { refusal: Some(refusal), policies: Vec::new() });
         }
-        let authorization = &self.0.security.authorization;
-        let library = &self.0.library;
-        let readable = |portion: &rampart_labels::Label| may_read(&principal.clearance, declared.as_ref(), portion);
+        let readable = |portion: &Label| may_read(&principal.clearance, declared.as_ref(), portion);
         let collections = &earlier::<RetrieveRequest>(request)?.collections;
-        let mut last = None;
-        // In the order asked, the first collection that is not served, that a policy forbids,
-        // or that the caller may read nothing of is answered as one that does not exist: the
-        // same answer whatever the reason and whatever the others are, so that no refusal
-        // confirms a collection; the audit entry keeps the decision and the true reason.
-        for collection in collections {
-            let (decision, reason) = match library.contains(collection) {
-                false => (None, Some("not served here")),
-                true => {
-                    let decision = authorization.authorize_retrieve(principal, collection, label);
-                    let reason = match decision.refusal {
-                        Some(Refusal::PolicyForbids) => Some("forbidden by policy"),
-                        None if !library.readable_any(collection, &readable) => Some("nothing readable"),
-                        _ => None,
-                    };
-                    (Some(decision), reason)
-                }
-            };
-            if let Some(reason) = reason {
-                let retrieved = withheld(collections, collection, reason);
-                earlier::<Notes>(request)?.note(|draft| {
-                    if let Some(decision) = &decision {
-                        draft.decided(decision);
-                    }
-                    draft.retrieved(retrieved);
-                });
-                return Err(ApiError::collection_not_found(collection));
-            }
-            let refused = decision.as_ref().is_some_and(|d| !d.allowed());
-            last = decision;
-            if refused {
-                break;
-            }
-        }
-        // The parse stage admits no request without a collection; were there one, it is refused.
-        let decision = last.unwrap_or(Decision { refusal: Some(Refusal::PolicyError), policies: Vec::new() });
+        let notes = earlier::<Notes>(request)?;
+        let decision = decide_collections(&self.0, principal, label, collections, &readable, notes)?;
         allow(request, &decision)
     }
+}
+
+/// Cedar's decision on retrieving from `collections` at `label`, the last
+/// collection's unless one refuses. In the order asked, the first collection
+/// that is not served, that a policy forbids, or that `readable` admits nothing
+/// of is answered as one that does not exist: the same answer whatever the
+/// reason and whatever the others are, so that no refusal confirms a
+/// collection; the audit entry keeps the decision and the true reason.
+pub fn decide_collections(
+    shared: &Shared,
+    principal: &Principal,
+    label: &Label,
+    collections: &[String],
+    readable: &dyn Fn(&Label) -> bool,
+    notes: &Notes,
+) -> Result<Decision, ApiError> {
+    let authorization = &shared.security.authorization;
+    let library = &shared.library;
+    let mut last = None;
+    for collection in collections {
+        let (decision, reason) = match library.contains(collection) {
+            false => (None, Some("not served here")),
+            true => {
+                let decision = authorization.authorize_retrieve(principal, collection, label);
+                let reason = match decision.refusal {
+                    Some(Refusal::PolicyForbids) => Some("forbidden by policy"),
+                    None if !library.readable_any(collection, readable) => Some("nothing readable"),
+                    _ => None,
+                };
+                (Some(decision), reason)
+            }
+        };
+        if let Some(reason) = reason {
+            let retrieved = withheld(collections, collection, reason);
+            notes.note(|draft| {
+                if let Some(decision) = &decision {
+                    draft.decided(decision);
+                }
+                draft.retrieved(retrieved);
+            });
+            return Err(ApiError::collection_not_found(collection));
+        }
+        let refused = decision.as_ref().is_some_and(|d| !d.allowed());
+        last = decision;
+        if refused {
+            break;
+        }
+    }
+    // The parse stage admits no request without a collection; were there one, it is refused.
+    Ok(last.unwrap_or(Decision { refusal: Some(Refusal::PolicyError), policies: Vec::new() }))
 }
 
 impl Stage for AuthorizeSite {
@@ -112,7 +126,8 @@ impl Stage for AuthorizeSite {
     }
 }
 
-fn allow(request: &mut Request, decision: &Decision) -> Result<(), ApiError> {
+/// Notes `decision` and enforces it; allowed, the request gets the [`Authorized`] mark.
+pub fn allow(request: &mut Request, decision: &Decision) -> Result<(), ApiError> {
     earlier::<Notes>(request)?.note(|draft| draft.decided(decision));
     enforce(decision)?;
     request.extensions_mut().insert(Authorized(()));
