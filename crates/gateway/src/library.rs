@@ -37,7 +37,15 @@ pub struct RetrieveRequest {
     pub top_k: Option<usize>,
     /// Rampart's extension, `rampart.label`: read by the label stage, not here.
     #[serde(default, rename = "rampart")]
-    _extension: Option<serde::de::IgnoredAny>,
+    _extension: Option<RetrieveExtension>,
+}
+
+/// The members of `rampart` a retrieval may have: only its label (grounding is chat's).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetrieveExtension {
+    #[serde(default, rename = "label")]
+    _label: Option<serde::de::IgnoredAny>,
 }
 
 impl RetrieveRequest {

@@ -183,6 +183,7 @@ async fn unknown_closed_and_malformed_requests_are_refused_in_openai_format() {
     for bad in [
         json!({"collections": ["exercise", "exercise"], "query": "x"}),
         json!({"collections": ["exercise"], "query": "x", "rampart": {"lable": "NATO UNCLASSIFIED"}}),
+        json!({"collections": ["exercise"], "query": "x", "rampart": {"collections": ["exercise"]}}),
         json!([{"collections": ["exercise"], "query": "x"}]),
         json!({"collections": [], "query": "x"}),
         json!({"collections": ["exercise"], "query": "  "}),
