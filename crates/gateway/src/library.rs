@@ -88,7 +88,7 @@ pub struct Found {
     pub collection: String,
     /// Its document's id.
     pub document: String,
-    /// Its document's title, when the reader may read the title's label.
+    /// Its document's title, when the reader may read the title's label and the portion's label dominates it.
     pub title: Option<String>,
     /// Its opaque id in the document version ([`rampart_collections::Document::portion_id`]).
     pub portion: String,
@@ -201,7 +201,10 @@ impl Library {
                 found.push(Found {
                     collection: name.clone(),
                     document: document.id.clone(),
-                    title: may_read(&document.title_label).then(|| document.title.clone()),
+                    // A title goes with its portion only under the portion's label: one above it would
+                    // travel under a label that does not cover it.
+                    title: (may_read(&document.title_label) && portion.label.dominates(&document.title_label))
+                        .then(|| document.title.clone()),
                     portion: id,
                     label: portion.label.clone(),
                     score: hit.score,

@@ -205,13 +205,20 @@ impl Streaming {
                 self.last[member] = v.clone();
             }
         }
-        let Some(piece) = value.pointer("/choices/0/delta/content").and_then(Value::as_str) else { return Ok(event) };
-        self.text.push_str(piece);
+        let piece = value.pointer("/choices/0/delta/content").and_then(Value::as_str);
+        self.text.push_str(piece.unwrap_or_default());
         if self.grounded.mode == Mode::Flag {
             return Ok(event);
         }
-        let released = self.check_complete(false).await?;
-        value["choices"][0]["delta"]["content"] = Value::String(released);
+        // The event that ends the choice releases the last of its text, so none comes after it.
+        let ended = value.pointer("/choices/0/finish_reason").is_some_and(|r| !r.is_null());
+        if piece.is_none() && !ended {
+            return Ok(event);
+        }
+        let released = self.check_complete(ended).await?;
+        if let Some(delta) = value.pointer_mut("/choices/0/delta").and_then(Value::as_object_mut) {
+            delta.insert("content".into(), Value::String(released));
+        }
         Ok(data_event(&value))
     }
 

@@ -112,6 +112,13 @@ async fn a_stream_ends_with_citations_and_in_strict_mode_never_sends_an_unsuppor
             Mode::Strict => {
                 assert_eq!(content, "The brigade crossed the Kalna at the Orlen ford [1]. Fuel lasts five days [2].");
                 assert!(!text.contains("raining"), "the unsupported sentence is never sent");
+                let finish = chunks.iter().position(|c| c["choices"][0]["finish_reason"] == "stop").unwrap();
+                assert_eq!(chunks[finish]["choices"][0]["delta"]["content"], "Fuel lasts five days [2].");
+                assert!(
+                    chunks[finish + 1..]
+                        .iter()
+                        .all(|c| c["choices"][0]["delta"]["content"].as_str().unwrap_or("").is_empty())
+                );
             }
         }
     }

@@ -110,7 +110,24 @@ impl Ask {
         if chat.sampling.n.is_some_and(|n| n > 1) {
             return Err(ApiError::bad_parameter("n", "a grounded answer has one choice; leave n at 1"));
         }
-        Ok(Some(Self { collections, top_k, mode: extension.grounding.unwrap_or_default() }))
+        let mode = extension.grounding.unwrap_or_default();
+        if mode == Mode::Strict {
+            // Strict mode checks the answer's text: nothing else may carry text it would remove.
+            let options = &chat.options;
+            if options.logprobs == Some(true) || options.top_logprobs.is_some() {
+                return Err(ApiError::bad_parameter(
+                    "logprobs",
+                    "strict grounding returns no logprobs; leave them off",
+                ));
+            }
+            if options.tools.as_ref().is_some_and(|t| !t.is_empty()) || options.functions.is_some() {
+                return Err(ApiError::bad_parameter(
+                    "tools",
+                    "strict grounding checks text answers only; leave out tools",
+                ));
+            }
+        }
+        Ok(Some(Self { collections, top_k, mode }))
     }
 }
 

@@ -52,6 +52,21 @@ fn every_wrong_grounding_member_is_refused_naming_it() {
         assert_eq!(err.status, http::StatusCode::BAD_REQUEST, "{extension}");
         assert!(err.param.as_deref().unwrap_or(&err.message).contains(param), "{extension}: {err:?}");
     }
+    for (member, value) in [
+        ("logprobs", json!(true)),
+        ("top_logprobs", json!(2)),
+        ("tools", json!([{"type": "function", "function": {"name": "f"}}])),
+    ] {
+        let mut strict = base();
+        strict["rampart"] = json!({"collections": ["a"], "grounding": "strict"});
+        strict[member] = value.clone();
+        let param = if member == "tools" { "tools" } else { "logprobs" };
+        assert_eq!(ask(strict).unwrap_err().param.as_deref(), Some(param), "{member}");
+        let mut flag = base();
+        flag["rampart"] = json!({"collections": ["a"]});
+        flag[member] = value;
+        assert!(ask(flag).unwrap().is_some(), "flag mode keeps {member}");
+    }
     let mut two = base();
     two["rampart"] = json!({"collections": ["a"]});
     two["n"] = json!(2);

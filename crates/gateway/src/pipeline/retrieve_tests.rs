@@ -35,13 +35,23 @@ fn site_with_worker(
     for portion in documents.iter_mut().flat_map(|d| &mut d.portions) {
         portion.embedding = embedder.embed(&[&portion.text]).unwrap().remove(0);
     }
-    let store = FsStore::new(dir.join("collections"), policies);
+    let store = FsStore::new(dir.join("collections"), policies.clone());
     let mut secret_only = documents.clone();
     for document in &mut secret_only {
         document.portions.retain(|p| p.label.classification() == "SECRET");
     }
     secret_only.retain(|d| !d.portions.is_empty());
-    for (name, documents) in [("exercise", &documents), ("closed", &documents), ("secret", &secret_only)] {
+    // A title above its only portion.
+    let titled_file = dir.join("titled.md");
+    std::fs::write(
+        &titled_file,
+        "NATO SECRET\n\n# (NS) Operation KESTREL title\n\n(NU) The Kalna ford at Orlen is muddy in spring.\n\nNATO SECRET\n",
+    )
+    .unwrap();
+    let titled = source::read(&policies, &titled_file, &Default::default()).unwrap();
+    for (name, documents) in
+        [("exercise", &documents), ("closed", &documents), ("secret", &secret_only), ("titled", &titled)]
+    {
         let mut pending = Some(documents.clone());
         store
             .update(name, &mut |c| {
@@ -221,4 +231,17 @@ async fn a_worker_runs_a_bounded_number_of_retrievals_at_once() {
     drop(busy);
     let (status, _, body) = retrieve(&router, ask, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn a_title_above_its_portion_is_not_returned_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (router, _) = site(dir.path());
+    let ask = json!({"collections": ["titled"], "query": "Is the ford at Orlen muddy?"});
+    // No ceiling declared: the caller may read the title, but its portion's label does not cover it.
+    let (status, _, body) = retrieve(&router, ask, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["results"][0]["marking"], "(NU)", "{body}");
+    assert!(body["results"][0]["title"].is_null(), "{body}");
+    assert!(!body.to_string().contains("KESTREL"), "{body}");
 }
