@@ -4,54 +4,20 @@
 //! binary's allocator, so this file holds this one test.
 
 mod counting;
+mod wrapped;
 
-use std::io;
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 
 use counting::{LIVE, PEAK};
 use rampart_audit::keys;
 use rampart_audit::log::Log;
-use rampart_audit::storage::{FsStorage, Storage};
+use rampart_audit::storage::FsStorage;
 use rampart_audit::verify::verify;
+use wrapped::{Reads, Wrapped};
 
 /// An audit-entry-sized record (the median entry is about 600 bytes; smaller here to keep the test's disk small).
 fn entry(n: u64) -> Vec<u8> {
     format!("{{\"v\":1,\"request_id\":\"{n:032x}\",\"action\":\"infer\",\"allowed\":true}}").into_bytes()
-}
-
-/// Storage that records the paths read.
-struct Reads {
-    inner: FsStorage,
-    paths: Mutex<Vec<String>>,
-}
-
-impl Storage for Reads {
-    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
-        self.paths.lock().unwrap().push(path.to_owned());
-        self.inner.read(path)
-    }
-    fn write(&self, path: &str, data: &[u8]) -> io::Result<()> {
-        self.inner.write(path, data)
-    }
-    fn sync(&self) -> io::Result<()> {
-        self.inner.sync()
-    }
-    fn remove_partials(&self, path: &str) -> io::Result<()> {
-        self.inner.remove_partials(path)
-    }
-    fn partials(&self, path: &str) -> io::Result<Vec<u64>> {
-        self.inner.partials(path)
-    }
-    fn read_journal(&self) -> io::Result<Option<Vec<u8>>> {
-        self.inner.read_journal()
-    }
-    fn replace_journal(&self, records: &[u8]) -> io::Result<()> {
-        self.inner.replace_journal(records)
-    }
-    fn append_journal(&self, record: &[u8]) -> io::Result<()> {
-        self.inner.append_journal(record)
-    }
 }
 
 #[test]
@@ -81,10 +47,10 @@ fn a_million_entries_in_flat_memory_reopened_from_the_edge_and_verified_streamin
 
     // Reopened: the checkpoint, the open tile of each level, the open bundle and the journal; to
     // check the journal, the tree's edge at its base (a few tiles). No full entry bundle.
-    let storage = Reads { inner: FsStorage::new(dir.path()).unwrap(), paths: Mutex::default() };
+    let storage = Wrapped::new(dir.path(), Reads::default());
     let log = Log::open(storage, skey).unwrap();
     assert_eq!(log.size(), ENTRIES);
-    let read = log.storage().paths.lock().unwrap().clone();
+    let read = log.storage().hooks.0.lock().unwrap().clone();
     println!("reopening read {read:?}");
     assert!(read.iter().all(|path| !path.starts_with("tile/entries/") || path.contains(".p/")), "{read:?}");
     assert!(read.len() <= 24, "{read:?}");

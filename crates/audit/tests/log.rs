@@ -2,14 +2,17 @@
 //! reopening, an independent RFC 6962 root, tampering found and named, and
 //! failed writes that leave nothing half-done.
 
-use std::io;
+mod wrapped;
+
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rampart_audit::keys;
 use rampart_audit::log::{CHECKPOINT, Log};
-use rampart_audit::storage::{FsStorage, Storage};
+use rampart_audit::storage::FsStorage;
 use rampart_audit::verify::{VerifyError, verify};
 use sha2::{Digest, Sha256};
+use wrapped::{Breakable, KeepsPartials, Wrapped};
 
 /// RFC 6962 §2.1 Merkle Tree Hash, written from the RFC, independent of the log's code.
 fn mth(entries: &[Vec<u8>]) -> [u8; 32] {
@@ -115,42 +118,11 @@ fn tampering_is_found_and_named() {
     assert!(matches!(tampered(CHECKPOINT, 20), Err(VerifyError::Checkpoint(_))));
 }
 
-/// Storage that keeps the partial versions of full tiles, as a crash right
-/// after a publication's checkpoint (before their deletion) leaves them.
-struct KeepsPartials(FsStorage);
-
-impl Storage for KeepsPartials {
-    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
-        self.0.read(path)
-    }
-    fn write(&self, path: &str, data: &[u8]) -> io::Result<()> {
-        self.0.write(path, data)
-    }
-    fn sync(&self) -> io::Result<()> {
-        self.0.sync()
-    }
-    fn remove_partials(&self, _path: &str) -> io::Result<()> {
-        Ok(())
-    }
-    fn partials(&self, path: &str) -> io::Result<Vec<u64>> {
-        self.0.partials(path)
-    }
-    fn read_journal(&self) -> io::Result<Option<Vec<u8>>> {
-        self.0.read_journal()
-    }
-    fn replace_journal(&self, records: &[u8]) -> io::Result<()> {
-        self.0.replace_journal(records)
-    }
-    fn append_journal(&self, record: &[u8]) -> io::Result<()> {
-        self.0.append_journal(record)
-    }
-}
-
 #[test]
 fn partials_left_by_a_crash_are_checked_by_verify_and_deleted_at_the_next_open() {
     let dir = tempfile::tempdir().unwrap();
     let (skey, vkey) = keys::generate("test.example/log").unwrap();
-    let mut log = Log::open(KeepsPartials(FsStorage::new(dir.path()).unwrap()), skey.clone()).unwrap();
+    let mut log = Log::open(Wrapped::new(dir.path(), KeepsPartials), skey.clone()).unwrap();
     for batch in [(0..100), (100..200), (200..300)] {
         log.append(&batch.map(entry).collect::<Vec<_>>()).unwrap();
     }
@@ -185,55 +157,8 @@ fn partials_left_by_a_crash_are_checked_by_verify_and_deleted_at_the_next_open()
     assert_eq!(checkpoint_root(dir.path(), &vkey), (310, mth(&all)));
 }
 
-/// Storage that can be made to fail, as a full or broken disk would: every
-/// write, or only the published files (the journal still works).
-struct Flaky {
-    inner: FsStorage,
-    failing: AtomicBool,
-    journal_too: bool,
-}
-
-impl Flaky {
-    fn check(&self, journal: bool) -> io::Result<()> {
-        if self.failing.load(Ordering::SeqCst) && (self.journal_too || !journal) {
-            return Err(io::Error::other("no space left on device"));
-        }
-        Ok(())
-    }
-}
-
-impl Storage for Flaky {
-    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
-        self.inner.read(path)
-    }
-    fn write(&self, path: &str, data: &[u8]) -> io::Result<()> {
-        self.check(false)?;
-        self.inner.write(path, data)
-    }
-    fn sync(&self) -> io::Result<()> {
-        self.inner.sync()
-    }
-    fn remove_partials(&self, path: &str) -> io::Result<()> {
-        self.inner.remove_partials(path)
-    }
-    fn partials(&self, path: &str) -> io::Result<Vec<u64>> {
-        self.inner.partials(path)
-    }
-    fn read_journal(&self) -> io::Result<Option<Vec<u8>>> {
-        self.inner.read_journal()
-    }
-    fn replace_journal(&self, records: &[u8]) -> io::Result<()> {
-        self.check(true)?;
-        self.inner.replace_journal(records)
-    }
-    fn append_journal(&self, record: &[u8]) -> io::Result<()> {
-        self.check(true)?;
-        self.inner.append_journal(record)
-    }
-}
-
-fn flaky(dir: &std::path::Path, journal_too: bool) -> Flaky {
-    Flaky { inner: FsStorage::new(dir).unwrap(), failing: AtomicBool::new(false), journal_too }
+fn flaky(dir: &std::path::Path, journal_too: bool) -> Wrapped<Breakable> {
+    Wrapped::new(dir, Breakable { broken: Arc::new(AtomicBool::new(false)), journal_too })
 }
 
 #[test]
@@ -244,7 +169,7 @@ fn a_failed_commit_is_not_in_the_log_and_the_log_carries_on() {
     let first: Vec<Vec<u8>> = (0..10).map(entry).collect();
     log.append(&first).unwrap();
 
-    log.storage().failing.store(true, Ordering::SeqCst);
+    log.storage().hooks.broken.store(true, Ordering::SeqCst);
     let lost: Vec<Vec<u8>> = (100..120).map(entry).collect();
     let err = log.commit(&lost).unwrap_err();
     assert!(err.to_string().contains("no space left"), "{err}");
@@ -252,7 +177,7 @@ fn a_failed_commit_is_not_in_the_log_and_the_log_carries_on() {
     assert_eq!(checkpoint_root(dir.path(), &vkey), (10, mth(&first)));
 
     // Recovery: the same writer carries on, and a fresh open agrees.
-    log.storage().failing.store(false, Ordering::SeqCst);
+    log.storage().hooks.broken.store(false, Ordering::SeqCst);
     let next: Vec<Vec<u8>> = (10..15).map(entry).collect();
     assert_eq!(log.append(&next).unwrap(), 10);
     let all: Vec<Vec<u8>> = first.iter().chain(&next).cloned().collect();
@@ -271,7 +196,7 @@ fn a_committed_batch_survives_a_failed_publication_and_is_published_later() {
         let first: Vec<Vec<u8>> = (0..10).map(entry).collect();
         log.append(&first).unwrap();
 
-        log.storage().failing.store(true, Ordering::SeqCst);
+        log.storage().hooks.broken.store(true, Ordering::SeqCst);
         let kept: Vec<Vec<u8>> = (10..300).map(entry).collect();
         assert_eq!(log.commit(&kept).unwrap(), 10, "the journal takes the batch");
         let err = log.publish().unwrap_err();
@@ -285,7 +210,7 @@ fn a_committed_batch_survives_a_failed_publication_and_is_published_later() {
             drop(log);
             assert_eq!(Log::open(FsStorage::new(dir.path()).unwrap(), skey).unwrap().published_size(), 300);
         } else {
-            log.storage().failing.store(false, Ordering::SeqCst);
+            log.storage().hooks.broken.store(false, Ordering::SeqCst);
             assert_eq!(log.publish().unwrap(), 300);
         }
         assert_eq!(checkpoint_root(dir.path(), &vkey), (300, mth(&all)));

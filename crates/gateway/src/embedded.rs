@@ -117,11 +117,8 @@ pub async fn serve(
     let answer = Answer {
         id: format!("{}-{}", if matches!(shape, Shape::Chat) { "chatcmpl" } else { "cmpl" }, id.as_str()),
         created: unix_now(),
-        model: engine.name().to_owned(),
         shape,
-        metrics: Arc::clone(&worker.shared.metrics),
-        usage: usage.clone(),
-        cancelled_cost: CancelledCost {
+        cost: Cost {
             metrics: Arc::clone(&worker.shared.metrics),
             model: engine.name().to_owned(),
             usage: usage.clone(),
@@ -144,20 +141,19 @@ pub async fn serve(
 struct Answer {
     id: String,
     created: u64,
-    model: String,
     shape: Shape,
-    metrics: Arc<Metrics>,
-    /// Token counts for the audit entry of a stream.
-    usage: AnswerUsage,
-    /// Counted if the answer is dropped before it is done.
-    cancelled_cost: CancelledCost,
+    /// What it costs, counted once.
+    cost: Cost,
 }
 
-/// What a generation dropped before it was done (its client left) cost: its
-/// prompt and the tokens generated so far, counted when it is dropped.
-struct CancelledCost {
+/// What an answer cost, in the metrics and for its audit entry: its own
+/// counts once it is done or, if it is dropped before (its client left), its
+/// prompt and the tokens generated so far.
+struct Cost {
     metrics: Arc<Metrics>,
+    /// The model, as answers name it.
     model: String,
+    /// Token counts for the audit entry of a stream.
     usage: AnswerUsage,
     prompt: u32,
     generated: Arc<AtomicU32>,
@@ -165,7 +161,16 @@ struct CancelledCost {
     counted: AtomicBool,
 }
 
-impl Drop for CancelledCost {
+impl Cost {
+    /// Notes an answer's own token counts.
+    fn count(&self, usage: &Usage) {
+        self.counted.store(true, Ordering::Relaxed);
+        self.metrics.tokens(&self.model, usage.prompt_tokens.into(), usage.completion_tokens.into());
+        self.usage.set(Tokens { prompt: usage.prompt_tokens.into(), completion: usage.completion_tokens.into() });
+    }
+}
+
+impl Drop for Cost {
     fn drop(&mut self) {
         if !self.counted.load(Ordering::Relaxed) {
             let completion = self.generated.load(Ordering::Relaxed);
@@ -179,13 +184,6 @@ impl Drop for CancelledCost {
 const ENGINE_STOPPED: &str = "the engine stopped before finishing";
 
 impl Answer {
-    /// Notes an answer's token counts: in the metrics, and for its audit entry.
-    fn count(&self, usage: &Usage) {
-        self.cancelled_cost.counted.store(true, Ordering::Relaxed);
-        self.metrics.tokens(&self.model, usage.prompt_tokens.into(), usage.completion_tokens.into());
-        self.usage.set(Tokens { prompt: usage.prompt_tokens.into(), completion: usage.completion_tokens.into() });
-    }
-
     async fn complete(self, first: Option<Event>, mut events: UnboundedReceiver<Event>) -> Result<Response, ApiError> {
         let mut text = String::new();
         let mut next = first;
@@ -198,13 +196,13 @@ impl Answer {
             }
             next = events.recv().await;
         };
-        self.count(&usage);
+        self.cost.count(&usage);
         let body = match self.shape {
             Shape::Chat => serde_json::to_vec(&ChatCompletion {
                 id: self.id,
                 object: "chat.completion",
                 created: self.created,
-                model: self.model,
+                model: self.cost.model.clone(),
                 choices: vec![ChatChoice {
                     index: 0,
                     message: AssistantMessage { role: "assistant", content: text },
@@ -232,7 +230,7 @@ impl Answer {
             id: &self.id,
             object: "text_completion",
             created: self.created,
-            model: &self.model,
+            model: &self.cost.model,
             choices: choice
                 .map(|(text, finish_reason)| TextChoice { index: 0, text, finish_reason, logprobs: None })
                 .into_iter()
@@ -263,7 +261,7 @@ impl Answer {
                 id: &self.id,
                 object: "chat.completion.chunk",
                 created: self.created,
-                model: &self.model,
+                model: &self.cost.model,
                 choices: if with_choice {
                     vec![ChunkChoice {
                         index: 0,
@@ -285,7 +283,7 @@ impl Answer {
         match event {
             Some(Event::Text(text)) => (vec![self.chunk(Some(&text), false, None, None)], false),
             Some(Event::Done { finish_reason, usage }) => {
-                self.count(&usage);
+                self.cost.count(&usage);
                 let mut frames = vec![self.chunk(None, false, Some(finish_reason), None)];
                 if include_usage {
                     frames.push(self.chunk(None, false, None, Some(usage)));
