@@ -26,10 +26,11 @@ pub struct Admission {
 }
 
 /// A turn at reading and understanding a request body; the next waiting
-/// request's turn comes when it is dropped.
-#[derive(Debug)]
+/// request's turn comes when it and its clones (a request's extensions are
+/// cloneable) are dropped.
+#[derive(Debug, Clone)]
 pub struct ReadingTurn {
-    _permit: OwnedSemaphorePermit,
+    _permit: Arc<OwnedSemaphorePermit>,
 }
 
 impl Admission {
@@ -76,7 +77,7 @@ impl Admission {
         let read = tokio::time::timeout(self.body_read_timeout, http_body_util::Limited::new(body, limit).collect());
         match read.await {
             Err(_) => Err(ApiError::body_too_slow(seconds)),
-            Ok(Ok(collected)) => Ok((collected.to_bytes(), ReadingTurn { _permit: turn })),
+            Ok(Ok(collected)) => Ok((collected.to_bytes(), ReadingTurn { _permit: Arc::new(turn) })),
             Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => Err(ApiError::request_too_large(limit)),
             Ok(Err(err)) => Err(ApiError::invalid_request(format!("the request body could not be read: {err}"), None)),
         }

@@ -12,7 +12,6 @@ use rampart_api::ApiError;
 use super::{Stage, earlier};
 use rampart_identity::IdentityError;
 
-use crate::admit::ReadingTurn;
 use crate::identify::{Caller, unidentified};
 use crate::state::Shared;
 use crate::trail::Notes;
@@ -20,12 +19,6 @@ use crate::trail::Notes;
 /// The request's body, as the admit stage read it.
 #[derive(Clone)]
 pub struct Admitted(pub Bytes);
-
-/// The request's turn at being read and understood, until the label stage has read its labels.
-#[derive(Clone)]
-pub struct Reading {
-    _turn: Arc<ReadingTurn>,
-}
 
 /// The admit stage.
 #[derive(Clone)]
@@ -55,7 +48,8 @@ impl Stage for Admit {
             notes.note(|draft| draft.request_digest(digest));
         }
         request.extensions_mut().insert(Admitted(bytes));
-        request.extensions_mut().insert(Reading { _turn: Arc::new(turn) });
+        // The request's turn at being read and understood, until the label stage has read its labels.
+        request.extensions_mut().insert(turn);
         Ok(())
     }
 }

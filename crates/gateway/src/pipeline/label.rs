@@ -9,8 +9,9 @@ use http::HeaderValue;
 use rampart_api::ApiError;
 use rampart_labels::Label;
 
-use super::admit::{Admitted, Reading};
+use super::admit::Admitted;
 use super::{Stage, earlier};
+use crate::admit::ReadingTurn;
 use crate::identify::Caller;
 use crate::labelled_stream::LABEL_HEADER;
 use crate::labelling::Labelled;
@@ -38,7 +39,7 @@ impl Stage for LabelStage {
         earlier::<Notes>(request)?.note(|draft| draft.labelled(label.banner()));
         request.extensions_mut().insert(RequestLabel(label, declared));
         // Understood: the next request's body may be read.
-        request.extensions_mut().remove::<Reading>();
+        request.extensions_mut().remove::<ReadingTurn>();
         Ok(())
     }
 }
