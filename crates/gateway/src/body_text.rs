@@ -12,6 +12,7 @@
 //! which of the two wins, so the gateway and a backend could read different
 //! requests from the same bytes.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -172,7 +173,8 @@ impl<'de> Visitor<'de> for Walk<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Kept, A::Error> {
         let mut kept = None;
-        let mut seen: Vec<String> = Vec::new();
+        // A set, not a list: checking each name against a list would cost the square of the members.
+        let mut seen: HashSet<String> = HashSet::new();
         let top = self.collector.path.is_empty() && self.nested == 0;
         while let Some(name) = map.next_key::<String>()? {
             self.collector.path.push(Step::Member(name.clone()));
@@ -191,7 +193,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
                 kept = value;
             }
             self.collector.path.pop();
-            seen.push(name);
+            seen.insert(name);
         }
         Ok(kept)
     }

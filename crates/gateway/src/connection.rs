@@ -1,12 +1,14 @@
 //! What a connection is allowed before any request on it is understood: how
-//! many one client address may hold open, and how long one may stay silent
-//! with no request in flight (hyper bounds the time to send headers; the
-//! admit stage the time to send a body).
+//! many one client address may hold open, how long it may take to start its
+//! first request, and how long it may stay open with no request in flight.
+//! Bytes alone keep no connection open: partial headers, HTTP/2 pings and
+//! idle TLS count for nothing until a request starts (hyper bounds the time
+//! to send an HTTP/1.1 request's headers; the admit stage the time to send a body).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -14,7 +16,6 @@ use std::time::Duration;
 use axum::body::Body;
 use bytes::Bytes;
 use http_body::Frame;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
 /// Connections open per client address, across workers.
@@ -59,79 +60,46 @@ impl Drop for ClientSlot {
     }
 }
 
-/// When a connection last moved a byte, and how many of its requests are in flight.
+/// When a connection's last request started or ended, whether it has had
+/// one, and how many of its requests are in flight.
 pub struct Activity {
     opened: Instant,
     last_ms: AtomicU64,
     in_flight: AtomicUsize,
+    started_any: AtomicBool,
 }
 
 impl Activity {
     /// A connection opened now.
     pub fn new() -> Arc<Self> {
-        Arc::new(Self { opened: Instant::now(), last_ms: AtomicU64::new(0), in_flight: AtomicUsize::new(0) })
+        Arc::new(Self {
+            opened: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            started_any: AtomicBool::new(false),
+        })
     }
 
     fn touch(&self) {
         self.last_ms.store(self.opened.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
-    fn silent_for(&self) -> Duration {
+    fn quiet_for(&self) -> Duration {
         self.opened.elapsed().saturating_sub(Duration::from_millis(self.last_ms.load(Ordering::Relaxed)))
     }
 
-    /// Completes once the connection has had no request in flight and moved no byte for `timeout`.
-    pub async fn idle(&self, timeout: Duration) {
+    /// Completes once the connection has had no request in flight for
+    /// `between` since its last one ended, or has started none within `first` of opening.
+    pub async fn idle(&self, first: Duration, between: Duration) {
         loop {
-            let silent = self.silent_for();
+            let timeout = if self.started_any.load(Ordering::Relaxed) { between } else { first };
+            let quiet = self.quiet_for();
             let busy = self.in_flight.load(Ordering::Relaxed) > 0;
-            if !busy && silent >= timeout {
+            if !busy && quiet >= timeout {
                 return;
             }
-            tokio::time::sleep(if busy { timeout } else { timeout - silent }).await;
+            tokio::time::sleep(if busy { timeout } else { timeout - quiet }).await;
         }
-    }
-}
-
-/// A connection's I/O, noting each byte it moves in its [`Activity`].
-pub struct Watched<T> {
-    inner: T,
-    activity: Arc<Activity>,
-}
-
-impl<T> Watched<T> {
-    /// `inner`, watched.
-    pub fn new(inner: T, activity: Arc<Activity>) -> Self {
-        Self { inner, activity }
-    }
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.activity.touch();
-        }
-        polled
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write(cx, data);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
-        }
-        polled
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -165,6 +133,8 @@ where
 
     fn call(&mut self, request: R) -> Self::Future {
         self.activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.activity.started_any.store(true, Ordering::Relaxed);
+        self.activity.touch();
         let guard = InFlight(Arc::clone(&self.activity));
         let answer = self.inner.call(request);
         Box::pin(async move {
@@ -224,18 +194,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_connection_is_idle_only_when_silent_with_nothing_in_flight() {
+    async fn a_connection_is_idle_only_with_nothing_in_flight_and_must_start_its_first_request_soon() {
+        let (first, between) = (Duration::from_millis(50), Duration::from_millis(200));
+        let activity = Activity::new();
+        let started = Instant::now();
+        activity.idle(first, between).await;
+        let waited = started.elapsed();
+        assert!(waited >= first && waited < between, "no request within the first timeout: {waited:?}");
+
         let activity = Activity::new();
         let guard = {
             activity.in_flight.fetch_add(1, Ordering::Relaxed);
+            activity.started_any.store(true, Ordering::Relaxed);
             InFlight(Arc::clone(&activity))
         };
-        let timeout = Duration::from_millis(100);
-        let idle = tokio::time::timeout(timeout * 5, activity.idle(timeout));
+        let idle = tokio::time::timeout(between * 3, activity.idle(first, between));
         assert!(idle.await.is_err(), "a request in flight keeps its connection, however long it takes");
         drop(guard);
         let started = Instant::now();
-        activity.idle(timeout).await;
-        assert!(started.elapsed() >= timeout, "idle a full timeout after the request ended");
+        activity.idle(first, between).await;
+        assert!(started.elapsed() >= between, "idle a full timeout after the request ended");
     }
 }

@@ -2,8 +2,8 @@
 //! with its own `SO_REUSEPORT` listener and upstream connection pools, so
 //! requests never hop between cores. A connection is refused when its
 //! client's address holds `server.max_connections_per_client`, and closed
-//! when it sends no headers within `header_read_timeout_secs` or stays idle
-//! (nothing in flight, nothing sent) for `idle_timeout_secs`. On SIGTERM or
+//! when it starts no request within `header_read_timeout_secs` of opening,
+//! or has none in flight for `idle_timeout_secs` after its last one. On SIGTERM or
 //! SIGINT, workers stop accepting and give in-flight requests
 //! `shutdown_grace_secs` to finish.
 
@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
-use crate::connection::{Activity, CountInFlight, Watched};
+use crate::connection::{Activity, CountInFlight};
 use crate::state::{Shared, Worker};
 use crate::tls::ServerTlsSource;
 
@@ -75,6 +75,8 @@ pub fn run_worker(
         let listener = TcpListener::from_std(listener)?;
         let connections = Arc::clone(&shared.connections);
         let idle_timeout = shared.settings.idle_timeout;
+        // A connection's first request, like any later one's headers, is due within the header timeout.
+        let first_request_timeout = shared.settings.header_read_timeout;
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder.http1().timer(TokioTimer::new()).header_read_timeout(shared.settings.header_read_timeout);
         // HTTP framing before any stage: an HTTP/1.1 request without Host is refused.
@@ -90,8 +92,13 @@ pub fn run_worker(
                     };
                     let _ = stream.set_nodelay(true);
                     let activity = Activity::new();
-                    let stream = Watched::new(stream, Arc::clone(&activity));
-                    let connection = Connection { builder: builder.clone(), watcher: graceful.watcher(), activity, idle_timeout };
+                    let connection = Connection {
+                        builder: builder.clone(),
+                        watcher: graceful.watcher(),
+                        activity,
+                        first_request_timeout,
+                        idle_timeout,
+                    };
                     let router = router.clone();
                     let acceptor = tls.as_ref().map(|source| TlsAcceptor::from(source.current()));
                     tokio::spawn(async move {
@@ -141,6 +148,7 @@ struct Connection {
     builder: auto::Builder<TokioExecutor>,
     watcher: hyper_util::server::graceful::Watcher,
     activity: Arc<Activity>,
+    first_request_timeout: Duration,
     idle_timeout: Duration,
 }
 
@@ -162,8 +170,10 @@ impl Connection {
             self.watcher.watch(self.builder.serve_connection_with_upgrades(TokioIo::new(io), service).into_owned());
         tokio::select! {
             _ = served => {}
-            // Nothing in flight and nothing sent: dropping the connection closes it.
-            _ = self.activity.idle(self.idle_timeout) => tracing::debug!("closing a connection idle for server.idle_timeout_secs"),
+            // No request in flight for too long: dropping the connection closes it.
+            _ = self.activity.idle(self.first_request_timeout, self.idle_timeout) => {
+                tracing::debug!("closing a connection with no request (header_read_timeout_secs, then idle_timeout_secs)");
+            }
         }
     }
 }

@@ -105,3 +105,33 @@ async fn slow_clients_are_cut_off_and_one_address_holds_a_bounded_number_of_conn
         "the freed place was not taken again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_connection_must_start_a_request_soon_whatever_else_it_sends() {
+    let (_upstream, addr) = mock("upstream").await;
+    let config = format!(
+        "{}{}",
+        server_section("header_read_timeout_secs = 1\nidle_timeout_secs = 60"),
+        backend("upstream", addr, &["m"], "")
+    );
+    let rampart = Rampart::start(&config).await;
+
+    // Silent: closed at the header timeout, not the idle one.
+    let mut silent = connect(&rampart).await;
+    assert_eq!(until_closed(&mut silent, 10).await, "");
+
+    // HTTP/2 that pings every 200 ms and never starts a request: closed all the same.
+    let mut pinging = connect(&rampart).await;
+    pinging.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00").await.unwrap();
+    let pings = async {
+        for n in 0u8..100 {
+            let ping = [0, 0, 8, 6, 0, 0, 0, 0, 0, n, 0, 0, 0, 0, 0, 0, 0];
+            if pinging.write_all(&ping).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("a pinging connection that started no request was held for 20 s");
+    };
+    tokio::time::timeout(Duration::from_secs(30), pings).await.unwrap();
+}
