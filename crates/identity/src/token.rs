@@ -157,7 +157,10 @@ impl TokenVerifier {
 
     fn verify_signature(&self, token: &str) -> Result<Claims, IdentityError> {
         let invalid = |m: String| IdentityError::InvalidToken(m);
-        let header = jsonwebtoken::decode_header(token).map_err(|e| invalid(format!("malformed: {e}")))?;
+        // The library's own words name its types and internals: the caller is told what a token must be.
+        let header = jsonwebtoken::decode_header(token).map_err(|_| {
+            invalid("not a signed JWT: three base64url parts (header, claims, signature), its alg one of EdDSA, ES256, RS256".into())
+        })?;
         let candidates: Vec<&(Option<String>, Algorithm, DecodingKey)> = match &header.kid {
             Some(kid) => self.keys.iter().filter(|(k, _, _)| k.as_deref() == Some(kid.as_str())).collect(),
             None => self.keys.iter().collect(),
@@ -180,7 +183,13 @@ impl TokenVerifier {
                 ErrorKind::InvalidAudience => invalid("wrong audience".into()),
                 ErrorKind::InvalidIssuer => invalid("wrong issuer".into()),
                 ErrorKind::ImmatureSignature => invalid("not valid yet (nbf)".into()),
-                _ => invalid(e.to_string()),
+                ErrorKind::MissingRequiredClaim(claim) => invalid(format!("the token has no '{claim}' claim")),
+                ErrorKind::Json(_) | ErrorKind::Base64(_) | ErrorKind::Utf8(_) | ErrorKind::InvalidToken => invalid(
+                    "its claims cannot be read: they must be a JSON object with sub, iss, aud, exp (seconds) and \
+                     a clearance object ({\"policy\", \"classifications\", \"categories\"})"
+                        .into(),
+                ),
+                _ => invalid("the token cannot be verified".into()),
             }),
         }
     }

@@ -86,6 +86,17 @@ async fn bearer_tokens_are_verified() {
     assert_eq!((bad.status, bad.code()), (401, "invalid_token"));
     assert!(bad.message().contains("signature"), "{}", bad.message());
 
+    // Tokens that are not JWTs, or whose parts cannot be read: told what a token must be, in words
+    // a caller knows (no library or Rust type names).
+    for garbage in ["abc", "a.b.c", "eyJhbGciOiJub25lIn0.e30.", "eyJhbGciOiJFZERTQSJ9.bm90IGpzb24.c2ln"] {
+        let refused = site.chat(&client, Some(garbage), None, ask("shared", "Hi")).await;
+        assert_eq!((refused.status, refused.code()), (401, "invalid_token"), "{garbage}");
+        let message = refused.message();
+        for internal in ["struct", "enum", "variant", "Base64", "JSON error", "InvalidToken", "`", "f64"] {
+            assert!(!message.contains(internal), "{garbage}: {message}");
+        }
+    }
+
     // Expired beyond the 30 s leeway.
     let expired = site.mint(|c| {
         c.exp = now() - 120;
