@@ -70,6 +70,12 @@ fn plain_words(said: &str) -> String {
         ("expected a borrowed string", "expected a string"),
     ];
     let mut said = WORDS.iter().fold(said.to_owned(), |said, (rust, json)| said.replace(rust, json));
+    // `invalid type: string "..."` quotes what the caller sent, which may be any text: never echoed.
+    while let Some(at) = said.find("string \"") {
+        let quoted = at + "string ".len();
+        let end = said[quoted + 1..].find('"').map_or(said.len(), |n| quoted + n + 2);
+        said.replace_range(at..end, "a string");
+    }
     // `expected struct ChatMessage` names a Rust type: a JSON object is what is meant.
     while let Some(at) = said.find("expected struct ") {
         let name_end =

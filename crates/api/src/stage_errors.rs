@@ -50,6 +50,8 @@ impl ApiError {
 
     /// 400: a parameter the model's engine would not honour as asked.
     pub fn unsupported_parameter(param: &str) -> Self {
+        // A member's name is the caller's text: long ones are not echoed whole.
+        let param = &shortened(param);
         Self::new(
             StatusCode::BAD_REQUEST,
             ErrorKind::InvalidRequestError,
@@ -276,9 +278,34 @@ impl ApiError {
     }
 }
 
+/// `text` when short; otherwise its first 64 characters and an ellipsis.
+fn shortened(text: &str) -> String {
+    match text.char_indices().nth(64) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_member_name_is_not_echoed_whole() {
+        let name = "k".repeat(100_000);
+        let refused = ApiError::unsupported_parameter(&name);
+        assert_eq!(refused.param.as_deref().map(|p| p.chars().count()), Some(65));
+        assert!(refused.message.len() < 400, "{}", refused.message);
+        assert_eq!(ApiError::unsupported_parameter("logprobs").param.as_deref(), Some("logprobs"));
+    }
+
+    #[test]
+    fn a_value_sent_is_never_quoted_back() {
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":"PROMPT TEXT"}"#;
+        let refused = crate::parse_json::<crate::ChatCompletionRequest>(body).unwrap_err();
+        assert!(!refused.message.contains("PROMPT"), "{}", refused.message);
+        assert!(refused.message.contains("a string"), "{}", refused.message);
+    }
 
     #[test]
     fn each_error_has_the_status_kind_and_code_clients_branch_on() {
