@@ -26,6 +26,13 @@ pub enum LabelRefusal {
     Malformed(String),
     /// The body is JSON but not an object.
     NotAnObject,
+    /// Rampart's `rampart` member is not an object of its members.
+    Extension {
+        /// The member at fault.
+        param: String,
+        /// What it should be.
+        reason: String,
+    },
 }
 
 impl LabelRefusal {
@@ -39,6 +46,7 @@ impl From<LabelRefusal> for ApiError {
         match refusal {
             LabelRefusal::Invalid { param, reason } => ApiError::invalid_label(param, &reason),
             LabelRefusal::DuplicateMember(path) => ApiError::duplicate_member(&path),
+            LabelRefusal::Extension { param, reason } => ApiError::bad_parameter(&param, reason),
             LabelRefusal::NotAnObject => {
                 ApiError::invalid_request("the request body must be a JSON object".to_owned(), None)
             }
@@ -97,7 +105,7 @@ impl Labelling {
             None => None,
         };
         let member = "rampart.label";
-        let from_body = match body_label(body).map_err(|e| LabelRefusal::invalid(member, &e))? {
+        let from_body = match body_label(body)? {
             Some(value) => {
                 Some(label_from_value(&self.policies, &value).map_err(|e| LabelRefusal::invalid(member, &e))?)
             }
@@ -135,7 +143,7 @@ fn label_from_value(policies: &Policies, value: &serde_json::Value) -> Result<La
 /// The label a JSON body declares in `rampart.label`, if it declares one;
 /// `Err` when that member is not a label of these policies.
 pub fn declared_body_label(policies: &Policies, body: &[u8]) -> Result<Option<Label>, LabelError> {
-    let value = body_label(body).map_err(|e| LabelError::Invalid(e.to_string()))?;
+    let value = body_label(body).map_err(|e| LabelError::Invalid(ApiError::from(e).message))?;
     value.map(|value| label_from_value(policies, &value)).transpose()
 }
 
@@ -145,37 +153,42 @@ fn may_name_extension(body: &[u8]) -> bool {
     memchr::memmem::find(body, b"rampart").is_some() || memchr::memmem::find(body, b"\\u").is_some()
 }
 
-/// `rampart.label` of a request body, if it has one.
-fn body_label(body: &[u8]) -> Result<Option<serde_json::Value>, serde_json::Error> {
+/// Rampart's members of a request body's `rampart` object: `label` read here,
+/// the others by the ground stage (`grounding::Ask`).
+const RAMPART_MEMBERS: [&str; 4] = ["label", "collections", "top_k", "grounding"];
+
+/// `rampart.label` of a request body, if it has one. A misspelt member
+/// (`lable`) is refused, never ignored: ignoring it would drop the ceiling the
+/// caller meant to declare.
+fn body_label(body: &[u8]) -> Result<Option<serde_json::Value>, LabelRefusal> {
     if !may_name_extension(body) {
         return Ok(None);
     }
     #[derive(Deserialize)]
     struct Extension {
-        rampart: Option<serde_json::Map<String, serde_json::Value>>,
+        rampart: Option<serde_json::Value>,
     }
-    /// Rampart's members: a misspelt one (`lable`) is refused, never ignored
-    /// (ignoring it would drop the ceiling the caller meant to declare).
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct RampartFields {
-        label: Option<serde_json::Value>,
-        // Read by the ground stage (`grounding::Ask`).
-        #[serde(rename = "collections")]
-        _collections: Option<serde::de::IgnoredAny>,
-        #[serde(rename = "top_k")]
-        _top_k: Option<serde::de::IgnoredAny>,
-        #[serde(rename = "grounding")]
-        _grounding: Option<serde::de::IgnoredAny>,
+    let unreadable = |e: serde_json::Error| LabelRefusal::Malformed(e.to_string());
+    let Some(rampart) = serde_json::from_slice::<Extension>(body).map_err(unreadable)?.rampart else {
+        return Ok(None);
+    };
+    let serde_json::Value::Object(mut members) = rampart else {
+        return Err(LabelRefusal::Extension {
+            param: "rampart".into(),
+            reason: format!("must be an object of Rampart's members ({})", RAMPART_MEMBERS.join(", ")),
+        });
+    };
+    if let Some(unknown) = members.keys().find(|name| !RAMPART_MEMBERS.contains(&name.as_str())) {
+        let name: String = unknown.chars().take(64).collect();
+        return Err(LabelRefusal::Extension {
+            param: format!("rampart.{name}"),
+            reason: format!("not one of Rampart's members ({})", RAMPART_MEMBERS.join(", ")),
+        });
     }
-    // An object only (a struct would also take an array), with known members only.
-    let extension: Extension = serde_json::from_slice(body)?;
-    let Some(rampart) = extension.rampart else { return Ok(None) };
-    let fields: RampartFields = serde_json::from_value(serde_json::Value::Object(rampart))?;
-    match fields.label {
+    match members.remove("label") {
         Some(label @ (serde_json::Value::String(_) | serde_json::Value::Object(_))) => Ok(Some(label)),
-        Some(_) => Err(serde::de::Error::custom("rampart.label is a marking string or a JSON label object")),
-        None => Ok(None),
+        Some(serde_json::Value::Null) | None => Ok(None),
+        Some(_) => Err(LabelRefusal::invalid("rampart.label", &"a marking string or a JSON label object")),
     }
 }
 
@@ -248,12 +261,14 @@ mod tests {
     #[test]
     fn unknown_rampart_members_and_bodies_that_are_no_object_are_refused() {
         let typo = stage().request_label(None, br#"{"model":"m","rampart":{"lable":"NATO SECRET"}}"#);
-        assert!(matches!(typo, Err(LabelRefusal::Invalid { param: "rampart.label", .. })), "{typo:?}");
-        for shape in [r#"["NATO RESTRICTED"]"#, r#"{"label":["NATO SECRET"]}"#, r#""NATO SECRET""#] {
+        assert!(matches!(&typo, Err(LabelRefusal::Extension { param, .. }) if param == "rampart.lable"), "{typo:?}");
+        for shape in [r#"["NATO RESTRICTED"]"#, r#""NATO SECRET""#, "7"] {
             let body = format!(r#"{{"model":"m","rampart":{shape}}}"#);
             let refused = stage().request_label(None, body.as_bytes());
-            assert!(matches!(refused, Err(LabelRefusal::Invalid { param: "rampart.label", .. })), "{shape}");
+            assert!(matches!(&refused, Err(LabelRefusal::Extension { param, .. }) if param == "rampart"), "{shape}");
         }
+        let listed = stage().request_label(None, br#"{"model":"m","rampart":{"label":["NATO SECRET"]}}"#);
+        assert!(matches!(listed, Err(LabelRefusal::Invalid { param: "rampart.label", .. })));
         for body in [&br#"[{"model":"m"}]"#[..], b"\"text\"", b" 7", b"null"] {
             assert!(matches!(stage().request_label(None, body), Err(LabelRefusal::NotAnObject)), "{body:?}");
         }
