@@ -100,6 +100,21 @@ pub struct Found {
     pub text: String,
 }
 
+impl Found {
+    /// What an answer shows to name the portion: its ids, collection, document, title, label and marking.
+    pub fn reference(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": format!("{}#{}", self.document, self.portion),
+            "collection": self.collection,
+            "document": self.document,
+            "title": self.title,
+            "portion": self.portion,
+            "label": self.label.to_json(),
+            "marking": self.label.portion(),
+        })
+    }
+}
+
 /// Whether a reader may read a portion labelled `label`: its clearance
 /// (releasability included) grants it and, when the request declares a label,
 /// that label, a ceiling, dominates it.

@@ -193,16 +193,11 @@ impl Sources {
         Value::Array(
             cited
                 .map(|(n, found)| {
-                    json!({
-                        "n": n,
-                        "id": format!("{}#{}", found.document, found.portion),
-                        "collection": found.collection,
-                        "document": found.document,
-                        "title": found.title,
-                        "portion": found.portion,
-                        "label": found.label.to_json(),
-                        "marking": found.label.portion(),
-                    })
+                    let mut citation = json!({ "n": n });
+                    if let (Some(citation), Value::Object(reference)) = (citation.as_object_mut(), found.reference()) {
+                        citation.extend(reference);
+                    }
+                    citation
                 })
                 .collect(),
         )

@@ -80,17 +80,10 @@ pub async fn handler(
     Ok(label_response(response, &answer_label, policies).await?)
 }
 
-/// One result as the API shows it.
+/// One result as the API shows it: the portion named, its score and its text.
 fn result_json(found: &Found) -> serde_json::Value {
-    json!({
-        "id": format!("{}#{}", found.document, found.portion),
-        "collection": found.collection,
-        "document": found.document,
-        "title": found.title,
-        "portion": found.portion,
-        "label": found.label.to_json(),
-        "marking": found.label.portion(),
-        "score": found.score,
-        "text": found.text,
-    })
+    let mut result = found.reference();
+    result["score"] = json!(found.score);
+    result["text"] = json!(found.text);
+    result
 }
