@@ -57,6 +57,9 @@ pub struct ContentPart {
     /// The text of a `text` part.
     #[serde(default)]
     pub text: Option<String>,
+    /// Its other members (`cache_control`, ...): a backend may take them; the embedded engine refuses them.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
 }
 
 impl MessageContent {
@@ -72,7 +75,8 @@ impl MessageContent {
     pub fn is_empty(&self) -> bool {
         match self {
             Self::Text(s) => s.is_empty(),
-            Self::Parts(parts) => parts.is_empty(),
+            // Parts of text with none in any of them say nothing either.
+            Self::Parts(parts) => parts.iter().all(|p| p.kind == "text" && p.text.as_deref().is_none_or(str::is_empty)),
         }
     }
 
@@ -185,6 +189,7 @@ mod tests {
             r#"{"model":"m","messages":[{"role":"user","content":""}]}"#,
             r#"{"model":"m","messages":[{"role":"user"}]}"#,
             r#"{"model":"m","messages":[{"role":"system","content":[]}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":""},{"type":"text"}]}]}"#,
         ] {
             let req: ChatCompletionRequest = parse_json(body.as_bytes()).unwrap();
             assert_eq!(req.validate().unwrap_err().param.as_deref(), Some("messages[0].content"), "{body}");

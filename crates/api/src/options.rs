@@ -32,8 +32,9 @@ pub enum ToolChoice {
     Named(Map<String, Value>),
 }
 
-/// `response_format`.
+/// `response_format`: its members are OpenAI's, no others.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct ResponseFormat {
     /// `text`, `json_object` or `json_schema`.
     #[serde(rename = "type")]
@@ -179,6 +180,9 @@ impl ChatOptions {
         }
         if let Some(format) = &self.response_format {
             match format.kind.as_str() {
+                "text" | "json_object" if format.json_schema.is_some() => {
+                    return Err(ApiError::bad_parameter("response_format.json_schema", "is for type json_schema"));
+                }
                 "text" | "json_object" => {}
                 "json_schema" if format.json_schema.is_some() => {}
                 "json_schema" => return Err(ApiError::bad_parameter("response_format.json_schema", "is required")),
@@ -299,5 +303,13 @@ mod tests {
         assert_eq!(completion.validate().unwrap_err().param.as_deref(), Some("logprobs"));
         let completion: CompletionOptions = serde_json::from_str(r#"{"echo":true,"best_of":1}"#).unwrap();
         assert_eq!(completion.not_honoured_by_embedded(), Some("echo"));
+    }
+
+    #[test]
+    fn a_response_format_has_openais_members_only() {
+        let unknown = crate::parse_json::<ChatOptions>(br#"{"response_format":{"type":"text","schema":{}}}"#);
+        assert_eq!(unknown.unwrap_err().param.as_deref(), Some("response_format.schema"));
+        let misplaced = chat(r#"{"response_format":{"type":"text","json_schema":{}}}"#);
+        assert_eq!(misplaced.validate().unwrap_err().param.as_deref(), Some("response_format.json_schema"));
     }
 }

@@ -33,6 +33,9 @@ pub struct StreamOptions {
     /// Send a final chunk carrying `usage` before `[DONE]`.
     #[serde(default)]
     pub include_usage: bool,
+    /// Other members (vLLM's `continuous_usage_stats`, ...): a backend may take them; the embedded engine refuses them.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Parameters that shape generation, shared by `/v1/chat/completions` and `/v1/completions`.

@@ -14,7 +14,7 @@ use http::header;
 use rampart_api::response::{
     AssistantMessage, ChatChoice, ChatChunk, ChatCompletion, ChunkChoice, ChunkDelta, TextChoice, TextCompletion,
 };
-use rampart_api::{ApiError, FinishReason, SamplingParams, Usage, unix_now};
+use rampart_api::{ApiError, FinishReason, MessageContent, SamplingParams, Usage, unix_now};
 use rampart_engine::{Engine, EngineError, Event, GenerateRequest, PromptInput, Sampling};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -40,6 +40,9 @@ fn engine_error(err: EngineError, prompt_param: &str) -> ApiError {
 fn sampling(params: &SamplingParams) -> Result<Sampling, ApiError> {
     if params.n.is_some_and(|n| n > 1) {
         return Err(ApiError::bad_parameter("n", "the embedded engine returns one choice per request; send n = 1"));
+    }
+    if let Some(member) = params.stream_options.as_ref().and_then(|o| o.other.keys().next()) {
+        return Err(ApiError::unsupported_parameter(&format!("stream_options.{member}")));
     }
     Ok(Sampling {
         temperature: params.temperature.unwrap_or(1.0),
@@ -84,6 +87,15 @@ pub async fn serve(
                     return Err(ApiError::unsupported_parameter(&format!("messages[{i}].{member}")));
                 }
                 let content = message.content.as_ref();
+                if let Some(MessageContent::Parts(parts)) = content {
+                    for (j, part) in parts.iter().enumerate() {
+                        if let Some(member) = part.other.keys().next() {
+                            return Err(ApiError::unsupported_parameter(&format!(
+                                "messages[{i}].content[{j}].{member}"
+                            )));
+                        }
+                    }
+                }
                 if content.is_some_and(|c| c.has_non_text_parts()) {
                     return Err(ApiError::bad_parameter(
                         &format!("messages[{i}].content"),

@@ -256,6 +256,14 @@ async fn every_parameter_is_honoured_or_refused_by_name() {
         (json!({"response_format": {"type": "json_object"}}), "response_format"),
         (json!({"logit_bias": {"42": 10}}), "logit_bias"),
         (json!({"frobnicate": true}), "frobnicate"),
+        (
+            json!({"stream": true, "stream_options": {"continuous_usage_stats": true}}),
+            "stream_options.continuous_usage_stats",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "Hi", "cache_control": {}}]}]}),
+            "messages[0].content[0].cache_control",
+        ),
     ] {
         let got = refused("/v1/chat/completions", chat(extra.clone())).await;
         assert_eq!(got, (400, "unsupported_parameter".into(), param.into()), "{extra}");
