@@ -5,6 +5,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use rampart_api::{ApiError, ChatCompletionRequest, CompletionRequest, MessageContent, parse_json};
 use serde::Deserialize;
 
+use crate::body_text::{Unreadable, body_text};
+
 /// The content part types whose every string the label stage reads; any
 /// other part (images, audio, files) is refused, since its content cannot be
 /// checked for markings.
@@ -110,7 +112,18 @@ fn check_scannable_parts(request: &ChatCompletionRequest) -> Result<(), ApiError
 
 impl Parsed {
     /// Parses and validates a request body for `route`; refuses content the label stage cannot read.
+    /// A member named twice anywhere is `duplicate_member` with its path, even where serde's
+    /// untagged forms (a message's content) would hide it.
     pub fn parse(route: Route, body: &[u8]) -> Result<Self, ApiError> {
+        Self::parse_checked(route, body).map_err(|err| match body_text(body) {
+            Err(Unreadable::DuplicateMember(path)) if err.code != Some("duplicate_member") => {
+                ApiError::duplicate_member(&path)
+            }
+            _ => err,
+        })
+    }
+
+    fn parse_checked(route: Route, body: &[u8]) -> Result<Self, ApiError> {
         Ok(match route {
             Route::ChatCompletions => {
                 let request: ChatCompletionRequest = parse_json(body)?;

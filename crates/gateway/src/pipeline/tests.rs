@@ -130,6 +130,15 @@ async fn each_stage_refuses_in_openai_format() {
             400,
             "duplicate_member",
         ),
+        (
+            "parse: member named twice inside a content part",
+            chat(
+                r#"{"model":"shared","messages":[{"role":"user","content":[{"type":"text","text":"a","text":"b"}]}]}"#,
+                &[],
+            ),
+            400,
+            "duplicate_member",
+        ),
         ("label: invalid declaration", chat(&ask("Hi"), &[("rampart-label", "NATO PURPLE")]), 400, "invalid_label"),
         ("authorize: above the clearance", chat(&ask("ＮＡＴＯ ＳＥＣＲＥＴ"), &[]), 403, "label_exceeds_clearance"),
     ];
