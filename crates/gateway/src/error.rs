@@ -39,16 +39,27 @@ pub async fn wrong_method() -> ErrorResponse {
 }
 
 /// Refuses an HTTP/1.1 request without a `Host` header (RFC 9112 §3.2 requires
-/// one; HTTP/2 carries `:authority` instead), before anything else reads it.
+/// one; HTTP/2 carries `:authority` instead), and any with two or a malformed
+/// one, before anything else reads it.
 pub async fn require_host(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    if request.version() == http::Version::HTTP_11 && !request.headers().contains_key(header::HOST) {
-        let missing = ApiError::new(
+    let refused = |message: &str| {
+        let refusal = ApiError::new(
             http::StatusCode::BAD_REQUEST,
             rampart_api::ErrorKind::InvalidRequestError,
             "missing_host",
-            "an HTTP/1.1 request must carry a Host header (RFC 9112)",
+            message,
         );
-        return ErrorResponse(missing).into_response();
+        ErrorResponse(refusal).into_response()
+    };
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    let (first, second) = (hosts.next(), hosts.next());
+    if request.version() == http::Version::HTTP_11 && first.is_none() {
+        return refused("an HTTP/1.1 request must carry a Host header (RFC 9112)");
+    }
+    // RFC 9112 §3.2: more than one Host, or one that is not a host[:port], is refused.
+    let malformed = first.is_some_and(|host| host.as_bytes().iter().any(|b| b.is_ascii_whitespace() || *b == b','));
+    if second.is_some() || malformed {
+        return refused("a request carries exactly one Host header, a host name and optional port (RFC 9112)");
     }
     next.run(request).await
 }

@@ -66,6 +66,17 @@ async fn slow_clients_are_cut_off_and_one_address_holds_a_bounded_number_of_conn
     let answer = until_closed(&mut hostless, 10).await;
     assert!(answer.starts_with("HTTP/1.1 400") && answer.contains("missing_host"), "{answer}");
 
+    // Two Hosts, or one that is not a host name: 400 as well.
+    for hosts in ["Host: localhost\r\nHost: other", "Host: a b"] {
+        let mut twice = connect(&rampart).await;
+        twice
+            .write_all(format!("GET /healthz HTTP/1.1\r\n{hosts}\r\nConnection: close\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let answer = until_closed(&mut twice, 10).await;
+        assert!(answer.starts_with("HTTP/1.1 400") && answer.contains("missing_host"), "{hosts}: {answer}");
+    }
+
     // A kept-alive connection that falls silent after its answer is closed too.
     let mut kept = connect(&rampart).await;
     kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
