@@ -26,6 +26,7 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::answer::StreamCut;
+use crate::error::error_event;
 
 /// Bytes of a choice's text kept from earlier events, so a marking written
 /// over many tokens is found when its last token arrives.
@@ -283,9 +284,7 @@ impl GuardedStream {
         self.inner = None;
         self.pending.clear();
         let mut out = BytesMut::from(sent);
-        out.extend_from_slice(b"data: ");
-        out.extend_from_slice(&error.to_json());
-        out.extend_from_slice(b"\n\n");
+        out.extend_from_slice(&error_event(&error));
         out.freeze()
     }
 }

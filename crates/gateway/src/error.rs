@@ -28,6 +28,14 @@ impl IntoResponse for ErrorResponse {
     }
 }
 
+/// An error as the event that ends a stream (`data: {"error":...}`), in OpenAI's format.
+pub fn error_event(err: &ApiError) -> bytes::Bytes {
+    let mut event = b"data: ".to_vec();
+    event.extend_from_slice(&err.to_json());
+    event.extend_from_slice(b"\n\n");
+    bytes::Bytes::from(event)
+}
+
 /// The response for a route that does not exist.
 pub async fn no_such_route(uri: http::Uri) -> ErrorResponse {
     ErrorResponse(ApiError::unknown_route(uri.path()))

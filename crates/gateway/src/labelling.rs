@@ -149,7 +149,7 @@ pub fn declared_body_label(policies: &Policies, body: &[u8]) -> Result<Option<La
 
 /// Whether `body` may have a `rampart` member: its name written out, or any
 /// `\u` escape (which could spell it). A body without either is not parsed for one.
-fn may_name_extension(body: &[u8]) -> bool {
+pub fn may_name_extension(body: &[u8]) -> bool {
     memchr::memmem::find(body, b"rampart").is_some() || memchr::memmem::find(body, b"\\u").is_some()
 }
 

@@ -16,7 +16,7 @@ use rampart_retrieval::ground::{Checker, GroundError, Grounding, Sentence, sente
 use serde_json::{Value, json};
 
 use super::{Mode, Sources, grounding_json};
-use crate::error::ErrorResponse;
+use crate::error::{ErrorResponse, error_event};
 
 /// How a grounded answer's sentences are embedded: by the site's embedding model.
 pub type Embed = Box<dyn FnMut(&[&str]) -> Result<Vec<Vec<f32>>, GroundError> + Send>;
@@ -169,14 +169,6 @@ fn stream(grounded: Grounded, body: Body) -> impl futures_util::Stream<Item = Re
             }
         }
     })
-}
-
-/// An error event that ends a stream, in OpenAI's error format.
-fn error_event(err: &ApiError) -> Bytes {
-    let mut event = b"data: ".to_vec();
-    event.extend_from_slice(&err.to_json());
-    event.extend_from_slice(b"\n\n");
-    Bytes::from(event)
 }
 
 impl Streaming {

@@ -24,6 +24,7 @@ use rampart_retrieval::ground::{Grounding, Source};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::labelling::may_name_extension;
 use crate::library::Found;
 
 /// Portions given to the model unless `rampart.top_k` says otherwise.
@@ -66,7 +67,7 @@ impl Ask {
     /// What `body` asks of grounding, if it names collections. Grounding
     /// members without `collections`, or on a route other than chat, are refused.
     pub fn of(body: &[u8], chat: Option<&ChatCompletionRequest>) -> Result<Option<Self>, ApiError> {
-        if memchr::memmem::find(body, b"rampart").is_none() && memchr::memmem::find(body, b"\\u").is_none() {
+        if !may_name_extension(body) {
             return Ok(None);
         }
         #[derive(Deserialize)]
