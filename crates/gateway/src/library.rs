@@ -173,8 +173,8 @@ impl Library {
         self.served.contains_key(name)
     }
 
-    /// The query's embedding, when any collection is embedded (CPU work: run it off the event loop).
-    pub fn embed_query(&self, query: &str) -> Result<Vec<f32>, ApiError> {
+    /// The query's embedding, when any collection is embedded (CPU work).
+    fn embed_query(&self, query: &str) -> Result<Vec<f32>, ApiError> {
         match &self.embedder {
             Some(embedder) => embedder.embed_one(query).map_err(|e| ApiError::retrieval_failed(e.to_string())),
             None => Ok(Vec::new()),
@@ -190,23 +190,32 @@ impl Library {
     }
 
     /// The `top_k` best portions of `collections` for `query` among those
-    /// `may_read` admits (only those are scored), best first.
+    /// `may_read` admits (only those are scored), best first. CPU work: run it
+    /// off the event loop. The query's embedding is computed on a second
+    /// thread while the collections are ranked by its text.
     pub fn retrieve(
         &self,
         collections: &[String],
         query: &str,
-        embedding: &[f32],
         may_read: &dyn Fn(&Label) -> bool,
         top_k: usize,
     ) -> Result<Vec<Found>, ApiError> {
-        let mut found = Vec::new();
+        let mut searched = Vec::with_capacity(collections.len());
         for name in collections {
             let served = self.served.get(name).ok_or_else(|| ApiError::collection_not_found(name))?;
-            let readable = Readable::of(served.index.labels(), may_read);
-            let hits = served
-                .index
-                .search(query, embedding, &readable, top_k)
-                .map_err(|e| ApiError::retrieval_failed(e.to_string()))?;
+            searched.push((name, served, Readable::of(served.index.labels(), may_read)));
+        }
+        let failed = |e: rampart_retrieval::IndexError| ApiError::retrieval_failed(e.to_string());
+        let (embedding, lexical) = std::thread::scope(|scope| {
+            let embedding = scope.spawn(|| self.embed_query(query));
+            let lexical: Result<Vec<_>, _> =
+                searched.iter().map(|(_, served, readable)| served.index.lexical(query, readable)).collect();
+            (embedding.join(), lexical)
+        });
+        let embedding = embedding.map_err(|_| ApiError::retrieval_failed("the query's embedding failed".into()))??;
+        let mut found = Vec::new();
+        for ((name, served, readable), lexical) in searched.iter().zip(lexical.map_err(failed)?) {
+            let hits = served.index.fused(query, lexical, &embedding, readable, top_k).map_err(failed)?;
             for hit in hits {
                 let Some(document) = served.collection.documents.get(&hit.portion.document) else { continue };
                 let index = hit.portion.portion - 1;
@@ -214,7 +223,7 @@ impl Library {
                     continue;
                 };
                 found.push(Found {
-                    collection: name.clone(),
+                    collection: name.to_string(),
                     document: document.id.clone(),
                     // A title goes with its portion only under the portion's label: one above it would
                     // travel under a label that does not cover it.

@@ -20,9 +20,12 @@ use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, TantivyDocument, Term};
 
 use crate::embed::DIMENSIONS;
+use crate::vectors::Quantized;
 
 /// Candidates each ranking contributes to the fusion.
 const CANDIDATES: usize = 50;
+/// Portions from which the dense scan runs on two threads, each over half the rows.
+const SPLIT_SCAN_ROWS: usize = 20_000;
 /// The constant of reciprocal rank fusion (Cormack et al., 2009).
 const RRF_K: f32 = 60.0;
 /// The tokenizer of portion text: words lower-cased and stemmed (English).
@@ -84,23 +87,56 @@ pub struct Hit {
     pub dense: Option<f32>,
 }
 
+/// The readable portions ranked by a query's text, best first, with their scores.
+#[derive(Debug, Clone, Default)]
+pub struct Lexical(Vec<(usize, f32)>);
+
 /// A searchable index of one collection's portions.
+///
+/// A search has two steps, so that the first can run while the query's
+/// embedding is computed: [`lexical`](Self::lexical) ranks by the query's
+/// text, [`fused`](Self::fused) adds the embedding and returns the hits. A
+/// driver that ranks in one round trip (a search cluster) may return an empty
+/// ranking from the first and do all its work in the second.
 pub trait PortionIndex: Send + Sync {
     /// The distinct labels of the portions, each once.
     fn labels(&self) -> &[Label];
 
-    /// The `top_k` best portions for `query` (its text, and its embedding if the
-    /// index has embeddings) among those whose label `readable` admits, best first.
-    fn search(&self, query: &str, embedding: &[f32], readable: &Readable, top_k: usize)
-    -> Result<Vec<Hit>, IndexError>;
+    /// The portions whose label `readable` admits, ranked by the query's text.
+    fn lexical(&self, query: &str, readable: &Readable) -> Result<Lexical, IndexError>;
+
+    /// The `top_k` best portions for `query` among those `readable` admits,
+    /// best first: `lexical` (from [`lexical`](Self::lexical) with the same
+    /// query and `readable`) fused with the ranking by `embedding`, when the
+    /// index has embeddings.
+    fn fused(
+        &self,
+        query: &str,
+        lexical: Lexical,
+        embedding: &[f32],
+        readable: &Readable,
+        top_k: usize,
+    ) -> Result<Vec<Hit>, IndexError>;
+
+    /// Both steps, one after the other.
+    fn search(
+        &self,
+        query: &str,
+        embedding: &[f32],
+        readable: &Readable,
+        top_k: usize,
+    ) -> Result<Vec<Hit>, IndexError> {
+        let lexical = self.lexical(query, readable)?;
+        self.fused(query, lexical, embedding, readable, top_k)
+    }
 }
 
 /// The embedded index: BM25 in memory and a flat table of embeddings.
 pub struct LocalIndex {
     labels: Vec<Label>,
     portions: Vec<PortionRef>,
-    /// `portions.len() × DIMENSIONS` values, or none when the collection has no embeddings.
-    vectors: Vec<f32>,
+    /// One row per portion, or none when the collection has no embeddings.
+    vectors: Quantized,
     reader: IndexReader,
     analyzer: TextAnalyzer,
     text: Field,
@@ -127,7 +163,7 @@ impl LocalIndex {
         let mut labels: Vec<Label> = Vec::new();
         let mut label_ids: HashMap<String, usize> = HashMap::new();
         let mut portions = Vec::new();
-        let mut vectors = Vec::new();
+        let mut vectors = Quantized::default();
         let mut per_label: Vec<(u64, u64)> = Vec::new();
         let embedded = collection.portions().all(|p| p.embedding.len() == DIMENSIONS);
         for document in collection.documents.values() {
@@ -148,7 +184,7 @@ impl LocalIndex {
                 writer.add_document(doc)?;
                 portions.push(PortionRef { document: document.id.clone(), portion: n + 1, label: id });
                 if embedded {
-                    vectors.extend_from_slice(&portion.embedding);
+                    vectors.push(&portion.embedding);
                 }
             }
         }
@@ -173,7 +209,7 @@ impl LocalIndex {
     }
 
     /// The readable portions ranked by BM25 over readable statistics, best first, with their scores.
-    fn lexical(&self, query: &str, readable: &Readable) -> Result<Vec<(usize, f32)>, IndexError> {
+    fn bm25(&self, query: &str, readable: &Readable) -> Result<Vec<(usize, f32)>, IndexError> {
         let mut analyzer = self.analyzer.clone();
         let mut terms = Vec::new();
         let mut stream = analyzer.token_stream(query);
@@ -217,26 +253,43 @@ impl LocalIndex {
     }
 
     /// The readable portions ranked by cosine to `embedding`, best first, with
-    /// their similarity; the others are skipped unread.
+    /// their similarity; the others are skipped unread. A large index is
+    /// scanned in two halves at once.
     fn dense(&self, embedding: &[f32], readable: &Readable) -> Vec<(usize, f32)> {
         if self.vectors.is_empty() || embedding.len() != DIMENSIONS {
             return Vec::new();
         }
-        let mut scored: Vec<(f32, usize)> = self
-            .portions
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| readable.admits(p.label))
-            .map(|(i, _)| (dot(&self.vectors[i * DIMENSIONS..(i + 1) * DIMENSIONS], embedding), i))
-            .collect();
-        let keep = CANDIDATES.min(scored.len());
-        if keep < scored.len() {
-            scored.select_nth_unstable_by(keep, |a, b| b.0.total_cmp(&a.0));
-            scored.truncate(keep);
-        }
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let best_in = |rows: std::ops::Range<usize>| {
+            best(
+                rows.filter(|&i| readable.admits(self.portions[i].label))
+                    .map(|i| (self.vectors.similarity(i, embedding), i))
+                    .collect(),
+            )
+        };
+        let rows = self.portions.len();
+        let scored = if rows >= SPLIT_SCAN_ROWS {
+            std::thread::scope(|scope| {
+                let upper = scope.spawn(|| best_in(rows / 2..rows));
+                let mut lower = best_in(0..rows / 2);
+                lower.extend(upper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+                best(lower)
+            })
+        } else {
+            best_in(0..rows)
+        };
         scored.into_iter().map(|(score, i)| (i, score)).collect()
     }
+}
+
+/// The `CANDIDATES` best of `scored`, best first; ties go to the earlier portion.
+fn best(mut scored: Vec<(f32, usize)>) -> Vec<(f32, usize)> {
+    let order = |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+    if CANDIDATES < scored.len() {
+        scored.select_nth_unstable_by(CANDIDATES, order);
+        scored.truncate(CANDIDATES);
+    }
+    scored.sort_by(order);
+    scored
 }
 
 fn token_count(analyzer: &mut TextAnalyzer, text: &str) -> u64 {
@@ -246,20 +299,6 @@ fn token_count(analyzer: &mut TextAnalyzer, text: &str) -> u64 {
         count += 1;
     }
     count
-}
-
-/// The dot product, summed in eight lanes: a single running sum would fix the
-/// order of the additions and keep the compiler from vectorising the loop.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in a_chunks.zip(b_chunks) {
-        for lane in 0..8 {
-            lanes[lane] += x[lane] * y[lane];
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
 }
 
 /// Reciprocal rank fusion of ranked lists of (portion index, score).
@@ -281,14 +320,18 @@ impl PortionIndex for LocalIndex {
         &self.labels
     }
 
-    fn search(
+    fn lexical(&self, query: &str, readable: &Readable) -> Result<Lexical, IndexError> {
+        self.bm25(query, readable).map(Lexical)
+    }
+
+    fn fused(
         &self,
-        query: &str,
+        _query: &str,
+        Lexical(lexical): Lexical,
         embedding: &[f32],
         readable: &Readable,
         top_k: usize,
     ) -> Result<Vec<Hit>, IndexError> {
-        let lexical = self.lexical(query, readable)?;
         let dense = self.dense(embedding, readable);
         let score_in = |list: &[(usize, f32)], i: usize| list.iter().find(|(e, _)| *e == i).map(|(_, s)| *s);
         Ok(fuse(&[&lexical, &dense], top_k)
@@ -337,11 +380,60 @@ impl Bm25StatisticsProvider for ReadableStatistics<'_> {
 
 #[cfg(test)]
 mod tests {
+    use rampart_collections::{Document, Portion, Summary};
+    use rampart_labels::Policies;
+
+    use super::*;
+
+    /// `portions` one-word portions under two labels, with pseudo-random unit embeddings.
+    fn collection(portions: usize) -> Collection {
+        let policies = Policies::nato();
+        let labels = [policies.parse_label("NATO RESTRICTED").unwrap(), policies.parse_label("NATO SECRET").unwrap()];
+        let mut seed = 0x5eed_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % 2001) as f32 / 1000.0 - 1.0
+        };
+        let documents = (0..portions)
+            .map(|d| {
+                let label = labels[d % 2].clone();
+                let v: Vec<f32> = (0..DIMENSIONS).map(|_| next()).collect();
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                let embedding = v.iter().map(|x| x / norm).collect();
+                let portion = Portion { label: label.clone(), text: "report".into(), origin: String::new(), embedding };
+                Document {
+                    id: format!("d{d}"),
+                    title: String::new(),
+                    title_label: label.clone(),
+                    label,
+                    portions: vec![portion],
+                    origin: String::new(),
+                    version: 1,
+                }
+            })
+            .collect();
+        let mut collection = Collection::empty("split");
+        collection.upsert(documents, &mut Summary::default());
+        collection
+    }
+
     #[test]
-    fn the_lane_sum_is_the_dot_product() {
-        let a: Vec<f32> = (0..19).map(|i| i as f32 * 0.5).collect();
-        let b: Vec<f32> = (0..19).map(|i| 1.0 - i as f32 * 0.25).collect();
-        let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-        assert!((super::dot(&a, &b) - plain).abs() < 1e-3, "{} vs {plain}", super::dot(&a, &b));
+    fn the_split_scan_ranks_as_one_scan_would_and_skips_unreadable_rows() {
+        let index = LocalIndex::build(&collection(SPLIT_SCAN_ROWS + 1)).unwrap();
+        let ceiling = Policies::nato().parse_label("NATO RESTRICTED").unwrap();
+        let restricted = Readable::of(index.labels(), |l| ceiling.dominates(l));
+        let query: Vec<f32> = (0..DIMENSIONS).map(|i| if i % 3 == 0 { 0.1 } else { -0.05 }).collect();
+        let mut expected: Vec<(f32, usize)> = (0..index.len())
+            .filter(|&i| restricted.admits(index.portions[i].label))
+            .map(|i| (index.vectors.similarity(i, &query), i))
+            .collect();
+        expected.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        expected.truncate(CANDIDATES);
+        let ranked = index.dense(&query, &restricted);
+        assert_eq!(ranked, expected.into_iter().map(|(s, i)| (i, s)).collect::<Vec<_>>());
+        assert_eq!(ranked.len(), CANDIDATES);
+        assert!(ranked.iter().all(|(i, _)| index.labels[index.portions[*i].label] == ceiling));
     }
 }

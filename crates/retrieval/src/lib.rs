@@ -7,7 +7,8 @@
 //!   fused by reciprocal rank, **among only the portions a request may read**:
 //!   the label filter is part of the query, so a portion above the caller is
 //!   never scored and cannot move another's rank. Indexes sit behind the
-//!   [`PortionIndex`] trait; [`LocalIndex`] is the embedded one.
+//!   [`PortionIndex`] trait; [`LocalIndex`] is the embedded one, whose
+//!   embeddings `vectors` keeps as 8-bit integers.
 //! - [`ground`] checks that each sentence of an answer is supported by the
 //!   sources it cites.
 
@@ -15,6 +16,7 @@ pub mod embed;
 pub mod ground;
 pub mod index;
 pub mod model;
+mod vectors;
 
 pub use embed::{DIMENSIONS, EmbedError, Embedder};
-pub use index::{Hit, IndexError, LocalIndex, PortionIndex, PortionRef, Readable};
+pub use index::{Hit, IndexError, Lexical, LocalIndex, PortionIndex, PortionRef, Readable};

@@ -61,13 +61,10 @@ impl AnswerStage for Ground {
             return Err(ApiError::retrievals_saturated());
         };
         let collections = ask.collections.clone();
-        let searched = tokio::task::spawn_blocking(move || {
-            let library = &shared.library;
-            let embedding = library.embed_query(&query)?;
-            library.retrieve(&collections, &query, &embedding, &readable, ask.top_k)
-        })
-        .await
-        .map_err(|e| ApiError::retrieval_failed(e.to_string()))??;
+        let searched =
+            tokio::task::spawn_blocking(move || shared.library.retrieve(&collections, &query, &readable, ask.top_k))
+                .await
+                .map_err(|e| ApiError::retrieval_failed(e.to_string()))??;
         notes.note(|draft| draft.retrieved(retrieved(&ask.collections, &searched)));
         let sources = Sources(searched);
         let answer_label = sources.answer_label(&label)?;

@@ -53,9 +53,7 @@ pub async fn handler(
     let may_read = move |portion: &Label| may_read(&clearance, declared.as_ref(), portion);
     let shared = Arc::clone(&w.shared);
     let searched = tokio::task::spawn_blocking(move || {
-        let library = &shared.library;
-        let embedding = library.embed_query(&ask.query)?;
-        let found = library.retrieve(&ask.collections, &ask.query, &embedding, &may_read, ask.top_k())?;
+        let found = shared.library.retrieve(&ask.collections, &ask.query, &may_read, ask.top_k())?;
         Ok::<_, ApiError>((ask.collections, found))
     })
     .await
