@@ -6,6 +6,7 @@
 //! a silently ignored setting. Relative paths are resolved against the
 //! directory of the configuration file.
 
+mod console;
 mod error;
 mod locate;
 mod sites;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use console::ConsoleConfig;
 pub use error::ConfigError;
 pub use sites::{
     BUILTIN_GROUPS, FacilityConfig, FederationConfig, PlacementClause, PlacementRule, ResidencyRule, SiteConfig,
@@ -82,6 +84,9 @@ pub struct Config {
     /// Where labelled report collections are kept.
     #[serde(default)]
     pub collections: CollectionsConfig,
+    /// The web console.
+    #[serde(default)]
+    pub console: ConsoleConfig,
 }
 
 /// `[collections]`: labelled report collections.

@@ -72,6 +72,7 @@ impl Config {
         self.validate_identity()?;
         self.validate_sites()?;
         self.validate_weights()?;
+        self.validate_console()?;
         self.validate_audit()
     }
 

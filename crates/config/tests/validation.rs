@@ -272,3 +272,20 @@ fn weights_requirements_are_checked_per_model() {
         assert!(err.key.as_deref() == Some(key) && err.message.contains(message), "{err}");
     }
 }
+
+#[test]
+fn the_console_is_on_by_default_and_its_banner_colours_are_checked() {
+    let config = parse(BASE).unwrap();
+    assert!(config.console.enabled && config.console.notice.is_none() && config.console.banners.is_empty());
+    let console = "\n[console]\nnotice = \"Authorised use only.\"\n[console.banners]\nSECRET = \"#C8102E\"\n";
+    let config = parse(&format!("{BASE}{console}")).unwrap();
+    assert_eq!(config.console.notice.as_deref(), Some("Authorised use only."));
+    assert_eq!(config.console.banners["SECRET"], "#C8102E");
+    for bad in ["red", "#c8102", "c8102e00", "#c8102g"] {
+        let err = error(&format!("{BASE}\n[console.banners]\nSECRET = \"{bad}\"\n"));
+        assert!(err.to_string().contains("console.banners.SECRET"), "{err}");
+        assert!(err.to_string().contains("#rrggbb"), "{err}");
+    }
+    let err = error(&format!("{BASE}\n[console]\ncolour = \"blue\"\n"));
+    assert!(err.to_string().contains("colour"), "{err}");
+}

@@ -99,6 +99,11 @@ impl Authorization {
         self.decide_about_site(principal, Action::ReadMetrics, &self.site)
     }
 
+    /// The decision on signing in to the web console (every identified caller, by the built-in policy).
+    pub fn authorize_console(&self, principal: &Principal) -> Decision {
+        self.decide_about_site(principal, Action::UseConsole, &self.site)
+    }
+
     /// A decision about the site itself rather than a model, at the site's default label.
     fn decide_about_site(&self, principal: &Principal, action: Action, resource: &Resource) -> Decision {
         let facts = LabelFacts::assess(&principal.clearance, &self.default_label, &self.site_ceiling);

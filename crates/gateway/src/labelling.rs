@@ -84,6 +84,11 @@ impl Labelling {
         &self.policies
     }
 
+    /// The label of a request that declares none and holds no marking.
+    pub fn default_label(&self) -> &Label {
+        &self.default_label
+    }
+
     /// The labels of a request whose `Rampart-Label` header (if it has one,
     /// sent once) is `declared` and whose JSON body is `body`.
     pub fn request_label(&self, declared: Option<&[u8]>, body: &[u8]) -> Result<Labelled, LabelRefusal> {

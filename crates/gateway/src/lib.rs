@@ -21,7 +21,8 @@
 //! ```
 //!
 //! Requests about the site itself (model listings, its audit log, its
-//! metrics) walk request id → audit → identify → authorize → their handler.
+//! metrics, the web console's calls) walk request id → audit → identify →
+//! authorize → their handler; the console's page and settings are open.
 //! A new stage (quota, retrieval, admission checks) is a decision module and
 //! a layer in `pipeline`, added to `router` at its place in this order.
 //! Metrics split each request's time into upstream time and Rampart's own
@@ -36,6 +37,7 @@ mod backend;
 mod body_text;
 mod breaker;
 mod connection;
+mod console;
 mod dispatch;
 mod embedded;
 mod error;
@@ -110,12 +112,30 @@ fn router(worker: Worker) -> Router {
             "/audit/{*path}",
             about_the_site(get(audit_read::read), w, Action::ReadAudit, Some(Authorization::authorize_audit_read)),
         )
+        .merge(console_routes(w))
         .route("/metrics", metrics)
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .fallback(no_such_route)
         .layer(from_fn(request_id::assign))
         .with_state(worker)
+}
+
+/// The web console: its page and settings, open; its calls, identified, decided and recorded.
+fn console_routes(w: &Worker) -> Router<Worker> {
+    if !w.shared.console.enabled {
+        return Router::new();
+    }
+    let call = |handler: MethodRouter<Worker>| {
+        about_the_site(handler, w, Action::UseConsole, Some(Authorization::authorize_console))
+    };
+    Router::new()
+        .route("/console", get(console::to_page).fallback(wrong_method))
+        .route("/console/", get(console::page).fallback(wrong_method))
+        .route("/console/settings.json", get(console::settings).fallback(wrong_method))
+        .route("/console/{file}", get(console::file).fallback(wrong_method))
+        .route("/console/api/session", call(get(console::session)))
+        .route("/console/api/banner", call(post(console::banner)))
 }
 
 /// An inference route: its request walks every stage, outermost first.

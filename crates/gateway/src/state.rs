@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rampart_config::Config;
+use rampart_console::Console;
 use rampart_engine::Engine;
 
 use crate::admit::Admission;
@@ -84,6 +85,8 @@ pub struct Shared {
     pub federation: Option<Federation>,
     /// The collections retrieved from, with `[collections]`.
     pub library: Library,
+    /// The web console's settings.
+    pub console: Console,
 }
 
 impl Shared {
@@ -128,6 +131,12 @@ impl Shared {
         let metrics = Arc::new(Metrics::default());
         let admission = Admission::new(config);
         let library = Library::load(config, security.labels(), trail.as_ref())?;
+        let console = Console::new(
+            config.console.enabled,
+            config.console.notice.clone(),
+            security.labels(),
+            &config.console.banners,
+        )?;
         Ok(Self {
             settings: Settings::new(config),
             models,
@@ -142,6 +151,7 @@ impl Shared {
             placement,
             federation,
             library,
+            console,
         })
     }
 

@@ -2,7 +2,7 @@
 //!
 //! Every request is a question: may this principal (nation, clearance,
 //! roles) take this action (`infer`, `list_models`, `read_audit`, `admin`,
-//! `read_metrics`) on this resource (a model with its owner and accreditation,
+//! `read_metrics`, `retrieve`, `use_console`) on this resource (a model with its owner and accreditation,
 //! the audit log, the site)? The label checks of `rampart-labels` are computed first and handed
 //! to Cedar as facts in the request context; Rampart's built-in Cedar policies
 //! (see [`BUILTIN_POLICIES`]) turn them into decisions, and operators add their
@@ -65,6 +65,8 @@ pub enum Action {
     ReadMetrics,
     /// Retrieve portions from a collection (`/v1/retrieve`).
     Retrieve,
+    /// Sign in to the web console (`/console/api/...`).
+    UseConsole,
 }
 
 impl Action {
@@ -77,6 +79,7 @@ impl Action {
             Action::Admin => "admin",
             Action::ReadMetrics => "read_metrics",
             Action::Retrieve => "retrieve",
+            Action::UseConsole => "use_console",
         }
     }
 }
@@ -214,7 +217,7 @@ pub struct Authority {
 }
 
 /// How many [`Action`]s there are.
-const ACTIONS: usize = 6;
+const ACTIONS: usize = 7;
 
 /// The id of the audit log's entity.
 const AUDIT_LOG_ID: &str = "log";
@@ -290,6 +293,7 @@ impl Authority {
             Action::Admin,
             Action::ReadMetrics,
             Action::Retrieve,
+            Action::UseConsole,
         ]
         .map(|a| uid("Action", a.name()));
         let observed = Observed::of(&policies, uid("Principal", "").type_name(), uid("Role", "").type_name());

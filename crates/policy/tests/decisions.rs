@@ -91,6 +91,12 @@ fn audit_admin_and_metrics_need_their_roles() {
     assert!(!authority.decide(&auditor, Action::ReadMetrics, &site, &none).allowed());
     assert!(!authority.decide(&analyst, Action::ReadMetrics, &site, &none).allowed());
     assert!(!authority.decide(&subject("scraper", "GBR", &["monitor"]), Action::Admin, &site, &none).allowed());
+    // The console: every identified caller may sign in, whatever their roles.
+    for who in [&auditor, &analyst, &subject("nobody", "DEU", &[])] {
+        let decision = authority.decide(who, Action::UseConsole, &site, &none);
+        assert!(decision.allowed());
+        assert_eq!(decision.policies, ["rampart/console"]);
+    }
 }
 
 #[test]

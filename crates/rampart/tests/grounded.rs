@@ -7,57 +7,10 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
 use common::site::*;
-use common::{audit_entries, binary, default_model, embedding_model, sse_events};
+use common::{audit_entries, sse_events};
 use rampart_labels::Policies;
 use serde_json::{Value, json};
-
-/// A string the model can only write if it read the portion holding it.
-const CANARY: &str = "KESTREL-4471";
-
-fn collections_section() -> String {
-    format!("[collections]\ndir = \"collections\"\nembedding_model = \"{}\"\n", embedding_model().display())
-}
-
-/// Ingests the example reports and a NATO SECRET report with the canary as `exercise`.
-fn ingest(pki: &Path) {
-    let config = pki.join("ingest.toml");
-    std::fs::write(
-        &config,
-        format!("[server]\nlisten = \"127.0.0.1:0\"\ninsecure_dev = true\n{}", collections_section()),
-    )
-    .unwrap();
-    let canary = pki.join("lantern-canary-03.md");
-    std::fs::write(
-        &canary,
-        format!(
-            "NATO SECRET\n\n# (NU) STEADFAST LANTERN 26 — liaison note, day 3\n\n(NS) The 3rd Mechanised Brigade \
-             crossed the river Kalna under the codeword {CANARY}, and its commander reports to the division at \
-             Orlen.\n\nNATO SECRET\n"
-        ),
-    )
-    .unwrap();
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/collections/exercise");
-    let out = Command::new(binary())
-        .args(["collection", "ingest", "--config", config.to_str().unwrap(), "exercise"])
-        .args([examples.as_os_str(), canary.as_os_str()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
-async fn grounded_site() -> Site {
-    let extra = format!(
-        "{}\n[[models]]\nname = \"smollm2\"\nengine = \"embedded\"\npath = \"{}\"\nthreads = 2\nparallel = 2\n\
-         context = 4096\naccreditation = \"NATO SECRET\"\n",
-        collections_section(),
-        default_model().display()
-    );
-    Site::start_with(ingest, &extra).await
-}
 
 const QUESTION: &str = "Where did the 3rd Mechanised Brigade cross the river Kalna?";
 
@@ -92,7 +45,7 @@ fn prompted(site: &Site) -> Vec<(String, Vec<String>, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_analysts_get_answers_grounded_only_in_what_they_may_read() {
-    let site = grounded_site().await;
+    let site = grounded_site("").await;
     let policies = Policies::nato();
     let extension = json!({"collections": ["exercise"], "top_k": 4});
 
@@ -160,7 +113,7 @@ async fn eventually_published(site: &Site, entries: &mut Vec<(String, Vec<String
 
 #[tokio::test(flavor = "multi_thread")]
 async fn strict_grounding_removes_the_sentences_flagged_and_a_stream_carries_the_same() {
-    let site = grounded_site().await;
+    let site = grounded_site("").await;
     let flagged = chat(&site, "gbr-secret", grounded(json!({"collections": ["exercise"]}))).await;
     assert_eq!(flagged.status, 200, "{}", flagged.body);
     let strict = chat(&site, "gbr-secret", grounded(json!({"collections": ["exercise"], "grounding": "strict"}))).await;
@@ -212,7 +165,7 @@ async fn strict_grounding_removes_the_sentences_flagged_and_a_stream_carries_the
 
 #[tokio::test(flavor = "multi_thread")]
 async fn grounding_refuses_what_it_cannot_do_in_openai_format() {
-    let site = grounded_site().await;
+    let site = grounded_site("").await;
     let cases = [
         (json!({"collections": ["nowhere"]}), 404, "collection_not_found"),
         (json!({"collections": ["exercise"], "top_k": 99}), 400, "invalid_parameter"),

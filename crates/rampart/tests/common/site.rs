@@ -184,6 +184,53 @@ impl Answer {
     }
 }
 
+/// A string the model can only write if it read the portion holding it.
+pub const CANARY: &str = "KESTREL-4471";
+
+pub fn collections_section() -> String {
+    format!("[collections]\ndir = \"collections\"\nembedding_model = \"{}\"\n", embedding_model().display())
+}
+
+/// Ingests the example reports and a NATO SECRET report with the canary as `exercise`.
+pub fn ingest_exercise(pki: &Path) {
+    let config = pki.join("ingest.toml");
+    std::fs::write(
+        &config,
+        format!("[server]\nlisten = \"127.0.0.1:0\"\ninsecure_dev = true\n{}", collections_section()),
+    )
+    .unwrap();
+    let canary = pki.join("lantern-canary-03.md");
+    std::fs::write(
+        &canary,
+        format!(
+            "NATO SECRET\n\n# (NU) STEADFAST LANTERN 26 — liaison note, day 3\n\n(NS) The 3rd Mechanised Brigade \
+             crossed the river Kalna under the codeword {CANARY}, and its commander reports to the division at \
+             Orlen.\n\nNATO SECRET\n"
+        ),
+    )
+    .unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/collections/exercise");
+    let out = Command::new(binary())
+        .args(["collection", "ingest", "--config", config.to_str().unwrap(), "exercise"])
+        .args([examples.as_os_str(), canary.as_os_str()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A site serving the default model (embedded, accredited to NATO SECRET) and
+/// the `exercise` collection: the example reports and a NATO SECRET report
+/// holding [`CANARY`]; `extra` is appended to its configuration.
+pub async fn grounded_site(extra: &str) -> Site {
+    let grounded = format!(
+        "{}\n[[models]]\nname = \"smollm2\"\nengine = \"embedded\"\npath = \"{}\"\nthreads = 2\nparallel = 2\n\
+         context = 4096\naccreditation = \"NATO SECRET\"\n",
+        collections_section(),
+        default_model().display()
+    );
+    Site::start_with(ingest_exercise, &format!("{grounded}{extra}")).await
+}
+
 pub fn ask(model: &str, text: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": text}]})
 }
