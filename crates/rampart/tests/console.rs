@@ -16,6 +16,11 @@ use serde_json::{Value, json};
 
 const NOTICE: &str = "You are accessing a NATO information system provided for authorised use only.";
 
+/// The JSON body of the answer to `request`.
+async fn json_of(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 fn console_section() -> String {
     format!("[console]\nnotice = \"{NOTICE}\"\n")
 }
@@ -71,7 +76,7 @@ async fn the_page_is_open_and_strict_and_its_calls_are_identified() {
         assert_eq!(response.status(), 404, "{missing}");
     }
 
-    let settings: Value = client.get(site.url("/console/settings.json")).send().await.unwrap().json().await.unwrap();
+    let settings = json_of(client.get(site.url("/console/settings.json"))).await;
     assert_eq!(settings["notice"], NOTICE);
     assert_eq!(settings["banner"]["marking"], "NATO UNCLASSIFIED");
     assert_eq!(
@@ -82,27 +87,13 @@ async fn the_page_is_open_and_strict_and_its_calls_are_identified() {
     // The calls: unidentified, refused; identified, answered.
     let anonymous = client.get(site.url("/console/api/session")).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
-    let session: Value = client
-        .get(site.url("/console/api/session"))
-        .bearer_auth(site.token("deu-confidential"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let session =
+        json_of(client.get(site.url("/console/api/session")).bearer_auth(site.token("deu-confidential"))).await;
     assert_eq!((session["subject"].as_str(), session["nation"].as_str()), (Some("deu-confidential"), Some("DEU")));
     assert_eq!(session["clearance_marking"], "NATO CONFIDENTIAL");
     assert_eq!(session["method"], "token");
-    let by_certificate: Value = site
-        .client(Some(&site.client_cert("gbr-secret")))
-        .get(site.url("/console/api/session"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let by_certificate =
+        json_of(site.client(Some(&site.client_cert("gbr-secret"))).get(site.url("/console/api/session"))).await;
     assert_eq!(
         (by_certificate["subject"].as_str(), by_certificate["method"].as_str()),
         (Some("gbr-secret"), Some("certificate"))
@@ -142,15 +133,7 @@ async fn a_site_may_turn_the_console_off_or_recolour_its_banners() {
     assert_eq!(response.status(), 404);
 
     let recoloured = Site::start_with(|_| {}, "[console.banners]\nUNCLASSIFIED = \"#fce83a\"\n").await;
-    let settings: Value = recoloured
-        .client(None)
-        .get(recoloured.url("/console/settings.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let settings = json_of(recoloured.client(None).get(recoloured.url("/console/settings.json"))).await;
     assert_eq!(
         (settings["banner"]["background"].as_str(), settings["banner"]["text"].as_str()),
         (Some("#fce83a"), Some("#000000"))
