@@ -70,6 +70,17 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action, in declaration order (`Action as usize` indexes it).
+    pub const ALL: [Action; ACTIONS] = [
+        Action::Infer,
+        Action::ListModels,
+        Action::ReadAudit,
+        Action::Admin,
+        Action::ReadMetrics,
+        Action::Retrieve,
+        Action::UseConsole,
+    ];
+
     /// The Cedar action id.
     pub fn name(self) -> &'static str {
         match self {
@@ -286,16 +297,7 @@ impl Authority {
 
     fn new(policies: PolicySet) -> Result<Self, PolicyError> {
         validate(&policies)?;
-        let actions = [
-            Action::Infer,
-            Action::ListModels,
-            Action::ReadAudit,
-            Action::Admin,
-            Action::ReadMetrics,
-            Action::Retrieve,
-            Action::UseConsole,
-        ]
-        .map(|a| uid("Action", a.name()));
+        let actions = Action::ALL.map(|a| uid("Action", a.name()));
         let observed = Observed::of(&policies, uid("Principal", "").type_name(), uid("Role", "").type_name());
         let mut unnamed_principal = String::from("rampart: a principal no policy names");
         while observed.principals.contains(&unnamed_principal) {

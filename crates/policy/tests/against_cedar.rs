@@ -180,15 +180,7 @@ fn decide_the_grid(operator: &str, inert: &[&str]) {
         facts(false, false, 3, "NATO SECRET EXERCISE", "NATO"),
         facts(true, true, 1, "DEU VS-NUR FÜR DEN DIENSTGEBRAUCH", "DEU"),
     ];
-    let actions = [
-        Action::Infer,
-        Action::ListModels,
-        Action::ReadAudit,
-        Action::Admin,
-        Action::ReadMetrics,
-        Action::Retrieve,
-        Action::UseConsole,
-    ];
+    let actions = Action::ALL;
     let mut questions = Vec::new();
     for subject in &subjects {
         for resource in &resources {
